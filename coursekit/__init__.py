@@ -1,0 +1,11 @@
+"""coursekit: helpers for the GPU-vs-CPU deep-learning notebook course.
+
+Start every notebook with ``import coursekit as ck; ck.setup()``. Importing coursekit is
+cheap and never imports numba, torch or cupy.
+"""
+
+from .session import Setup, quick_mode, seed_everything, setup, size
+
+__version__ = "0.1.0"
+
+__all__ = ["Setup", "__version__", "quick_mode", "seed_everything", "setup", "size"]

@@ -1,0 +1,95 @@
+"""Notebook session set-up: the simulator switch, seeds, plot style, quick mode and sizes.
+
+Every notebook starts with::
+
+    import coursekit as ck
+    ck.setup()
+
+which must run before anything imports numba (see :func:`coursekit.device.use_simulator_if_no_gpu`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from typing import TypeVar
+
+from . import device
+
+QUICK_ENV = "COURSEKIT_QUICK"
+DEFAULT_SEED = 0
+
+T = TypeVar("T")
+
+
+def quick_mode() -> bool:
+    """True when ``COURSEKIT_QUICK`` is set (the tests set it): sizes shrink to run in minutes."""
+    return device._truthy(os.environ.get(QUICK_ENV))
+
+
+def size(small: T, default: T, gpu: T | None = None) -> T:
+    """Pick a problem size: ``small`` in quick mode, ``gpu`` when a GPU is here, else ``default``."""
+    if quick_mode():
+        return small
+    if gpu is not None and device.gpu_available():
+        return gpu
+    return default
+
+
+def seed_everything(seed: int = DEFAULT_SEED) -> None:
+    """Seed Python's, numpy's and (if imported) torch's random generators."""
+    import sys
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
+
+
+def plot_defaults() -> None:
+    """Small, readable figures: modest DPI keeps notebook outputs small."""
+    import matplotlib as mpl
+
+    mpl.rcParams.update(
+        {
+            "figure.figsize": (6.4, 3.8),
+            "figure.dpi": 80,
+            "savefig.dpi": 80,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What :func:`setup` decided."""
+
+    quick: bool
+    gpu: bool
+    simulator: bool
+    seed: int
+
+    def __str__(self) -> str:
+        mode = "quick mode (small sizes)" if self.quick else "full sizes"
+        return f"{device.summary_line()} · {mode}"
+
+
+def setup(seed: int = DEFAULT_SEED, verbose: bool = True) -> Setup:
+    """Prepare a notebook: simulator switch (before numba loads), seeds, plot style.
+
+    Prints one line describing the machine unless ``verbose=False``. Returns a :class:`Setup`.
+    """
+    simulator = device.use_simulator_if_no_gpu()
+    seed_everything(seed)
+    plot_defaults()
+    info = Setup(quick=quick_mode(), gpu=device.gpu_available(), simulator=simulator, seed=seed)
+    if verbose:
+        print(info)
+    return info

@@ -1,0 +1,58 @@
+"""The notebooks' shape: paired with py:percent, warning-free outputs, small, set up first."""
+
+from __future__ import annotations
+
+import json
+
+import jupytext
+import nbformat
+import pytest
+
+from conftest import NOTEBOOKS, ROOT
+
+EXPECTED = ["01_gpu_basics", "02_cuda_kernels", "03_minibatch", "04_static_vs_dynamic", "05_applications"]
+MAX_OUTPUT_BYTES = 200_000
+
+
+def test_the_five_notebooks_exist():
+    assert [p.stem for p in NOTEBOOKS] == EXPECTED
+
+
+def _cells(nb):
+    return [(c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", ()))) for c in nb.cells]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_paired_script_is_in_sync(path):
+    script = path.with_suffix(".py")
+    assert script.exists(), f"{script.name} is missing: run `make sync`"
+    from_ipynb = jupytext.read(path)
+    from_script = jupytext.read(script)
+    assert _cells(from_ipynb) == _cells(from_script), f"{path.name} and {script.name} differ: run `make sync`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_shape(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", "JupyterLab would ask for a kernel"
+    first, last = nb.cells[0], nb.cells[-1]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    assert "You will learn" in first.source and "Outline" in first.source
+    assert last.cell_type == "markdown" and "## Summary" in last.source
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "ck.setup()" in code[0].source, "the first code cell must call ck.setup()"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_outputs_are_clean_and_small(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.get("execution_count") for c in code), "commit notebooks executed (`make notebooks`)"
+    for i, cell in enumerate(code):
+        for out in cell.outputs:
+            assert out.output_type != "error", f"cell {i} of {path.name} has an error output"
+            assert not (out.output_type == "stream" and out.name == "stderr"), (
+                f"cell {i} of {path.name} wrote to stderr (a warning?): {out.text[:200]!r}")
+        size = len(json.dumps(cell.outputs))
+        assert size < MAX_OUTPUT_BYTES, f"cell {i} of {path.name} has {size} bytes of output"

@@ -1,0 +1,93 @@
+"""coursekit.timing: statistics, batching of short calls, tables and plots."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from coursekit import timing
+
+
+def _measurement(samples, label="m", **kw):
+    return timing.Measurement(label=label, times=np.asarray(samples, float), n=len(samples), batch=1, cold=1.0, **kw)
+
+
+def test_measurement_statistics_on_synthetic_samples():
+    m = _measurement([1.0, 2.0, 3.0, 4.0, 100.0], flops=8.0, bytes=4.0)
+    assert m.median == 3.0
+    assert m.mean == pytest.approx(22.0)
+    assert m.iqr == pytest.approx(2.0)  # numpy's linear percentiles: q1 = 2, q3 = 4
+    assert m.flop_rate == pytest.approx(8.0 / 3.0)
+    assert m.byte_rate == pytest.approx(4.0 / 3.0)
+    assert "median 3 s" in repr(m) and "GFLOP/s" in repr(m)
+
+
+@pytest.mark.parametrize("seconds, text", [(2.5, "2.5 s"), (1.5e-3, "1.5 ms"), (2e-6, "2 us"), (3.2e-8, "32 ns")])
+def test_format_seconds_picks_units(seconds, text):
+    assert timing.format_seconds(seconds) == text
+
+
+def test_benchmark_batches_tiny_calls_and_reports_per_call_time():
+    calls = []
+    m = timing.benchmark(lambda: calls.append(1), min_time=0.02, label="append")
+    assert m.batch > 1, "a sub-microsecond call must be timed in batches"
+    assert len(calls) >= m.n + 1  # + the cold call
+    assert 0 < m.median < 1e-5
+    assert m.label == "append" and m.device == "cpu"
+
+
+def test_benchmark_times_a_sleep_within_reason():
+    m = timing.benchmark(time.sleep, 0.01, min_time=0.05, min_samples=3, warmup=0)
+    assert m.batch == 1
+    assert 0.009 < m.median < 0.05
+
+
+def test_benchmark_passes_arguments():
+    seen = []
+    timing.benchmark(lambda a, b=0: seen.append((a, b)), 1, b=2, min_time=0.001)
+    assert set(seen) == {(1, 2)}
+
+
+def test_compare_speedups_relative_to_baseline():
+    slow, fast = _measurement([4.0] * 3, "slow"), _measurement([1.0] * 3, "fast")
+    table = timing.compare([slow, fast])
+    assert table.loc["fast", "speedup"] == pytest.approx(4.0)
+    assert table.loc["slow", "speedup"] == pytest.approx(1.0)
+    assert timing.compare([slow, fast], baseline="fast").loc["slow", "speedup"] == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="baseline"):
+        timing.compare([slow, fast], baseline="nope")
+    with pytest.raises(ValueError, match="distinct"):
+        timing.compare([slow, slow])
+
+
+def test_plot_comparison_returns_labelled_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = timing.plot_comparison([_measurement([2e-3] * 3, "a"), _measurement([1e-3] * 3, "b")])
+    assert ax.get_xscale() == "log"
+    assert "seconds" in ax.get_xlabel()
+    assert len(ax.patches) == 2
+
+
+def test_simulator_times_are_labelled_and_cpu_times_are_not():
+    from conftest import run_python
+
+    out = run_python(
+        "import coursekit as ck\nck.setup(verbose=False)\nimport numpy as np\nfrom coursekit import timing\n"
+        "from numba import cuda\n"
+        "@cuda.jit\n"
+        "def k(x):\n"
+        "    i = cuda.grid(1)\n"
+        "    if i < x.size:\n"
+        "        x[i] += 1\n"
+        "x = np.zeros(40)\n"
+        "sim = timing.benchmark(lambda: k[1, 64](x), device='cuda', min_time=0.01, min_samples=2, warmup=0)\n"
+        "cpu = timing.benchmark(np.add, x, x, min_time=0.01)\n"
+        "print(sim.simulator, sim.device, cpu.simulator, cpu.device, 'simulator' in repr(sim))\n",
+        env={"COURSEKIT_FORCE_CPU": "1"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "cuda", "False", "cpu", "True"]
