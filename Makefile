@@ -10,7 +10,7 @@ PIP_QUIET ?= -q
 # JupyterLab refuses to run as root unless told to (containers and CI run as root).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test test-unit test-notebooks sync notebooks info clean
+.PHONY: setup lab test test-unit test-notebooks sync notebooks info bench clean
 
 setup: $(STAMP)  ## create .venv with coursekit and its test tools
 
@@ -25,10 +25,10 @@ lab: setup  ## open the course in JupyterLab at notebook 01
 	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/01_gpu_basics.ipynb
 
 test: setup  ## unit tests + every notebook under nbval, in quick mode
-	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests $(NOTEBOOKS) $(NBVAL) -rs
+	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules $(NOTEBOOKS) $(NBVAL) -rs
 
 test-unit: setup
-	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests -rs
+	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules -rs
 
 test-notebooks: setup
 	COURSEKIT_QUICK=1 $(BIN)/python -m pytest $(NOTEBOOKS) $(NBVAL)
@@ -45,6 +45,9 @@ notebooks: sync  ## re-execute every notebook in quick mode (its outputs are nbv
 
 info: setup
 	$(BIN)/coursekit info
+
+bench: setup  ## measure this machine's roofline and kernels into bench-results/
+	$(BIN)/coursekit bench --out bench-results
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,6 +1,7 @@
 """The ``coursekit`` command line for instructors.
 
-``coursekit info`` prints what hardware and backends this machine has.
+``coursekit info`` prints what hardware and backends this machine has; ``coursekit bench``
+measures its roofline and the course's kernels and writes a report.
 """
 
 from __future__ import annotations
@@ -22,11 +23,35 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import device
+    from .bench import run_bench
+
+    device.use_simulator_if_no_gpu()
+    out = Path(args.out)
+    ceilings, kernels = run_bench(out, refresh=args.refresh)
+    import pandas as pd
+
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(ceilings[["name", "bandwidth_bytes_per_s", "flops_per_s", "ridge_flop_per_byte"]].to_string(index=False))
+        print()
+        print(kernels[["device", "kernel", "intensity", "time", "gflops", "of_roof", "bound"]].to_string(
+            index=False, float_format=lambda v: f"{v:.3g}"))
+    print(f"\nwrote {out / 'ceilings.csv'}, {out / 'kernels.csv'} and {out / 'roofline.png'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coursekit", description="Tools for the coursekit GPU-vs-CPU course.")
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="show this machine's CPU, GPUs and array backends")
     info.set_defaults(func=_info)
+    bench = sub.add_parser("bench", help="measure this machine's roofline and the course's kernels")
+    bench.add_argument("--out", default="bench-results", help="folder for the CSVs and PNG (default: bench-results/)")
+    bench.add_argument("--refresh", action="store_true", help="measure the ceilings again instead of using the cache")
+    bench.set_defaults(func=_bench)
     return parser
 
 

@@ -3,8 +3,26 @@
 ``benchmark(fn, *args)`` calls ``fn`` once cold, warms up, then collects samples until
 ``min_time`` seconds of them exist. When one call is too short to time well against the
 clock's resolution, each sample times a batch of calls (as ``timeit.Timer.autorange`` does),
-and reports per-call times. On a GPU device every sample ends with a synchronisation, so the
-time includes the work, not only its launch.
+and reports per-call times.
+
+GPU work is asynchronous: a launch returns as soon as the work is *queued*. On a CUDA device
+each sample is bracketed by CUDA events and ends with a synchronisation, so ``times`` is the
+device's time for the work, and ``host_times`` the time the host needed to enqueue it. The
+gap between the two is the asynchronous-launch pitfall::
+
+    >>> import time, threading
+    >>> work = []                                       # a stand-in for a GPU queue
+    >>> def launch():                                   # returns at once, like a kernel launch
+    ...     t = threading.Thread(target=time.sleep, args=(0.05,)); t.start(); work.append(t)
+    >>> with Timer("cpu") as naive:                     # no synchronisation: times the launch only
+    ...     launch()
+    >>> naive.elapsed < 0.01
+    True
+    >>> for t in work: t.join()                         # what device.sync() does for a real GPU
+
+Thread counts are recorded, never changed (``torch.utils.benchmark`` times torch with one
+thread unless told otherwise). Measurements of CUDA kernels on numba-cuda's simulator say so:
+they are CPU emulation times, not GPU times.
 """
 
 from __future__ import annotations
@@ -12,9 +30,11 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import os
+import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -26,10 +46,11 @@ if TYPE_CHECKING:
 # One sample should last at least this long so the clock's resolution and the loop's own
 # overhead are negligible (perf_counter resolves ~100 ns; 200 us is 2000x that).
 _MIN_SAMPLE_SECONDS = 2e-4
+_MAX_BATCH = 1_000_000
 
 
 def format_seconds(seconds: float) -> str:
-    """``1.5e-6`` -> ``'1.50 us'``: seconds with an automatic unit (ns, us, ms, s)."""
+    """``1.5e-6`` -> ``'1.5 us'``: seconds with an automatic unit (ns, us, ms, s)."""
     if not math.isfinite(seconds):
         return str(seconds)
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
@@ -38,13 +59,24 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
+def thread_counts() -> dict[str, int]:
+    """Threads each loaded library may use: ``cpus`` (logical CPUs), ``torch`` when imported."""
+    counts = {"cpus": os.cpu_count() or 1}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        counts["torch"] = torch.get_num_threads()
+    return counts
+
+
 @dataclass
 class Measurement:
     """Per-call timings of one function, in seconds.
 
     ``times`` holds one per-call time per sample (a sample may have timed a batch of
-    ``batch`` calls and divided); ``n`` is the total number of calls timed; ``cold`` the time
-    of the very first call (compilation, caches and allocation included).
+    ``batch`` calls and divided); on a GPU these are device times from CUDA events and
+    ``host_times`` the host's time to enqueue the same calls. ``n`` is the number of calls
+    timed; ``cold`` the time of the very first call (compilation, caches, allocation included).
+    ``flops``/``bytes`` are the work of one call, for rates.
     """
 
     label: str
@@ -54,9 +86,10 @@ class Measurement:
     cold: float
     device: str = "cpu"
     simulator: bool = False
+    host_times: np.ndarray | None = None
     flops: float | None = None
     bytes: float | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
+    threads: dict[str, int] = field(default_factory=dict)
 
     @property
     def median(self) -> float:
@@ -75,6 +108,16 @@ class Measurement:
         return float(q3 - q1)
 
     @property
+    def best(self) -> float:
+        """Fastest per-call sample (seconds)."""
+        return float(np.min(self.times))
+
+    @property
+    def host_median(self) -> float | None:
+        """Median host time to enqueue one call on a GPU (seconds); None on the CPU."""
+        return None if self.host_times is None else float(np.median(self.host_times))
+
+    @property
     def flop_rate(self) -> float | None:
         """FLOP/s at the median time, when ``flops`` (per call) was given."""
         return None if self.flops is None else self.flops / self.median
@@ -84,12 +127,19 @@ class Measurement:
         """Bytes/s at the median time, when ``bytes`` (per call) was given."""
         return None if self.bytes is None else self.bytes / self.median
 
+    @property
+    def where(self) -> str:
+        """Where it ran, e.g. ``'cpu'``, ``'cuda'`` or ``'cuda (simulator)'``."""
+        return self.device + (" (simulator)" if self.simulator else "")
+
     def __repr__(self) -> str:
-        where = self.device + (" (simulator: not a GPU time)" if self.simulator else "")
+        where = "cuda (simulator: CPU emulation, not a GPU time)" if self.simulator else self.device
         text = (
             f"{self.label}: median {format_seconds(self.median)} ± {format_seconds(self.iqr)} (IQR) "
             f"per call, {self.n} calls in {len(self.times)} samples, cold {format_seconds(self.cold)}, {where}"
         )
+        if self.host_times is not None:
+            text += f", host enqueue {format_seconds(self.host_median)}"
         if self.flop_rate is not None:
             text += f", {self.flop_rate / 1e9:.3g} GFLOP/s"
         if self.byte_rate is not None:
@@ -100,10 +150,174 @@ class Measurement:
         return f"<code>{repr(self)}</code>"
 
 
+# ------------------------------------------------------------------------------ GPU helpers
+
+
+def _is_gpu_array(value: Any) -> bool:
+    module = type(value).__module__ or ""
+    if module.startswith("torch") and getattr(value, "is_cuda", False):
+        return True
+    if module.startswith("cupy"):
+        return True
+    return module.startswith("numba") and hasattr(value, "__cuda_array_interface__")
+
+
+def infer_device(*values: Any) -> str:
+    """``"cuda"`` when any value is a GPU array (torch CUDA tensor, CuPy or numba device array)."""
+    return "cuda" if any(_is_gpu_array(v) for v in values) else "cpu"
+
+
+def _event_factory() -> Callable[[], tuple[Callable[[], None], Callable[[], None], Callable[[], float]]] | None:
+    """CUDA events from a loaded library: returns ``new()`` -> (record_start, record_end, seconds).
+
+    All three libraries record on the legacy default stream, so their events bracket work
+    queued by any of them. None when no real GPU library is loaded.
+    """
+    if not _device.gpu_available() or _device.simulator_enabled():
+        return None
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+
+        def new_torch():
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+            def seconds() -> float:
+                end.synchronize()
+                return start.elapsed_time(end) / 1e3
+
+            return start.record, end.record, seconds
+
+        return new_torch
+    cupy = sys.modules.get("cupy")
+    if cupy is not None:
+
+        def new_cupy():
+            start, end = cupy.cuda.Event(), cupy.cuda.Event()
+
+            def seconds() -> float:
+                end.synchronize()
+                return cupy.cuda.get_elapsed_time(start, end) / 1e3
+
+            return start.record, end.record, seconds
+
+        return new_cupy
+    numba_cuda = sys.modules.get("numba.cuda")
+    if numba_cuda is not None:
+
+        def new_numba():
+            start, end = numba_cuda.event(timing=True), numba_cuda.event(timing=True)
+
+            def seconds() -> float:
+                end.synchronize()
+                return numba_cuda.event_elapsed_time(start, end) / 1e3
+
+            return start.record, end.record, seconds
+
+        return new_numba
+    return None
+
+
+# ------------------------------------------------------------------------------ benchmark
+
+
+def _bind(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Callable[[], Any]:
+    # Bind the arguments once: a Python-level *args/**kwargs call in the loop costs ~30 ns,
+    # as much as a tiny function itself. partial's call happens in C.
+    return functools.partial(fn, *args, **kwargs) if (args or kwargs) else fn
+
+
+class _Sampler:
+    """Times batches of calls of one bound function, synchronising on a GPU."""
+
+    def __init__(self, call: Callable[[], Any], on_gpu: bool):
+        self.call = call
+        self.on_gpu = on_gpu
+        self.events = _event_factory() if on_gpu else None
+        self.result: Any = None
+
+    def sync(self) -> None:
+        if self.on_gpu:
+            _device.sync("cuda")
+
+    def cold(self) -> float:
+        self.sync()
+        t0 = time.perf_counter()
+        self.result = self.call()
+        self.sync()
+        return time.perf_counter() - t0
+
+    def warm(self, calls: int) -> None:
+        for _ in itertools.repeat(None, calls):
+            self.call()
+        self.sync()
+
+    def sample(self, batch: int) -> tuple[float, float | None]:
+        """Per-call (time, host enqueue time or None) of one sample of ``batch`` calls."""
+        call, repeat, clock = self.call, itertools.repeat, time.perf_counter
+        if self.events is not None:
+            start, end, seconds = self.events()
+            start()
+            t0 = clock()
+            for _ in repeat(None, batch):
+                call()
+            host = clock() - t0
+            end()
+            self.sync()
+            return seconds() / batch, host / batch
+        t0 = clock()
+        for _ in repeat(None, batch):
+            call()
+        self.sync()
+        return (clock() - t0) / batch, None
+
+    def autorange(self) -> tuple[int, float, float | None]:
+        """The batch size that makes one sample last >= 200 us, and that first sample."""
+        batch = 1
+        while True:
+            per_call, host = self.sample(batch)
+            elapsed = per_call * batch
+            if elapsed >= _MIN_SAMPLE_SECONDS or batch >= _MAX_BATCH:
+                return batch, per_call, host
+            batch *= 10 if elapsed < _MIN_SAMPLE_SECONDS / 20 else 2
+
+
+def _done(samples: int, spent: float, min_samples: int, min_time: float, max_time: float) -> bool:
+    """Enough samples and time; or past ``max_time`` with the 3 samples a median and IQR need."""
+    return (samples >= min_samples and spent >= min_time) or (spent >= max_time and samples >= 3)
+
+
+def _resolve_device(device: str, values: Sequence[Any]) -> bool:
+    device = device.lower()
+    if device == "auto":
+        device = infer_device(*values)
+    if device not in ("cpu", "cuda", "gpu"):
+        raise ValueError(f"benchmark: unknown device {device!r}; use 'auto', 'cpu' or 'cuda'")
+    return device in ("cuda", "gpu")
+
+
+def _measurement(label: str, sampler: _Sampler, times: list[float], hosts: list[float | None], batch: int,
+                 cold: float, flops: float | None, bytes: float | None) -> Measurement:  # noqa: A002
+    on_gpu = sampler.on_gpu
+    return Measurement(
+        label=label,
+        times=np.asarray(times, dtype=float),
+        n=len(times) * batch,
+        batch=batch,
+        cold=cold,
+        device="cuda" if on_gpu else "cpu",
+        # CUDA work without a GPU can only have run on numba-cuda's CPU simulator.
+        simulator=on_gpu and not _device.gpu_available() and _device.simulator_enabled(),
+        host_times=None if hosts[0] is None else np.asarray(hosts, dtype=float),
+        flops=flops,
+        bytes=bytes,
+        threads=thread_counts(),
+    )
+
+
 def benchmark(
     fn: Callable[..., Any],
     *args: Any,
-    device: str = "cpu",
+    device: str = "auto",
     warmup: int = 1,
     min_time: float = 0.2,
     max_time: float = 5.0,
@@ -115,80 +329,141 @@ def benchmark(
 ) -> Measurement:
     """Time ``fn(*args, **kwargs)``; per-call seconds in the returned :class:`Measurement`.
 
-    ``device``: ``"cpu"`` or ``"cuda"`` (then every sample is synchronised, see
-    :func:`coursekit.device.sync`; without a GPU, CUDA kernels run on numba-cuda's simulator and
-    the result says so). ``warmup``: calls after the cold one before timing.
-    Samples are collected until ``min_time`` seconds and ``min_samples`` samples exist, or
-    ``max_time`` seconds have passed (at least ``min_samples`` are taken regardless).
-    ``flops``/``bytes``: work per call, to report FLOP/s and bytes/s.
+    ``device``: ``"cpu"``, ``"cuda"`` (every sample is bracketed by CUDA events and
+    synchronised, see :func:`coursekit.device.sync`; without a GPU, CUDA kernels run on
+    numba-cuda's simulator and the result says so), or ``"auto"``: ``"cuda"`` when an argument
+    is a GPU array, else ``"cpu"``. For closures over GPU data, say ``device="cuda"``.
+    ``warmup``: calls after the cold one before timing. Samples are collected until
+    ``min_time`` seconds and ``min_samples`` samples exist; ``max_time`` seconds cut that short
+    (keeping at least 3 samples, for a median and a spread). ``flops``/``bytes``: work per call.
     """
-    on_gpu = device.lower() in ("cuda", "gpu")
+    on_gpu = _resolve_device(device, [*args, *kwargs.values()])
+    sampler = _Sampler(_bind(fn, args, kwargs), on_gpu)
+    cold = sampler.cold()
+    sampler.warm(warmup)
+    batch, first, first_host = sampler.autorange()
+    times, hosts = [first], [first_host]
+    start = time.perf_counter()
+    while True:
+        if _done(len(times), time.perf_counter() - start, min_samples, min_time, max_time):
+            break
+        t, h = sampler.sample(batch)
+        times.append(t)
+        hosts.append(h)
+    return _measurement(label or getattr(fn, "__name__", "fn"), sampler, times, hosts, batch, cold, flops, bytes)
 
-    def sync() -> None:
-        if on_gpu:
+
+class Timer:
+    """Time one block of code, synchronising a GPU before and after.
+
+    >>> with Timer("cpu") as t:
+    ...     _ = sum(range(1000))
+    >>> t.elapsed > 0
+    True
+
+    ``elapsed`` is in seconds. Use :func:`benchmark` for anything you want to compare: a single
+    run has no warm-up and no spread.
+    """
+
+    def __init__(self, device: str = "cpu"):
+        if device.lower() not in ("cpu", "cuda", "gpu"):
+            raise ValueError(f"Timer: unknown device {device!r}; use 'cpu' or 'cuda'")
+        self.device = device.lower()
+        self.elapsed: float | None = None
+
+    def __enter__(self) -> "Timer":
+        if self.device != "cpu":
             _device.sync("cuda")
+        self._t0 = time.perf_counter()
+        return self
 
-    # Bind the arguments once: a Python-level *args/**kwargs call in the loop costs ~30 ns,
-    # as much as a tiny function itself. partial's call happens in C.
-    call = functools.partial(fn, *args, **kwargs) if (args or kwargs) else fn
-    repeat = itertools.repeat
-    clock = time.perf_counter
-    sync()
-    t0 = clock()
-    call()
-    sync()
-    cold = clock() - t0
-    for _ in range(warmup):
-        call()
-    sync()
+    def __exit__(self, *exc: Any) -> None:
+        if self.device != "cpu":
+            _device.sync("cuda")
+        self.elapsed = time.perf_counter() - self._t0
 
-    # Find a batch size that makes one sample last long enough (timeit's autorange idea).
-    batch = 1
+
+# ------------------------------------------------------------------------------ comparisons
+
+
+def _as_numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):  # torch
+        value = value.detach().cpu().numpy()
+    elif hasattr(value, "get") and (type(value).__module__ or "").startswith("cupy"):
+        value = value.get()
+    elif hasattr(value, "copy_to_host"):  # numba device array
+        value = value.copy_to_host()
+    return np.asarray(value)
+
+
+def interleaved(
+    fns: Mapping[str, Callable[..., Any]],
+    *args: Any,
+    device: str = "auto",
+    min_time: float = 0.2,
+    max_time: float = 10.0,
+    min_samples: int = 5,
+    check: bool = True,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    **kwargs: Any,
+) -> list[Measurement]:
+    """Time several functions of the same arguments in rounds A, B, A, B, ...
+
+    Interleaving means that a change in the machine's speed while timing (another process,
+    clock scaling) affects every function alike instead of posing as a difference between them.
+    With ``check``, first verifies that all return equal results (``numpy.allclose`` with
+    ``rtol``/``atol``) and raises ``ValueError`` naming the one that differs.
+    """
+    if not fns:
+        raise ValueError("interleaved: no functions given")
+    on_gpu = _resolve_device(device, [*args, *kwargs.values()])
+    samplers = {label: _Sampler(_bind(fn, args, kwargs), on_gpu) for label, fn in fns.items()}
+    colds = {label: s.cold() for label, s in samplers.items()}
+    if check:
+        labels = list(samplers)
+        reference = _as_numpy(samplers[labels[0]].result)
+        for label in labels[1:]:
+            got = _as_numpy(samplers[label].result)
+            if got.shape != reference.shape or not np.allclose(got, reference, rtol=rtol, atol=atol):
+                raise ValueError(f"interleaved: {label!r} returns a different result from {labels[0]!r}")
+    for s in samplers.values():
+        s.warm(1)
+    batches, times, hosts = {}, {}, {}
+    for label, s in samplers.items():
+        batches[label], first, host = s.autorange()
+        times[label], hosts[label] = [first], [host]
+    start = time.perf_counter()
     while True:
-        t0 = clock()
-        for _ in repeat(None, batch):
-            call()
-        sync()
-        elapsed = clock() - t0
-        if elapsed >= _MIN_SAMPLE_SECONDS or batch >= 1_000_000:
+        rounds = min(len(t) for t in times.values())
+        if _done(rounds, time.perf_counter() - start, min_samples, min_time * len(fns), max_time):
             break
-        batch *= 10 if elapsed < _MIN_SAMPLE_SECONDS / 20 else 2
-
-    samples = [elapsed / batch]
-    start = clock()
-    while True:
-        spent = clock() - start
-        enough = spent >= min_time and len(samples) >= min_samples
-        if enough or (spent >= max_time and len(samples) >= min_samples):
-            break
-        t0 = clock()
-        for _ in repeat(None, batch):
-            call()
-        sync()
-        samples.append((clock() - t0) / batch)
-
-    return Measurement(
-        label=label or getattr(fn, "__name__", "fn"),
-        times=np.asarray(samples, dtype=float),
-        n=len(samples) * batch,
-        batch=batch,
-        cold=cold,
-        device="cuda" if on_gpu else "cpu",
-        # CUDA work without a GPU can only have run on numba-cuda's CPU simulator.
-        simulator=on_gpu and not _device.gpu_available() and _device.simulator_enabled(),
-        flops=flops,
-        bytes=bytes,
-    )
+        for label, s in samplers.items():
+            t, h = s.sample(batches[label])
+            times[label].append(t)
+            hosts[label].append(h)
+    return [
+        _measurement(label, samplers[label], times[label], hosts[label], batches[label], colds[label], None, None)
+        for label in samplers
+    ]
 
 
-def compare(measurements: list[Measurement], baseline: str | None = None) -> "pd.DataFrame":
-    """A table of measurements: median and IQR (seconds) and speed-up vs ``baseline``.
+def compare(
+    items: Sequence[Measurement] | Mapping[str, Callable[..., Any]],
+    *args: Any,
+    baseline: str | None = None,
+    **kwargs: Any,
+) -> "pd.DataFrame":
+    """A table: median and IQR per call, speed-up vs ``baseline`` (default: the first).
 
-    ``baseline`` is a label among ``measurements`` (default: the first). Speed-up is
-    ``baseline median / median``, so bigger is faster.
+    ``items`` is either finished :class:`Measurement` objects, or a mapping of labels to
+    callables that are then timed on ``*args`` with :func:`interleaved` (results checked for
+    equality; extra keyword arguments go to :func:`interleaved`). Speed-up is
+    ``baseline median / median``: bigger is faster. Columns ``median_s``/``iqr_s`` hold seconds.
     """
     import pandas as pd
 
+    measurements = interleaved(items, *args, **kwargs) if isinstance(items, Mapping) else list(items)
     if not measurements:
         raise ValueError("compare: no measurements given")
     by_label = {m.label: m for m in measurements}
@@ -202,29 +477,72 @@ def compare(measurements: list[Measurement], baseline: str | None = None) -> "pd
             "label": m.label,
             "median": format_seconds(m.median),
             "iqr": format_seconds(m.iqr),
+            "speedup": round(base.median / m.median, 3),
+            "device": m.where,
             "median_s": m.median,
-            "speedup": base.median / m.median,
-            "device": m.device + (" (simulator)" if m.simulator else ""),
+            "iqr_s": m.iqr,
         }
         for m in measurements
     ]
     return pd.DataFrame(rows).set_index("label")
 
 
-def plot_comparison(measurements: list[Measurement], baseline: str | None = None, ax=None, title: str | None = None):
+def sweep(
+    fn_factory: Callable[[Any], Callable[[], Any]],
+    sizes: Sequence[Any],
+    *,
+    label: str = "",
+    flops: Callable[[Any], float] | None = None,
+    bytes: Callable[[Any], float] | None = None,  # noqa: A002
+    progress: bool = False,
+    **bench_kwargs: Any,
+) -> "pd.DataFrame":
+    """Time a family of calls over sizes: ``fn_factory(size)`` returns a no-argument callable.
+
+    Returns one row per size: ``size``, ``median_s``, ``iqr_s``, ``per_item_s`` (median / size
+    when sizes are numbers) and, when ``flops``/``bytes`` (functions of size) are given,
+    ``flop_rate`` (FLOP/s) and ``byte_rate`` (bytes/s). Keyword arguments go to
+    :func:`benchmark` (say ``device="cuda"`` for GPU work: the callables take no arguments).
+    """
+    import pandas as pd
+
+    rows = []
+    iterator: Any = sizes
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(sizes, desc=label or "sweep", leave=False)
+    for size in iterator:
+        m = benchmark(fn_factory(size), label=f"{label} {size}".strip(),
+                      flops=flops(size) if flops else None, bytes=bytes(size) if bytes else None, **bench_kwargs)
+        row = {"label": label, "size": size, "median_s": m.median, "iqr_s": m.iqr, "device": m.where}
+        if isinstance(size, (int, float)):
+            row["per_item_s"] = m.median / size
+        if m.flop_rate is not None:
+            row["flop_rate"] = m.flop_rate
+        if m.byte_rate is not None:
+            row["byte_rate"] = m.byte_rate
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------ plots
+
+
+def plot_comparison(measurements: Sequence[Measurement], baseline: str | None = None, ax=None,
+                    title: str | None = None):
     """Horizontal bars of median time per call (log seconds axis), IQR as error bars.
 
-    Each bar is annotated with its speed-up vs ``baseline``. Returns the matplotlib Axes.
+    Each bar is annotated with its median and speed-up vs ``baseline``. Returns the Axes.
     """
     import matplotlib.pyplot as plt
 
-    table = compare(measurements, baseline)
+    table = compare(measurements, baseline=baseline)
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 0.6 + 0.5 * len(table)))
     medians = table["median_s"].to_numpy()
-    spreads = np.array([m.iqr for m in measurements])
     y = np.arange(len(table))
-    ax.barh(y, medians, xerr=spreads, color="tab:blue", alpha=0.8)
+    ax.barh(y, medians, xerr=table["iqr_s"].to_numpy(), color="tab:blue", alpha=0.8)
     ax.set_yticks(y, table.index)
     ax.invert_yaxis()
     ax.set_xscale("log")
@@ -233,4 +551,34 @@ def plot_comparison(measurements: list[Measurement], baseline: str | None = None
         ax.annotate(f" {format_seconds(med)} ({sp:.3g}x)", (med, yi), va="center", fontsize=9)
     ax.set_xlim(right=medians.max() * 30)
     ax.set_title(title or "Median time per call (shorter is faster)")
+    return ax
+
+
+def plot_sweep(results: "pd.DataFrame | Mapping[str, pd.DataFrame]", y: str = "median_s", ax=None,
+               xlabel: str = "problem size (elements)", ylabel: str | None = None, title: str | None = None):
+    """Log-log lines of ``y`` against size, one per sweep; IQR shown as a band for times.
+
+    ``results``: one :func:`sweep` table, or a mapping of labels to tables. Returns the Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots()
+    frames = results if isinstance(results, Mapping) else {results["label"].iloc[0] or y: results}
+    for label, frame in frames.items():
+        (line,) = ax.plot(frame["size"], frame[y], "o-", label=label)
+        if y == "median_s":
+            low = (frame["median_s"] - frame["iqr_s"] / 2).clip(lower=frame["median_s"] * 0.01)
+            ax.fill_between(frame["size"], low, frame["median_s"] + frame["iqr_s"] / 2, alpha=0.2,
+                            color=line.get_color())
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    default_labels = {"median_s": "median time per call (seconds)", "per_item_s": "time per element (seconds)",
+                      "flop_rate": "FLOP/s", "byte_rate": "bytes/s"}
+    ax.set_ylabel(ylabel or default_labels.get(y, y))
+    if title:
+        ax.set_title(title)
+    if len(frames) > 1:
+        ax.legend()
     return ax

@@ -91,3 +91,113 @@ def test_simulator_times_are_labelled_and_cpu_times_are_not():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "cuda", "False", "cpu", "True"]
+
+
+class FakeAsyncGPU:
+    """A device whose work runs asynchronously in a background thread, like a GPU queue."""
+
+    def __init__(self, seconds: float):
+        import threading
+
+        self.seconds = seconds
+        self.threading = threading
+        self.pending = []
+        self.syncs = 0
+
+    def launch(self):
+        t = self.threading.Thread(target=time.sleep, args=(self.seconds,))
+        t.start()
+        self.pending.append(t)
+
+    def sync(self, device="auto"):
+        self.syncs += 1
+        for t in self.pending:
+            t.join()
+        self.pending.clear()
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    gpu = FakeAsyncGPU(0.02)
+    monkeypatch.setattr(timing._device, "sync", gpu.sync)
+    return gpu
+
+
+def test_gpu_path_synchronises_every_sample(fake_gpu):
+    m = timing.benchmark(fake_gpu.launch, device="cuda", warmup=1, min_time=0, min_samples=4)
+    # cold (before + after), warm-up, then one sync per sample
+    assert fake_gpu.syncs >= 3 + len(m.times)
+    assert m.median >= 0.018, "a synchronised time includes the queued work"
+
+
+def test_async_launch_pitfall_unsynchronised_time_is_only_the_launch(fake_gpu):
+    with timing.Timer("cpu") as wrong:
+        fake_gpu.launch()
+    fake_gpu.sync()
+    with timing.Timer("cuda") as right:
+        fake_gpu.launch()
+    assert wrong.elapsed < 0.01 < 0.018 <= right.elapsed
+
+
+def test_timer_rejects_unknown_devices():
+    with pytest.raises(ValueError):
+        timing.Timer("tpu")
+
+
+def test_infer_device_from_arguments():
+    assert timing.infer_device(np.zeros(3), 1.0) == "cpu"
+    torch = pytest.importorskip("torch")
+    assert timing.infer_device(torch.zeros(3)) == "cpu"
+
+    class FakeCupyArray:
+        pass
+
+    FakeCupyArray.__module__ = "cupy._core.core"
+    assert timing.infer_device(FakeCupyArray()) == "cuda"
+
+
+def test_thread_counts_are_recorded_not_changed():
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    m = timing.benchmark(torch.add, torch.ones(10), torch.ones(10), min_time=0.01)
+    assert m.threads["torch"] == before == torch.get_num_threads()
+    assert m.threads["cpus"] >= 1
+
+
+def test_compare_callables_runs_interleaved_and_checks_results():
+    order = []
+
+    def make(tag, value):
+        def fn(x):
+            order.append(tag)
+            time.sleep(0.001)  # long enough that each sample is one call
+            return x * value
+        return fn
+
+    table = timing.compare({"A": make("A", 2), "B": make("B", 2)}, np.ones(4), min_time=0.02, min_samples=5)
+    assert list(table.index) == ["A", "B"]
+    assert table.loc["A", "speedup"] == 1.0
+    # after cold calls, warm-up and batch sizing, samples alternate A, B, A, B ...
+    assert "".join(order[-10:]) == "AB" * 5
+    with pytest.raises(ValueError, match="different result"):
+        timing.compare({"A": make("A", 2), "B": make("B", 3)}, np.ones(4), min_time=0.01)
+
+
+def test_sweep_returns_rates_per_size():
+    table = timing.sweep(lambda n: (lambda a=np.ones(n): a.sum()), [10, 1000], label="sum",
+                         flops=lambda n: n, bytes=lambda n: 8 * n, min_time=0.01)
+    assert list(table["size"]) == [10, 1000]
+    assert (table["median_s"] > 0).all() and (table["flop_rate"] > 0).all()
+    assert table["byte_rate"].iloc[1] == pytest.approx(8 * table["flop_rate"].iloc[1])
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = timing.plot_sweep({"sum": table}, y="per_item_s")
+    assert ax.get_xscale() == "log" and "seconds" in ax.get_ylabel()
+
+
+def test_max_time_caps_a_slow_function():
+    start = time.perf_counter()
+    m = timing.benchmark(time.sleep, 0.05, min_time=10, max_time=0.2, warmup=0)
+    assert time.perf_counter() - start < 2
+    assert len(m.times) >= 3

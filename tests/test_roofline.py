@@ -1,0 +1,199 @@
+"""coursekit.roofline: kernel arithmetic, ceilings, cache, references and the plot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from coursekit import roofline
+from coursekit.roofline import Ceilings, Kernel
+
+
+def test_kernel_flops_and_bytes_from_shapes():
+    add = roofline.elementwise(1000, "float32")
+    assert (add.flops, add.bytes) == (1000, 3 * 1000 * 4)
+    relu = roofline.elementwise(1000, "float64", inputs=1)
+    assert relu.bytes == 2 * 1000 * 8
+    d = roofline.dot(500, "float32")
+    assert (d.flops, d.bytes) == (1000, 4000)
+    mv = roofline.matvec(30, 20, "float32")
+    assert (mv.flops, mv.bytes) == (2 * 30 * 20, (600 + 20 + 30) * 4)
+    mm = roofline.matmul(64, 32, 16, "float32")  # (64 x 16) @ (16 x 32)
+    assert mm.flops == 2 * 64 * 32 * 16
+    assert mm.bytes == (64 * 16 + 16 * 32 + 64 * 32) * 4
+    assert roofline.matmul(8, 8, 8).name == "matmul n=8"
+    sm = roofline.softmax(10, 100, "float32")
+    assert (sm.flops, sm.bytes) == (5000, 8000)
+
+
+def test_square_matmul_intensity_grows_with_n():
+    # 2n^3 / (3 n^2 * 4 bytes) = n / 6 FLOP/byte in float32
+    for n in (64, 512, 4096):
+        assert roofline.matmul(n, n, n).intensity == pytest.approx(n / 6)
+
+
+def test_kernel_rates_once_timed():
+    k = roofline.dot(1_000_000).timed(1e-3, "this CPU")
+    assert k.flop_rate == pytest.approx(2e9)
+    assert k.byte_rate == pytest.approx(8e9)
+    assert k.device == "this CPU"
+    assert Kernel("x", 1, 1).flop_rate is None
+
+
+def test_ceilings_ridge_roof_and_bound():
+    c = Ceilings("dev", "cpu", "float32", bandwidth=10e9, flops=100e9)
+    assert c.ridge == pytest.approx(10.0)
+    assert c.attainable(1.0) == pytest.approx(10e9)
+    assert c.attainable(1000.0) == pytest.approx(100e9)
+    assert c.bound(roofline.elementwise(10)) == "memory-bound"
+    assert c.bound(roofline.matmul(1024, 1024, 1024)) == "compute-bound"
+    assert Ceilings.from_dict(c.to_dict()) == c
+
+
+def test_published_devices_have_sources_and_consistent_peaks():
+    table = roofline.published_peaks()
+    for name in ("Intel Core i7-7700K", "Intel Core i7-6950X", "NVIDIA Titan Xp", "NVIDIA GTX 1070",
+                 "NVIDIA TITAN X (Pascal)", "NVIDIA DGX-1 (8x P100)", "NVIDIA V100 SXM2",
+                 "NVIDIA A100 SXM 80GB", "NVIDIA H100 SXM", "NVIDIA H200 SXM"):
+        assert name in table.index
+        assert roofline.PUBLISHED[name].source
+    # GPU FP32 peaks follow cores x clock x 2 within 5 %
+    for name in ("NVIDIA Titan Xp", "NVIDIA GTX 1070", "NVIDIA TITAN X (Pascal)"):
+        d = roofline.PUBLISHED[name]
+        assert d.flops == pytest.approx(d.cores * d.clock_ghz * 1e9 * 2, rel=0.05)
+    assert table.loc["NVIDIA GTX 1070", "gflops_per_usd"] == pytest.approx(6460 / 399, rel=0.01)
+
+
+def test_cpu_peak_is_positive_and_explained():
+    peak, how = roofline.cpu_peak_flops()
+    assert peak > 1e9 and "cores" in how and "FMA" in how
+
+
+@pytest.fixture
+def fake_measurements(monkeypatch, tmp_path):
+    """Ceiling measurements replaced by counters; cache in a temporary folder."""
+    calls = {"bw": 0, "flops": 0}
+
+    def bw(dtype, repeats):
+        calls["bw"] += 1
+        return 20e9, "fake triad", 123
+
+    def fl(dtype, repeats):
+        calls["flops"] += 1
+        return 200e9, "fake gemm", 64
+
+    monkeypatch.setattr(roofline, "_cpu_bandwidth", bw)
+    monkeypatch.setattr(roofline, "_cpu_flops", fl)
+    monkeypatch.setenv("COURSEKIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(roofline, "_MEMORY_CACHE", {})
+    return calls, tmp_path
+
+
+def test_ceilings_are_cached_in_memory_and_on_disk(fake_measurements, monkeypatch):
+    calls, cache = fake_measurements
+    first = roofline.measure_ceilings("cpu")
+    assert (first.bandwidth, first.flops, first.source) == (20e9, 200e9, "measured")
+    assert roofline.measure_ceilings("cpu") is first
+    assert calls == {"bw": 1, "flops": 1}
+    stored = json.loads((cache / "ceilings.json").read_text())
+    assert len(stored) == 1
+    monkeypatch.setattr(roofline, "_MEMORY_CACHE", {})  # a new process: read back from disk
+    again = roofline.measure_ceilings("cpu")
+    assert again == first and calls["bw"] == 1
+    roofline.measure_ceilings("cpu", refresh=True)
+    assert calls["bw"] == 2
+    roofline.measure_ceilings("cpu", dtype="float64")  # another dtype is another entry
+    assert calls["bw"] == 3
+    assert len(json.loads((cache / "ceilings.json").read_text())) == 2
+
+
+def test_corrupt_cache_is_remeasured(fake_measurements):
+    calls, cache = fake_measurements
+    (cache / "ceilings.json").write_text("{not json")
+    assert roofline.measure_ceilings("cpu").bandwidth == 20e9
+    assert calls["bw"] == 1
+
+
+def test_measure_ceilings_errors(monkeypatch):
+    with pytest.raises(ValueError, match="'cpu' or 'cuda'"):
+        roofline.measure_ceilings("tpu")
+    monkeypatch.setattr(roofline._device, "gpu_available", lambda: False)
+    with pytest.raises(RuntimeError, match="no GPU"):
+        roofline.measure_ceilings("cuda")
+
+
+def test_triad_arrays_exceed_the_cache_when_memory_allows():
+    n, note = roofline.triad_elements("float32")
+    llc = roofline._last_level_cache_bytes()
+    assert "MiB" in note
+    if "cache-assisted" in note:  # a small machine: arrays are capped by memory, and it says so
+        assert n * 4 < 2 * llc
+    else:
+        assert n * 4 >= 2 * llc
+
+
+def test_load_reference_falls_back_to_published(tmp_path):
+    ceilings, kernels = roofline.load_reference("H100", directory=tmp_path)
+    assert ceilings.source == "published" and kernels == []
+    assert "H100" in ceilings.name
+    with pytest.raises(KeyError):
+        roofline.load_reference("no such device", directory=tmp_path)
+
+
+def test_plot_returns_axes_with_roofs_and_points():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    cpu = Ceilings("this CPU: test", "cpu", "float32", 20e9, 200e9)
+    gpu = roofline.PUBLISHED["NVIDIA H100 SXM"].ceilings()
+    kernels = [roofline.dot(10**6).timed(1e-4, "this CPU"), roofline.matmul(512, 512, 512).timed(2e-3, "this CPU")]
+    ax = roofline.plot([cpu, gpu], kernels)
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert "FLOP/byte" in ax.get_xlabel() and "FLOP/s" in ax.get_ylabel()
+    lines = ax.get_lines()
+    roofs = [l for l in lines if len(l.get_xdata()) > 2]
+    assert len(roofs) == 2 and roofs[0].get_color() != roofs[1].get_color()
+    points = [l for l in lines if l.get_marker() == "s"]
+    assert len(points) == 2 and all(p.get_color() == roofs[0].get_color() for p in points)
+    assert len(ax.get_legend().get_texts()) == 2
+
+
+def test_kernel_table_reports_fraction_of_roof():
+    cpu = Ceilings("this CPU: test", "cpu", "float32", 10e9, 100e9)
+    table = roofline.kernel_table(cpu, [roofline.dot(10**6).timed(1e-3, "this CPU")])
+    # 2e6 FLOP in 1 ms = 2 GFLOP/s; roof at intensity 0.25 is 2.5 GFLOP/s
+    assert table.loc[0, "of_roof"] == pytest.approx(0.8)
+    assert table.loc[0, "bound"] == "memory-bound"
+
+
+@pytest.mark.slow
+def test_record_reference_dry_run_round_trips(tmp_path):
+    env_code = (
+        "import os, sys; os.environ['COURSEKIT_CACHE_DIR'] = sys.argv[1]; "
+        "sys.argv = ['record_reference.py', '--cpu-dry-run', '--out', sys.argv[1]]; "
+        "import runpy; runpy.run_path('benchmarks/record_reference.py', run_name='__main__')"
+    )
+    out = subprocess.run([sys.executable, "-c", env_code, str(tmp_path)], capture_output=True, text=True,
+                         cwd=ROOT, timeout=600, env={**__import__("os").environ, "COURSEKIT_QUICK": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    (path,) = [p for p in tmp_path.glob("*.json") if p.name != "ceilings.json"]
+    data = json.loads(path.read_text())
+    assert "NOT a GPU reference" in data["recorded"]["device"]
+    assert {"date", "versions", "host_cpu"} <= set(data["recorded"])
+    assert data["async_pitfall"]["synchronised_s"] > 0
+    assert {row["op"] for row in data["crossover"]} == {"add", "matmul"}
+    ceilings, kernels = roofline.load_reference("dry run", directory=tmp_path)
+    assert ceilings.source == "recorded" and len(kernels) >= 5
+    assert all(k.device == ceilings.name for k in kernels)
+
+
+def test_record_reference_refuses_without_gpu():
+    out = subprocess.run([sys.executable, "benchmarks/record_reference.py"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120, env={**__import__("os").environ, "COURSEKIT_FORCE_CPU": "1"})
+    assert out.returncode == 2
+    assert "No CUDA GPU here" in out.stderr
