@@ -10,7 +10,7 @@ PIP_QUIET ?= -q
 # JupyterLab refuses to run as root unless told to (containers and CI run as root).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test test-unit test-notebooks sync notebooks info bench clean
+.PHONY: setup lab test test-unit test-notebooks sync notebooks info bench release clean
 
 setup: $(STAMP)  ## create .venv with coursekit and its test tools
 
@@ -45,6 +45,9 @@ notebooks: sync  ## re-execute every notebook in quick mode (its outputs are nbv
 
 info: setup
 	$(BIN)/coursekit info
+
+release: setup  ## build the student version of every notebook into release/
+	$(BIN)/coursekit release --out release
 
 bench: setup  ## measure this machine's roofline and kernels into bench-results/
 	$(BIN)/coursekit bench --out bench-results

@@ -1,7 +1,8 @@
 """The ``coursekit`` command line for instructors.
 
 ``coursekit info`` prints what hardware and backends this machine has; ``coursekit bench``
-measures its roofline and the course's kernels and writes a report.
+measures its roofline and the course's kernels and writes a report; ``coursekit release`` builds
+the student version of the notebooks and ``coursekit grade`` grades a student's notebook.
 """
 
 from __future__ import annotations
@@ -43,6 +44,26 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _release(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .assignments import release
+
+    for path in release(Path(args.out), [Path(p) for p in args.notebooks] or None):
+        print(f"wrote {path}")
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .assignments import format_scores, grade
+
+    scores = grade(Path(args.notebook), Path(args.instructor) if args.instructor else None, timeout=args.timeout)
+    print(format_scores(scores))
+    return 0 if all(not s.error for s in scores) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coursekit", description="Tools for the coursekit GPU-vs-CPU course.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", default="bench-results", help="folder for the CSVs and PNG (default: bench-results/)")
     bench.add_argument("--refresh", action="store_true", help="measure the ceilings again instead of using the cache")
     bench.set_defaults(func=_bench)
+    rel = sub.add_parser("release", help="build the student version of the notebooks (needs nbgrader)")
+    rel.add_argument("--out", default="release", help="folder for the student notebooks (default: release/)")
+    rel.add_argument("notebooks", nargs="*", help="instructor notebooks (default: all of notebooks/)")
+    rel.set_defaults(func=_release)
+    grd = sub.add_parser("grade", help="run a student's notebook with the hidden tests and print its score")
+    grd.add_argument("notebook", help="the student's .ipynb")
+    grd.add_argument("--instructor", help="the instructor version (default: notebooks/<same name>)")
+    grd.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell (default: 900)")
+    grd.set_defaults(func=_grade)
     return parser
 
 

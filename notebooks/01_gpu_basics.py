@@ -109,7 +109,51 @@ ax = timing.plot_comparison([loop, vectorised], title=f"max(X, 0) on {n:,} float
 # instructions. Per element, numpy takes only nanoseconds — close to the time it takes to move
 # 8 bytes (read one float, write one) through memory, which is the real limit for such a simple
 # operation. The roofline section will make that precise.
-#
+
+# %% [markdown]
+# ### Exercise 1.1 — vectorise saxpy (2 points)
+# `saxpy` computes `a * x + y` for a number `a` and vectors `x`, `y` — the "hello world" of vector
+# units (its name comes from BLAS: Single-precision A X Plus Y). Below is the loop version. Write
+# `saxpy_numpy` as one numpy expression, with no Python loop: it must give the same numbers, leave
+# its inputs unchanged, and run more than 10x faster than the loop on 200,000 elements.
+
+# %%
+def saxpy_loop(a, x, y):
+    """a * x + y, one element at a time (the reference)."""
+    return [a * xi + yi for xi, yi in zip(x, y)]
+
+
+# %% nbgrader={"grade": false, "grade_id": "nb01_saxpy", "locked": false, "schema_version": 3, "solution": true}
+def saxpy_numpy(a, x, y):
+    """a * x + y for numpy arrays x and y, as one vectorised expression."""
+    ### BEGIN SOLUTION
+    return a * x + y
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "nb01_saxpy_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false} tags=["nbval-ignore-output"]
+from coursekit.grading import check_close, check_true
+
+rng = np.random.default_rng(1)
+xs, ys = rng.standard_normal(1000), rng.standard_normal(1000)
+check_close(saxpy_numpy(2.5, xs, ys), saxpy_loop(2.5, xs.tolist(), ys.tolist()), what="saxpy_numpy(2.5, x, y)")
+big_x, big_y = rng.standard_normal(200_000), rng.standard_normal(200_000)
+t_loop = timing.benchmark(saxpy_loop, 2.5, big_x.tolist(), big_y.tolist(), min_time=0.2).median
+t_numpy = timing.benchmark(saxpy_numpy, 2.5, big_x, big_y, min_time=0.2).median
+check_true(t_loop / t_numpy > 10, f"expected saxpy_numpy to be >10x faster than the loop, measured {t_loop / t_numpy:.1f}x")
+print(f"saxpy_numpy is {t_loop / t_numpy:.0f}x faster than the loop")
+### BEGIN HIDDEN TESTS
+check_close(saxpy_numpy(0.0, xs, ys), ys, what="saxpy_numpy(0, x, y)")
+check_close(saxpy_numpy(-1.0, xs, xs), np.zeros_like(xs), what="saxpy_numpy(-1, x, x)")
+x_before, y_before = xs.copy(), ys.copy()
+saxpy_numpy(3.0, xs, ys)
+check_close(xs, x_before, what="x after the call (inputs must not change)")
+check_close(ys, y_before, what="y after the call (inputs must not change)")
+x32 = xs.astype(np.float32)
+check_close(saxpy_numpy(np.float32(2), x32, x32), 3 * x32, what="saxpy_numpy on float32", rtol=1e-6)
+### END HIDDEN TESTS
+
+# %% [markdown]
 # ## Summary
 # | measured here | what it showed |
 # |---|---|

@@ -110,6 +110,53 @@ else:
     print(f"the simulator is {ratio:,.0f}x slower than numpy here: it emulates every thread in Python")
 
 # %% [markdown]
+# ### Exercise 2.1 — a saxpy kernel with a bounds check (3 points)
+# Write `saxpy_kernel` so that `out[i] = a * x[i] + y[i]` for every element, one thread per
+# element. The tests launch it with 64 threads per block on sizes that are *not* multiples of 64,
+# so the last block has threads with nothing to do: they must not touch memory. (On the simulator
+# an out-of-range index raises `IndexError`; on a GPU it silently corrupts memory.)
+
+# %% nbgrader={"grade": false, "grade_id": "nb02_saxpy", "locked": false, "schema_version": 3, "solution": true}
+@cuda.jit
+def saxpy_kernel(a, x, y, out):
+    """out[i] = a * x[i] + y[i].  Reference: ``out = a * x + y``.
+
+    Memory contract: per thread 2 global reads and 1 global write; no shared memory, no barrier.
+    """
+    ### BEGIN SOLUTION
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] = a * x[i] + y[i]
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "nb02_saxpy_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+from coursekit.grading import check_close
+
+
+def run_saxpy(a, x, y, threads=64, extra_blocks=0):
+    out = np.zeros_like(x)
+    blocks = (x.size + threads - 1) // threads + extra_blocks
+    saxpy_kernel[blocks, threads](np.float32(a), x, y, out)
+    return out
+
+
+rng = np.random.default_rng(2)
+for size in (1, 63, 65, 200):  # none is a multiple of 64
+    xs = rng.standard_normal(size).astype(np.float32)
+    ys = rng.standard_normal(size).astype(np.float32)
+    check_close(run_saxpy(2.0, xs, ys), 2.0 * xs + ys, what=f"saxpy_kernel with n={size}", rtol=1e-6)
+print("saxpy_kernel matches numpy on n = 1, 63, 65 and 200")
+### BEGIN HIDDEN TESTS
+xs = rng.standard_normal(130).astype(np.float32)
+ys = rng.standard_normal(130).astype(np.float32)
+check_close(run_saxpy(0.0, xs, ys), ys, what="saxpy_kernel with a = 0")
+check_close(run_saxpy(-1.5, xs, ys, threads=32, extra_blocks=2), -1.5 * xs + ys,
+            what="saxpy_kernel with 2 surplus blocks", rtol=1e-6)
+### END HIDDEN TESTS
+
+
+# %% [markdown]
 # ## Summary
 # - A kernel is written for *one* thread; the launch configuration decides how many run.
 # - `threadIdx.x + blockIdx.x * blockDim.x` gives each thread its element; a bounds check protects

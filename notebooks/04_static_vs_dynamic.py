@@ -95,7 +95,43 @@ assert np.allclose(stable, small - small**2 / 2, rtol=1e-12), "log1p keeps full 
 # %% [markdown]
 # At `x = 1e-17`, the naive formula returns 0 (100 % relative error), while `log1p` is exact to
 # machine precision. In a loss function this is the difference between a gradient and no gradient.
-#
+
+# %% [markdown]
+# ### Exercise 4.1 — a stable softplus (2 points)
+# `softplus(x) = log(1 + exp(x))` is a smooth ReLU. Written naively it overflows for large `x`
+# (`exp(1000)` is infinite) and loses all precision for very negative `x` (`1 + exp(-50)` rounds
+# to 1). Rewrite it, as a graph optimiser would, using `max(x, 0) + log1p(exp(-|x|))` (why is that
+# the same function?). It must work on numpy arrays of any shape, without overflow warnings.
+
+# %% nbgrader={"grade": false, "grade_id": "nb04_softplus", "locked": false, "schema_version": 3, "solution": true}
+def softplus(x):
+    """log(1 + exp(x)) for a numpy array x, stable for large and very negative x."""
+    ### BEGIN SOLUTION
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "nb04_softplus_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from coursekit.grading import check_close
+
+moderate = np.array([-5.0, -1.0, 0.0, 1.0, 5.0])
+check_close(softplus(moderate), np.log(1 + np.exp(moderate)), what="softplus on moderate values")
+with np.errstate(over="raise"):
+    check_close(softplus(np.array([1000.0])), np.array([1000.0]), what="softplus(1000) (no overflow)")
+check_close(softplus(np.array([-50.0])), np.exp(np.array([-50.0])), what="softplus(-50) ≈ exp(-50)", rtol=1e-12,
+            atol=0)
+print("softplus is stable at both ends")
+### BEGIN HIDDEN TESTS
+grid = np.linspace(-30, 30, 60).reshape(3, 20)
+check_close(softplus(grid), np.logaddexp(0, grid), what="softplus on a 3 x 20 grid", rtol=1e-12)
+with np.errstate(over="raise", under="ignore"):
+    check_close(softplus(np.array([-1000.0, 1e4])), np.array([0.0, 1e4]), what="softplus at -1000 and 1e4")
+x32 = np.array([-3.0, 0.5, 40.0], dtype=np.float32)
+check_close(softplus(x32), np.logaddexp(0, x32.astype(np.float64)), what="softplus on float32", rtol=1e-6)
+### END HIDDEN TESTS
+
+
+# %% [markdown]
 # ## Summary
 # - Eager evaluation of an element-wise chain pays one memory pass and one temporary per operation;
 #   a compiler that sees the graph can fuse them (timed above).

@@ -103,7 +103,40 @@ assert cpu_rates[-1] > 3 * cpu_rates[0], "a large batch should process images se
 # One image at a time, each layer is a small computation and fixed per-call costs dominate; with
 # a large batch the convolutions and matrix products are big enough to keep every core's vector
 # units busy.
-#
+
+# %% [markdown]
+# ### Exercise 5.1 — the size of a convolution's output (2 points)
+# A convolution with a `kernel x kernel` filter, moved `stride` pixels at a time over an image of
+# `size x size` pixels padded with `padding` zeros on each side, produces an output of
+# `(size + 2 * padding - kernel) // stride + 1` pixels per side. Max-pooling follows the same rule.
+# Write `conv_output_size` and check it against LeNet: 28 -> 24 -> 12 -> 8 -> 4.
+
+# %% nbgrader={"grade": false, "grade_id": "nb05_conv_size", "locked": false, "schema_version": 3, "solution": true}
+def conv_output_size(size, kernel, stride=1, padding=0):
+    """Output side length (pixels) of a convolution or pooling layer."""
+    ### BEGIN SOLUTION
+    return (size + 2 * padding - kernel) // stride + 1
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "nb05_conv_size_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from coursekit.grading import check_equal
+
+check_equal(conv_output_size(28, 5), 24, what="conv 5x5 on 28x28")
+check_equal(conv_output_size(24, 2, stride=2), 12, what="max-pool 2x2 on 24x24")
+check_equal(conv_output_size(12, 5), 8, what="conv 5x5 on 12x12")
+check_equal(conv_output_size(8, 2, stride=2), 4, what="max-pool 2x2 on 8x8")
+print("conv_output_size reproduces LeNet's 28 -> 24 -> 12 -> 8 -> 4")
+### BEGIN HIDDEN TESTS
+for size, kernel, stride, padding in [(32, 3, 1, 1), (32, 3, 2, 1), (224, 7, 2, 3), (7, 7, 1, 0), (10, 3, 3, 0)]:
+    layer = nn.Conv2d(1, 1, kernel, stride=stride, padding=padding)
+    expected = layer(torch.zeros(1, 1, size, size)).shape[-1]
+    check_equal(conv_output_size(size, kernel, stride, padding), expected,
+                what=f"conv_output_size({size}, {kernel}, stride={stride}, padding={padding})")
+### END HIDDEN TESTS
+
+
+# %% [markdown]
 # ## Summary
 # - LeNet has 431,080 parameters (checked above).
 # - Batching multiplies inference throughput on this CPU (asserted > 3x from B=1 to the largest batch).

@@ -50,7 +50,8 @@ def _wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float
 def lab_server(tmp_path):
     """JupyterLab serving a temporary copy of the repository, in quick mode."""
     repo = tmp_path / "repo"
-    shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(".venv", ".git", "build", "__pycache__", ".pytest_cache"))
+    shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(".venv", ".git", "build", "release", "bench-results",
+                                                              "__pycache__", ".pytest_cache", "kernel-*"))
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ, COURSEKIT_QUICK="1", JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
                JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"))

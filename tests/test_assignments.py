@@ -1,0 +1,146 @@
+"""Graded exercises: nbgrader-valid metadata, a leak-free deterministic release, graders that bite."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import NOTEBOOKS, ROOT
+from coursekit import assignments, grading
+
+pytest.importorskip("nbgrader")
+from nbgrader.nbgraderformat import MetadataValidator  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    out = tmp_path_factory.mktemp("release")
+    assignments.release(out)
+    return out
+
+
+def _instructor(path):
+    return nbformat.read(path, as_version=4)
+
+
+def test_every_notebook_has_graded_exercises_and_some_hide_tests():
+    with_hidden = 0
+    for path in NOTEBOOKS:
+        nb = _instructor(path)
+        graded = assignments.grade_cells(nb)
+        assert graded, f"{path.name} has no graded exercise"
+        assert all(assignments.nbgrader_meta(c).get("points", 0) > 0 for c in graded)
+        prefix = f"nb{path.name[:2]}_"
+        ids = [assignments.nbgrader_meta(c)["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
+        assert all(i.startswith(prefix) for i in ids), f"grade_ids in {path.name} should start with {prefix}"
+        solutions = [c for c in nb.cells if assignments.nbgrader_meta(c).get("solution")]
+        assert all("### BEGIN SOLUTION" in c.source for c in solutions)
+        for sol in solutions:
+            assert f"{assignments.nbgrader_meta(sol)['grade_id']}_tests" in ids, "each solution has its tests"
+        with_hidden += any("### BEGIN HIDDEN TESTS" in c.source for c in graded)
+        MetadataValidator().validate_nb(nb)
+    assert with_hidden >= 2
+
+
+def test_release_has_no_solutions_hidden_tests_outputs_or_scripts(released):
+    files = sorted(p.name for p in released.iterdir())
+    assert files == [p.name for p in NOTEBOOKS], "only the .ipynb files are released"
+    for path in NOTEBOOKS:
+        student = nbformat.read(released / path.name, as_version=4)
+        text = (released / path.name).read_text()
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+        instructor = _instructor(path)
+        for cell in instructor.cells:
+            if assignments.nbgrader_meta(cell).get("solution"):
+                answer = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0].strip()
+                assert answer not in text, f"the solution of {assignments.nbgrader_meta(cell)['grade_id']} leaked"
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in student.cells
+                   if c.cell_type == "code")
+        assert [assignments.nbgrader_meta(c).get("grade_id") for c in student.cells] == \
+               [assignments.nbgrader_meta(c).get("grade_id") for c in instructor.cells], "nbgrader metadata kept"
+        assert all("checksum" in assignments.nbgrader_meta(c) for c in assignments.grade_cells(student))
+        MetadataValidator().validate_nb(student)
+
+
+def test_release_is_deterministic(released, tmp_path):
+    again = tmp_path / "again"
+    assignments.release(again)
+    for path in NOTEBOOKS:
+        assert (again / path.name).read_bytes() == (released / path.name).read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_instructor_version_earns_full_points(path):
+    scores = assignments.grade(path)
+    assert scores and all(s.earned == s.possible and not s.error for s in scores), assignments.format_scores(scores)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_student_version_fails_every_graded_cell(path, released):
+    scores = assignments.grade(released / path.name, instructor=path)
+    assert scores and all(s.earned == 0 and s.error for s in scores), assignments.format_scores(scores)
+
+
+def test_restore_undoes_edited_tests_and_adds_missing_ones():
+    instructor = _instructor(ROOT / "notebooks" / "04_static_vs_dynamic.ipynb")
+    student = assignments.student_version(instructor)
+    tests = [c for c in student.cells if assignments.nbgrader_meta(c).get("grade")]
+    tests[0].source = "pass  # the student deleted the tests"
+    merged = assignments.restore_locked_cells(student, instructor)
+    restored = [c for c in merged.cells if assignments.nbgrader_meta(c).get("grade")]
+    assert "BEGIN HIDDEN TESTS" in restored[0].source
+    trimmed = copy.deepcopy(student)
+    trimmed.cells = [c for c in trimmed.cells if not assignments.nbgrader_meta(c).get("grade")]
+    merged = assignments.restore_locked_cells(trimmed, instructor)
+    assert len(assignments.grade_cells(merged)) == len(assignments.grade_cells(instructor))
+
+
+def test_score_counts_points_of_cells_without_errors():
+    nb = nbformat.v4.new_notebook()
+    ok = nbformat.v4.new_code_cell("pass", metadata={"nbgrader": {"grade": True, "grade_id": "a", "points": 2}})
+    ok.execution_count = 1
+    bad = nbformat.v4.new_code_cell("1/0", metadata={"nbgrader": {"grade": True, "grade_id": "b", "points": 3}})
+    bad.execution_count = 2
+    bad.outputs = [nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])]
+    nb.cells = [ok, bad]
+    scores = assignments.score(nb)
+    assert [(s.grade_id, s.earned, s.possible) for s in scores] == [("a", 2, 2), ("b", 0, 3)]
+    assert "ZeroDivisionError" in scores[1].error
+    table = assignments.format_scores(scores)
+    assert "2/5" in table.splitlines()[-1]
+
+
+def test_grade_cli_exit_status(released, tmp_path):
+    path = ROOT / "notebooks" / "04_static_vs_dynamic.ipynb"
+    fail = subprocess.run([sys.executable, "-m", "coursekit.cli", "grade", str(released / path.name),
+                           "--instructor", str(path)], capture_output=True, text=True, timeout=600)
+    assert fail.returncode == 1 and "0/2" in fail.stdout and "NotImplementedError" in fail.stdout
+    solved = tmp_path / path.name
+    solved.write_text(path.read_text())
+    ok = subprocess.run([sys.executable, "-m", "coursekit.cli", "grade", str(solved), "--instructor", str(path)],
+                        capture_output=True, text=True, timeout=600)
+    assert ok.returncode == 0 and "2/2" in ok.stdout, ok.stdout + ok.stderr
+
+
+@pytest.mark.parametrize("check, args, message", [
+    (grading.check_close, ([1.0, 2.0], [1.0, 2.5]), "expected .*2.5.*1 of 2 elements differ"),
+    (grading.check_close, (None, 1.0), "forget to `return`"),
+    (grading.check_close, (1.0, [1.0]), "expected shape"),
+    (grading.check_equal, (3, 4), "expected 4, got 3"),
+    (grading.check_true, (False, "measured 2x"), "measured 2x"),
+])
+def test_grading_messages_say_expected_and_got(check, args, message):
+    with pytest.raises(AssertionError, match=message):
+        check(*args, what="x") if check is not grading.check_true else check(*args)
+
+
+def test_grading_checks_pass_on_right_answers():
+    grading.check_close([1.0, 2.0], [1.0, 2.0 + 1e-9])
+    grading.check_equal((2, 3), (2, 3))
+    grading.check_true(True, "never shown")
