@@ -17,7 +17,7 @@ setup: $(STAMP)  ## create .venv with coursekit and its test tools
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip
-	$(BIN)/python -m pip install $(PIP_QUIET) -c $(CONSTRAINTS) -e '.[dev]'
+	$(BIN)/python -m pip install $(PIP_QUIET) -c $(CONSTRAINTS) -e '.[dev,opencl]'
 	@touch $@
 	@echo "coursekit is set up in $(VENV)"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coursekit import device, roofline, timing
+from coursekit import crossover, device, roofline, timing
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,23 +60,8 @@ def _async_pitfall(dev: str) -> dict[str, float]:
 
 def _crossover(dev: str, sizes_add: list[int], sizes_mm: list[int]) -> list[dict]:
     """Per-size medians (seconds) of add and matmul on ``dev``, compute-only and with copies."""
-    import torch
-
-    rows = []
-    for op, sizes in (("add", sizes_add), ("matmul", sizes_mm)):
-        for n in sizes:
-            shape = (n,) if op == "add" else (n, n)
-            a_host, b_host = torch.randn(*shape), torch.randn(*shape)
-            fn = torch.add if op == "add" else torch.matmul
-            a, b = a_host.to(dev), b_host.to(dev)
-            compute = timing.benchmark(fn, a, b, device=dev, min_time=0.1).median
-
-            def with_copies():
-                return fn(a_host.to(dev), b_host.to(dev)).cpu()
-
-            copies = timing.benchmark(with_copies, device=dev, min_time=0.1).median
-            rows.append({"op": op, "n": n, "compute_s": compute, "with_copies_s": copies})
-    return rows
+    frames = [crossover.measure("add", sizes_add, device=dev), crossover.measure("matmul", sizes_mm, device=dev)]
+    return [row for frame in frames for row in frame.to_dict("records")]
 
 
 def record(dev: str) -> dict:

@@ -5,7 +5,8 @@ cheap and never imports numba, torch or cupy.
 """
 
 from .session import Setup, quick_mode, seed_everything, setup, size
+from .show import show
 
 __version__ = "0.1.0"
 
-__all__ = ["Setup", "__version__", "quick_mode", "seed_everything", "setup", "size"]
+__all__ = ["Setup", "__version__", "quick_mode", "seed_everything", "setup", "show", "size"]

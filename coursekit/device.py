@@ -208,6 +208,16 @@ def cpu() -> CPUInfo:
     )
 
 
+def cpu_clock_hz() -> float:
+    """This CPU's clock in hertz as the OS reports it (the maximum where known, else the current
+    one; turbo clocks can be higher). NaN when unknown."""
+    import psutil
+
+    freq = psutil.cpu_freq()
+    mhz = (freq.max or freq.current) if freq else 0.0
+    return mhz * 1e6 if mhz else float("nan")
+
+
 def describe() -> pd.DataFrame:
     """One row per device here (the CPU, then each CUDA GPU).
 

@@ -240,12 +240,9 @@ def cpu_peak_flops(dtype: Any = "float32", fma_units: int = 2) -> tuple[float, s
     cores x clock x SIMD lanes x 2 (FMA) x ``fma_units`` (2 on most AVX2/AVX-512 cores, which
     is an assumption: the OS does not report it). Clock from /proc/cpuinfo or psutil (GHz).
     """
-    import psutil
-
     cpu = _device.cpu()
-    freq = psutil.cpu_freq()
-    ghz = (freq.max or freq.current) / 1e3 if freq else 0.0
-    if not ghz:
+    ghz = _device.cpu_clock_hz() / 1e9
+    if not ghz > 0:
         return float("nan"), "clock speed unknown"
     lanes = max(cpu.vector_bits, 64) // (8 * _itemsize(dtype))
     peak = cpu.physical_cores * ghz * 1e9 * lanes * 2 * fma_units
@@ -490,6 +487,17 @@ def reference_files(directory: Path | None = None) -> list[Path]:
     return sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
 
 
+def reference_data(name: str = "H100", directory: Path | None = None) -> dict[str, Any] | None:
+    """The whole recorded JSON of the newest reference whose device name contains ``name``
+    (ceilings, kernels, async pitfall, crossover, ...; see benchmarks/record_reference.py), or
+    None when none is recorded."""
+    for path in reference_files(directory):
+        data = json.loads(path.read_text())
+        if name.lower() in data["ceilings"]["name"].lower():
+            return data
+    return None
+
+
 def load_reference(name: str | None = None, directory: Path | None = None) -> tuple[Ceilings, list[Kernel]]:
     """A GPU's recorded ceilings and kernels from ``data/reference/`` (``source="recorded"``).
 
@@ -582,3 +590,50 @@ def kernel_table(ceilings: Ceilings | Sequence[Ceilings], kernels: Iterable[Kern
             "bound": None if roof is None else roof.bound(k),
         })
     return pd.DataFrame(rows)
+
+
+def devices_table(here: Ceilings | None = None) -> "pd.DataFrame":  # noqa: F821
+    """The published reference devices plus, when given, this machine's measured row.
+
+    This machine's bandwidth and FP32 FLOP/s are the measured ceilings (not a vendor's peak);
+    its ``source`` column says so.
+    """
+    import pandas as pd
+
+    table = published_peaks()
+    table["source"] = "published"
+    if here is not None:
+        cpu = _device.cpu()
+        row = {
+            "kind": here.device.upper(), "year": None, "cores": cpu.physical_cores if here.device == "cpu" else None,
+            "clock_ghz": round(_device.cpu_clock_hz() / 1e9, 2) if here.device == "cpu" else None,
+            "memory_gib": round(cpu.memory_bytes / 2**30, 1) if here.device == "cpu" else None,
+            "bandwidth_gbs": round(here.bandwidth / GB, 1), "fp32_tflops": round(here.flops / TFLOPS, 3),
+            "price_usd": None, "gflops_per_usd": None, "source": f"measured here ({here.date})",
+        }
+        table = pd.concat([table, pd.DataFrame([row], index=[here.name])])
+    return table
+
+
+def plot_devices(table: "pd.DataFrame", ax=None):  # noqa: F821
+    """Peak FP32 FLOP/s against memory bandwidth (log-log), one labelled point per device;
+    measured rows drawn as stars. Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    ordered = table.sort_values("bandwidth_gbs")
+    for i, (name, row) in enumerate(ordered.iterrows()):
+        measured = str(row.get("source", "")).startswith("measured")
+        colour = "tab:red" if measured else ("tab:green" if row["kind"] == "GPU" else "tab:blue")
+        point = (row["bandwidth_gbs"] * GB, row["fp32_tflops"] * TFLOPS)
+        ax.plot(*point, "*" if measured else "o", color=colour, ms=14 if measured else 7)
+        # neighbours alternate below/above their point so close devices' labels do not collide
+        ax.annotate(name.replace("NVIDIA ", "").replace("Intel Core ", ""), point, textcoords="offset points",
+                    xytext=(6, -10 if i % 2 else 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.margins(x=0.25, y=0.1)  # room for the labels of the outermost devices
+    ax.set_xlabel("memory bandwidth (bytes/s)")
+    ax.set_ylabel("peak FP32 compute (FLOP/s)")
+    return ax

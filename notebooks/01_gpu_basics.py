@@ -14,18 +14,24 @@
 #
 # **You will learn**
 # - what hardware you have (cores, vector width, memory; a GPU if there is one) and how it compares
-#   with the GPUs and CPUs the lectures used;
-# - why the same computation is 10-1000x faster written as one array operation than as a Python
-#   loop: the CPU's SIMD lanes, and the GPU's thousands of SIMT threads;
-# - how to read a roofline: whether an operation is limited by memory bandwidth or by arithmetic.
+#   with the GPUs and CPUs the lectures used, and with today's;
+# - the three kinds of parallelism: MIMD (independent cores), SIMD (vector lanes) and SIMT (GPU
+#   threads in warps), each measured;
+# - how to read a roofline: whether an operation is limited by memory bandwidth or by arithmetic,
+#   and when moving work to a GPU pays for the copies.
 #
 # **Outline**
 # 1. The hardware in front of you
-# 2. SIMD: a Python loop vs numpy for `max(X, 0)`
-# 3. *(coming next)* MIMD with processes, SIMT kernels and divergence, the roofline of this machine,
-#    when the GPU wins, the asynchronous-launch pitfall, map-reduce vs streaming SGD vs GPUs
+# 2. MIMD: different work on different cores
+# 3. SIMD: one instruction, many numbers
+# 4. SIMT: the same operation as a GPU kernel; warps and divergence
+# 5. The roofline of this machine
+# 6. When does the GPU win?
+# 7. The asynchronous-launch pitfall
+# 8. Map-reduce, streaming SGD and GPUs
 #
-# **Time**: about 1 minute on a laptop (quick mode: under 30 seconds).
+# **Time**: about 3 minutes on a laptop (quick mode: about 1 minute). The first run also measures
+# this machine's memory bandwidth and peak FLOP/s (about 20 seconds), then reuses them.
 
 # %% [markdown]
 # ## Setup
@@ -34,10 +40,14 @@
 # and prints one line about this machine. Run it first, every time.
 
 # %% tags=["nbval-ignore-output"]
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import torch
 
 import coursekit as ck
-from coursekit import device, timing
+from coursekit import crossover, device, mimd, opencl, roofline, timing
+from coursekit.asyncqueue import BackgroundQueue
 
 info = ck.setup()
 
@@ -47,75 +57,158 @@ info = ck.setup()
 # and every CUDA GPU, with its streaming multiprocessors (SMs) and memory.
 
 # %% tags=["nbval-ignore-output"]
-hardware = device.describe()
-hardware
+device.describe()
 
 # %% [markdown]
-# The `vector_bits` column is the widest vector register the CPU has. One SIMD instruction works on
-# that many bits at once: with 512-bit AVX-512 that is 16 float32 numbers per instruction, with
-# 256-bit AVX2 it is 8. A GPU goes further: a *warp* of 32 threads executes each instruction together.
+# Next to it, the devices of the lectures (2016-2017) and of today, from their vendors' published
+# figures, and this machine's *measured* memory bandwidth and matrix-multiply speed (section 5
+# explains how they are measured). FP32 peak is cores x clock x 2 (one fused multiply-add per
+# cycle); FLOP/s per dollar uses the launch price where one was published.
+
+# %% tags=["nbval-ignore-output"]
+here = roofline.measure_ceilings("cpu")
+devices = roofline.devices_table(here)
+devices[["kind", "year", "cores", "clock_ghz", "memory_gib", "bandwidth_gbs", "fp32_tflops", "price_usd",
+         "gflops_per_usd", "source"]]
+
+# %% tags=["nbval-ignore-output"]
+ax = roofline.plot_devices(devices)
+h100 = roofline.PUBLISHED["NVIDIA H100 SXM"]
+ax.set_title(f"An H100 has {h100.flops / here.flops:,.0f}x this CPU's FLOP/s and "
+             f"{h100.bandwidth / here.bandwidth:,.0f}x its bandwidth")
+plt.show()
+
+# %% [markdown]
+# Both axes are logarithmic: each grid line is a factor of ten. Two things stand out. GPUs sit
+# one to three orders of magnitude above CPUs on *both* axes; and every device is far higher on
+# compute than on bandwidth (about 10-20 FLOP per byte for the GPUs), so an operation that does
+# little arithmetic per byte cannot use the compute — section 5 makes this precise.
 
 # %%
-cpu = device.cpu()
-floats_per_instruction = cpu.vector_bits // 32
-print(f"widest vector: {cpu.vector_bits} bits = {floats_per_instruction} float32 lanes per instruction")
-assert floats_per_instruction >= 4, "every x86-64 and ARMv8 CPU has at least 128-bit vectors"
+assert here.bandwidth > 1e9 and here.flops > 1e9, "this machine moves more than 1 GB/s and does more than 1 GFLOP/s"
+assert h100.flops > 10 * here.flops
 
 # %% [markdown]
-# ## 2. SIMD: one instruction, many numbers
-# The lectures' running example is `max(X, 0)` (ReLU): every element is independent, so the work
-# can be spread over as many lanes, cores or threads as exist. Here is the same computation as a
-# Python loop, which handles one number per interpreted step, and as one numpy call, which runs a
-# compiled loop over vector registers.
+# ## 2. MIMD: different work on different cores
+# A multi-core CPU is a *multiple instruction, multiple data* machine: each core follows its own
+# instruction stream. Below, eight tasks of four *different* kinds (counting primes, Collatz
+# sequences, a Monte-Carlo estimate of pi, a word histogram — all plain Python) run on a pool of
+# worker processes. With one worker they run one after the other; with more, side by side.
+
+# %% tags=["nbval-ignore-output"]
+tasks = mimd.mixed_tasks(copies=2, scale=ck.size(small=0.5, default=1.0))
+cores = device.cpu().physical_cores
+workers = list(range(1, 2 * cores + 1)) if cores <= 4 else [1, 2, 4, cores, 2 * cores]
+wall = {}
+for w in workers:
+    wall[w] = min(mimd.run_with_workers(tasks, w)[0] for _ in range(2))  # best of two runs
+speedup_mimd = {w: wall[1] / wall[w] for w in workers}
+
+fig, ax = plt.subplots()
+ax.plot(workers, [speedup_mimd[w] for w in workers], "o-", label="measured")
+ax.plot(workers, [min(w, cores) for w in workers], "k:", label="ideal: min(workers, cores)")
+ax.axvline(cores, color="grey", lw=1)
+ax.set_xlabel("worker processes")
+ax.set_ylabel("speed-up over one worker (x)")
+ax.set_title(f"MIMD: {speedup_mimd[min(cores, max(workers))]:.1f}x with {cores} workers, no more beyond {cores} cores")
+ax.legend()
+plt.show()
+
+# %%
+best_at_cores = speedup_mimd[min(cores, max(workers))]
+assert cores == 1 or best_at_cores > 1.3, f"more cores should help: {best_at_cores:.2f}x with {cores} workers"
+assert max(speedup_mimd.values()) < cores * 1.3, "speed-up cannot exceed the number of cores by much"
+
+# %% [markdown]
+# The speed-up grows with the number of workers up to the number of cores (the vertical line) and
+# then stops: extra processes only take turns on the same cores. MIMD is flexible — every core can
+# run entirely different code — but each core is expensive, so a CPU has few of them.
+#
+# ## 3. SIMD: one instruction, many numbers
+# Inside each core, *single instruction, multiple data* units apply one instruction to a whole
+# vector register. The lectures' running example is `max(X, 0)` (ReLU): every element independent.
+# Here it is four ways: an explicit Python loop, a list comprehension, numpy and PyTorch on the CPU.
+# `timing.compare` runs them in alternating rounds and first checks they return the same numbers.
 
 # %%
 n = ck.size(small=100_000, default=1_000_000)
 x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
+x_list, x_torch = x.tolist(), torch.from_numpy(x)
 
 
 def relu_loop(values):
-    """max(v, 0) one element at a time, as plain Python."""
-    return [v if v > 0 else 0.0 for v in values]
+    out = []
+    for v in values:
+        out.append(v if v > 0 else 0.0)
+    return out
 
 
-def relu_numpy(values):
-    """max(v, 0) as one vectorised numpy call."""
-    return np.maximum(values, 0)
-
-
-x_list = x.tolist()
-assert np.array_equal(np.asarray(relu_loop(x_list), dtype=np.float32), relu_numpy(x))
-print(f"{n:,} float32 elements; both versions agree")
+relu_variants = {
+    "Python loop": lambda: relu_loop(x_list),
+    "list comprehension": lambda: [v if v > 0 else 0.0 for v in x_list],
+    "numpy.maximum": lambda: np.maximum(x, 0),
+    "torch.relu (CPU)": lambda: torch.relu(x_torch),
+}
 
 # %% tags=["nbval-ignore-output"]
-loop = timing.benchmark(relu_loop, x_list, label="Python loop", min_time=0.5, max_time=3)
-vectorised = timing.benchmark(relu_numpy, x, label="numpy.maximum", min_time=0.5, max_time=3)
-timing.compare([loop, vectorised])
+relu_table = timing.compare(relu_variants, min_time=0.3)
+relu_table[["median", "iqr", "speedup"]]
 
 # %% [markdown]
-# The `speedup` column divides the loop's median time by numpy's. Each median comes from many
-# repeated calls after a warm-up, with the interquartile range (IQR) as its spread.
+# And `saxpy`, `a * x + y`, the "hello world" of vector units (BLAS: Single-precision A X Plus Y):
+
+# %% tags=["nbval-ignore-output"]
+y = np.random.default_rng(1).standard_normal(n).astype(np.float32)
+y_list, y_torch = y.tolist(), torch.from_numpy(y)
+a = np.float32(2.5)
+saxpy_variants = {
+    "Python loop": lambda: [a * xi + yi for xi, yi in zip(x_list, y_list)],
+    "numpy": lambda: a * x + y,
+    "torch (CPU)": lambda: torch.add(y_torch, x_torch, alpha=float(a)),
+}
+saxpy_table = timing.compare(saxpy_variants, min_time=0.3, rtol=1e-5, atol=1e-5)
+saxpy_table[["median", "iqr", "speedup"]]
 
 # %%
-speedup = loop.median / vectorised.median
-assert speedup > 10, f"numpy should beat the Python loop by >10x, got {speedup:.1f}x"
-
-# %% tags=["nbval-ignore-output"]
-ax = timing.plot_comparison([loop, vectorised], title=f"max(X, 0) on {n:,} floats: numpy is {speedup:.0f}x faster")
+relu_speedup = relu_table.loc["numpy.maximum", "speedup"]
+saxpy_speedup = saxpy_table.loc["numpy", "speedup"]
+assert relu_speedup > 10, f"numpy should beat the Python loop by >10x on max(X, 0), got {relu_speedup:.1f}x"
+assert saxpy_speedup > 10, f"numpy should beat the Python loop by >10x on saxpy, got {saxpy_speedup:.1f}x"
 
 # %% [markdown]
-# **What the number means.** The loop pays the interpreter's cost (fetch an object, compare, append)
-# for every element; numpy pays it once per call and then streams the whole array through SIMD
-# instructions. Per element, numpy takes only nanoseconds — close to the time it takes to move
-# 8 bytes (read one float, write one) through memory, which is the real limit for such a simple
-# operation. The roofline section will make that precise.
+# How many elements does numpy handle per clock cycle, and how wide are this CPU's vectors?
+
+# %% tags=["nbval-ignore-output"]
+cpu = device.cpu()
+lanes = cpu.vector_bits // 32
+clock_hz = device.cpu_clock_hz()
+per_cycle_numpy = n / (relu_table.loc["numpy.maximum", "median_s"] * clock_hz)
+per_cycle_loop = n / (relu_table.loc["Python loop", "median_s"] * clock_hz)
+print(f"widest vector register: {cpu.vector_bits} bits = {lanes} float32 lanes per instruction ({', '.join(cpu.simd[:3])})")
+print(f"at {clock_hz / 1e9:.2f} GHz, numpy.maximum handles {per_cycle_numpy:.2f} elements per cycle, "
+      f"the Python loop {per_cycle_loop:.4f} (one element every {1 / per_cycle_loop:.0f} cycles)")
+
+# %% tags=["nbval-ignore-output"]
+fig, axes = plt.subplots(1, 2, figsize=(10, 2.8))
+timing.plot_comparison(timing.interleaved(relu_variants, min_time=0.1), ax=axes[0],
+                       title=f"max(X, 0), n = {n:,}: numpy {relu_speedup:.0f}x faster than the loop")
+timing.plot_comparison(timing.interleaved(saxpy_variants, min_time=0.1, rtol=1e-5, atol=1e-5), ax=axes[1],
+                       title=f"saxpy: numpy {saxpy_speedup:.0f}x faster than the loop")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **What the numbers mean.** The loop pays the interpreter's cost (fetch an object, compare,
+# append) for every element: dozens to hundreds of cycles each. numpy pays it once per call and then
+# streams the array through vector instructions, finishing *several elements per cycle*. That is
+# about the rate at which memory can deliver 4-byte floats: for so little arithmetic per element,
+# the vector units are waiting on memory, not on each other (section 5 shows this on the roofline).
 
 # %% [markdown]
 # ### Exercise 1.1 — vectorise saxpy (2 points)
-# `saxpy` computes `a * x + y` for a number `a` and vectors `x`, `y` — the "hello world" of vector
-# units (its name comes from BLAS: Single-precision A X Plus Y). Below is the loop version. Write
-# `saxpy_numpy` as one numpy expression, with no Python loop: it must give the same numbers, leave
-# its inputs unchanged, and run more than 10x faster than the loop on 200,000 elements.
+# Write `saxpy_numpy` as one numpy expression, with no Python loop: it must give the same numbers
+# as `saxpy_loop`, leave its inputs unchanged, and run more than 10x faster than the loop on
+# 200,000 elements.
 
 # %%
 def saxpy_loop(a, x, y):
@@ -154,11 +247,429 @@ check_close(saxpy_numpy(np.float32(2), x32, x32), 3 * x32, what="saxpy_numpy on 
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## Summary
-# | measured here | what it showed |
-# |---|---|
-# | this CPU's widest vector | the number of float32 lanes one SIMD instruction handles (printed in section 1) |
-# | `max(X, 0)`: Python loop vs numpy | numpy is more than 10x faster (asserted), by running a compiled SIMD loop |
+# ## 4. SIMT: the same operation as a GPU kernel
+# A GPU runs *single instruction, multiple threads*: you write the code for **one** thread, and
+# launch as many threads as there are elements. Threads are grouped in blocks, and the hardware
+# executes them in *warps* of 32 that share one instruction stream — SIMD hardware behind a
+# per-thread programming model. Here is `max(X, 0)` as a numba-cuda kernel (without a GPU it runs
+# on numba-cuda's simulator, which executes every thread on the CPU, so keep sizes small there).
+
+# %%
+from coursekit.kernels import simt  # noqa: E402  (after ck.setup(): it may switch the simulator on)
+
+ck.show(simt.relu)
+
+# %%
+n_simt = ck.size(small=2_000, default=8_000, gpu=10_000_000)
+threads_per_block = 128
+blocks = (n_simt + threads_per_block - 1) // threads_per_block
+x_simt = np.random.default_rng(2).standard_normal(n_simt).astype(np.float32)
+out_simt = np.zeros_like(x_simt)
+simt.relu[blocks, threads_per_block](x_simt, out_simt)
+np.testing.assert_array_equal(out_simt, np.maximum(x_simt, 0))
+print(f"{blocks} blocks x {threads_per_block} threads = {blocks * threads_per_block // simt.WARP_SIZE} warps; "
+      f"the kernel's result equals numpy.maximum exactly")
+
+# %% [markdown]
+# **Divergence.** All 32 threads of a warp share one instruction stream. When an `if` sends some
+# lanes one way and some the other, the warp runs *both* paths, one after the other, with the
+# lanes of the other path switched off. `branch_record` writes which path each thread took; below,
+# two warps, one with data whose signs alternate (every pair of lanes disagrees) and one whose
+# lanes all agree.
+
+# %%
+ck.show(simt.branch_record)
+
+# %% tags=["nbval-ignore-output"]
+signs = np.concatenate([np.tile([1.0, -1.0], 16), np.ones(32)]).astype(np.float32)
+branch = np.zeros(64, dtype=np.int32)
+simt.branch_record[1, 64](signs, branch)
+np.testing.assert_array_equal(branch, np.where(signs > 0, 1, 2))
+fig, ax = plt.subplots(figsize=(9, 1.8))
+ax.imshow(branch.reshape(2, 32), cmap="coolwarm", vmin=1, vmax=2, aspect="auto")
+ax.set_yticks([0, 1], ["warp 0 (alternating)", "warp 1 (uniform)"])
+ax.set_xlabel("lane (thread index within the warp)")
+ax.set_title("Path taken per thread: red = else branch. Warp 0 must run both paths; warp 1 runs one")
+ax.grid(False)
+plt.show()
+
+# %% [markdown]
+# On a GPU the cost is measurable: the same work on data whose warps agree versus data whose lanes
+# alternate. (The simulator executes threads one by one, so it has no warps and no divergence cost.)
+
+# %% tags=["nbval-ignore-output"]
+if info.gpu:
+    from numba import cuda
+
+    n_div, work = 1 << 22, 200
+    agree = np.sort(np.random.default_rng(3).standard_normal(n_div)).astype(np.float32)  # warps agree
+    alternate = np.abs(agree) * np.tile([1, -1], n_div // 2).astype(np.float32)  # lanes alternate
+    d_out = cuda.device_array(n_div, np.float32)
+    times = {}
+    for name, data in (("warps agree", agree), ("lanes alternate", alternate)):
+        d_in = cuda.to_device(data)
+        times[name] = timing.benchmark(lambda: simt.heavy_branches[n_div // 256, 256](d_in, d_out, work),
+                                       device="cuda", min_time=0.3).median
+    print(f"divergent warps take {times['lanes alternate'] / times['warps agree']:.2f}x as long "
+          f"({timing.format_seconds(times['warps agree'])} vs {timing.format_seconds(times['lanes alternate'])})")
+else:
+    print("No GPU here: divergence has no cost on the simulator, which runs one thread at a time. "
+          "On a GPU, alternating lanes make each warp run both branches: about twice the time.")
+
+# %% [markdown]
+# **SIMT code on SIMD lanes.** OpenCL kernels use the same model as CUDA (work-items = threads,
+# work-groups = blocks). PoCL compiles them for a *CPU* and packs work-items into its vector lanes,
+# so here the per-thread program really runs on this machine's SIMD units, compiled:
+
+# %% tags=["nbval-ignore-output"]
+RELU_CL = """
+__kernel void relu(__global const float *x, __global float *out, const int n) {
+    int i = get_global_id(0);          /* threadIdx.x + blockIdx.x * blockDim.x */
+    if (i < n) out[i] = fmax(x[i], 0.0f);
+}
+"""
+if opencl.available():
+    import pyopencl as cl
+
+    ctx, queue = opencl.context()
+    kernel = opencl.build(RELU_CL).relu
+    mf = cl.mem_flags
+    n_ocl = ck.size(small=4_000_000, default=16_000_000)  # large: memory traffic, not launch cost, dominates
+    x_ocl = np.random.default_rng(6).standard_normal(n_ocl).astype(np.float32)
+    x_buf = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=x_ocl)
+    out_buf = cl.Buffer(ctx, mf.WRITE_ONLY, x_ocl.nbytes)
+    out_np = np.empty_like(x_ocl)
+
+    def relu_opencl():
+        kernel(queue, (n_ocl,), None, x_buf, out_buf, np.int32(n_ocl))
+        queue.finish()
+
+    relu_opencl()
+    result = np.empty_like(x_ocl)
+    cl.enqueue_copy(queue, result, out_buf)
+    np.testing.assert_array_equal(result, np.maximum(x_ocl, 0))
+    ocl = timing.benchmark(relu_opencl, min_time=0.3, label="OpenCL relu on PoCL")
+    numpy_relu = timing.benchmark(np.maximum, x_ocl, 0, out=out_np, min_time=0.3, label="numpy.maximum")
+    print(opencl.describe())
+    print(f"{n_ocl:,} elements: OpenCL kernel {timing.format_seconds(ocl.median)} "
+          f"({8 * n_ocl / ocl.median / 1e9:.1f} GB/s), numpy {timing.format_seconds(numpy_relu.median)} "
+          f"({8 * n_ocl / numpy_relu.median / 1e9:.1f} GB/s)")
+else:
+    print(opencl.describe())
+
+# %% [markdown]
+# The printed rates count 8 bytes per element (one float read, one written). The compiled per-thread
+# kernel and numpy's vectorised loop both run within a small factor of this machine's memory bandwidth (section 5): for
+# `max(X, 0)` the limit is memory, not the programming model. What a GPU adds is thousands of lanes
+# *and* the memory bandwidth to feed them.
 #
-# Next, **02 · CUDA kernels** writes the same element-wise work as a GPU kernel, one thread per
-# element, and runs it on numba-cuda's simulator when there is no GPU.
+# ## 5. The roofline of this machine
+# Every operation does some arithmetic (FLOP) and moves some bytes to and from memory. Its
+# *arithmetic intensity* is FLOP per byte. A device has two ceilings: memory bandwidth `W`
+# (bytes/s) and peak compute `P` (FLOP/s). An operation of intensity `I` can run at most at
+# `min(P, W x I)` FLOP/s. The two meet at the **ridge point** `I = P / W`: operations of lower
+# intensity are *memory-bound* (faster memory helps, more arithmetic units do not), operations of
+# higher intensity *compute-bound*.
+#
+# `measure_ceilings` measured `W` with a triad `a = b + s * c` on arrays far larger than the
+# caches, and `P` with a large matrix multiply:
+
+# %% tags=["nbval-ignore-output"]
+print(f"bandwidth {here.bandwidth / 1e9:.1f} GB/s — {here.method['bandwidth']}")
+print(f"compute   {here.flops / 1e9:.0f} GFLOP/s — {here.method['flops']}")
+peak, how = roofline.cpu_peak_flops()
+print(f"theoretical peak of this CPU: {peak / 1e9:.0f} GFLOP/s ({how})")
+print(f"ridge point: {here.ridge:.1f} FLOP/byte")
+
+# %% [markdown]
+# Now the course's kernels, timed here and placed at their intensity. Next to this CPU's roof: the
+# GPU's roofline, recorded on a real GPU where one has been recorded in `data/reference/`, otherwise
+# the H100's *published* peaks (dotted; labelled as such).
+
+# %% tags=["nbval-ignore-output"]
+kernels = roofline.course_kernels("cpu")
+roofs, all_kernels = [here], list(kernels)
+if info.gpu:
+    gpu_here = roofline.measure_ceilings("cuda")
+    roofs.append(gpu_here)
+    all_kernels += roofline.course_kernels("cuda")
+else:
+    gpu_ref, gpu_ref_kernels = roofline.load_reference("H100")
+    roofs.append(gpu_ref)
+    all_kernels += gpu_ref_kernels
+    print(f"No GPU here: the GPU roof is {gpu_ref.label}.")
+ax = roofline.plot(roofs, all_kernels)
+plt.show()
+roofline.kernel_table(roofs, all_kernels)[["device", "kernel", "intensity", "time", "gflops", "of_roof", "bound"]]
+
+# %%
+add_k = next(k for k in kernels if k.name.startswith("add"))
+big_mm = max((k for k in kernels if k.name.startswith("matmul")), key=lambda k: k.intensity)
+assert add_k.intensity < here.ridge < big_mm.intensity, "add is memory-bound, a large matmul compute-bound"
+assert roofline.matmul(1024, 1024, 1024).intensity > 100 * add_k.intensity
+
+# %% [markdown]
+# **Reading the plot.** Element-wise add, dot, matrix-vector product and softmax do less than one
+# FLOP per byte: they sit on the sloped, bandwidth part of the roof, and no amount of extra compute
+# would speed them up. Matrix multiply reuses each loaded number `n` times, so its intensity grows
+# with `n` (`n / 6` FLOP/byte in float32) and large ones reach the flat, compute part. (Points
+# *above* the roof are small problems served from cache, which is faster than the DRAM bandwidth
+# the roof uses.) This is why deep learning loves large matrix multiplies: they are the only
+# common operation that can use a GPU's enormous compute, and batching makes them larger.
+
+# %% [markdown]
+# ### Exercise 1.2 — predict the bound from the shapes (2 points)
+# Write `matvec_intensity(m, n, itemsize)`: the arithmetic intensity (FLOP/byte) of multiplying an
+# `m x n` matrix by a length-`n` vector, counting `2mn` FLOP and the minimum traffic (read the
+# matrix and the vector once, write the result once). Then `predicted_bound(intensity, ceilings)`
+# returns `"memory-bound"` or `"compute-bound"` for a device's `Ceilings`.
+
+# %% nbgrader={"grade": false, "grade_id": "nb01_intensity", "locked": false, "schema_version": 3, "solution": true}
+def matvec_intensity(m, n, itemsize=4):
+    """FLOP per byte of an (m x n) @ (n,) product with elements of `itemsize` bytes."""
+    ### BEGIN SOLUTION
+    return 2 * m * n / ((m * n + n + m) * itemsize)
+    ### END SOLUTION
+
+
+def predicted_bound(intensity, ceilings):
+    """'memory-bound' below the device's ridge point, 'compute-bound' at or above it."""
+    ### BEGIN SOLUTION
+    return "memory-bound" if intensity < ceilings.flops / ceilings.bandwidth else "compute-bound"
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "nb01_intensity_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from coursekit.grading import check_close, check_equal
+
+check_close(matvec_intensity(1000, 1000), 2e6 / (1_002_000 * 4), what="matvec_intensity(1000, 1000)")
+check_close(matvec_intensity(10, 20, itemsize=8), 400 / (230 * 8), what="matvec_intensity(10, 20, itemsize=8)")
+toy = roofline.Ceilings("toy", "cpu", "float32", bandwidth=10e9, flops=100e9)  # ridge at 10 FLOP/byte
+check_equal(predicted_bound(0.5, toy), "memory-bound", what="bound at 0.5 FLOP/byte")
+check_equal(predicted_bound(50.0, toy), "compute-bound", what="bound at 50 FLOP/byte")
+print("matvec stays below 0.5 FLOP/byte in float32 whatever its size: always memory-bound on this machine:",
+      predicted_bound(matvec_intensity(10_000, 10_000), here))
+### BEGIN HIDDEN TESTS
+check_close(matvec_intensity(1, 1, itemsize=2), 2 / 6, what="matvec_intensity(1, 1, itemsize=2)")
+check_close(matvec_intensity(4096, 16), 2 * 4096 * 16 / ((4096 * 16 + 16 + 4096) * 4), what="a tall matrix")
+check_equal(predicted_bound(10.0, toy), "compute-bound", what="bound exactly at the ridge")
+check_equal(predicted_bound(9.99, toy), "memory-bound", what="bound just below the ridge")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 6. When does the GPU win?
+# A GPU is faster only if the work is big enough to hide its fixed costs (launching a kernel, and
+# above all copying the data over the host link, PCIe). We time element-wise add and matrix
+# multiply over sizes on the CPU (PyTorch), and on the GPU with and without the copies.
+
+# %% tags=["nbval-ignore-output"]
+add_sizes = [2**k for k in range(10, ck.size(small=21, default=25, gpu=29), 2)]
+mm_sizes = [2**k for k in range(4, ck.size(small=10, default=12, gpu=14))]
+curves = {"add": {"this CPU": crossover.measure("add", add_sizes)},
+          "matmul": {"this CPU": crossover.measure("matmul", mm_sizes)}}
+recorded = None if info.gpu else roofline.reference_data("H100")
+if info.gpu:
+    for op, sizes in (("add", add_sizes), ("matmul", mm_sizes)):
+        curves[op][f"this GPU ({device.gpus()[0].name})"] = crossover.measure(op, sizes, device="cuda")
+elif recorded is not None:
+    for op in ("add", "matmul"):
+        curves[op][f"{recorded['recorded']['device']} (recorded {recorded['recorded']['date'][:10]})"] = \
+            crossover.from_recorded(recorded["crossover"], op)
+else:
+    print("No GPU here and no recorded GPU run yet: the GPU curves are best-case *bounds* from the H100's "
+          "published peaks and PCIe 5.0 x16 (64 GB/s), not measurements; real GPUs add launch overheads.")
+    for op, sizes in (("add", add_sizes), ("matmul", mm_sizes)):
+        curves[op]["H100 bound from published peaks"] = crossover.bound_from_published(h100, op, sizes)
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+for ax, op in zip(axes, ("add", "matmul")):
+    crossover.plot(curves[op], op, ax=ax)
+fig.tight_layout()
+plt.show()
+
+# %% tags=["nbval-ignore-output"]
+for op in ("add", "matmul"):
+    cpu_curve = curves[op]["this CPU"]
+    for label, gpu_curve in curves[op].items():
+        if label == "this CPU":
+            continue
+        merged = cpu_curve.merge(gpu_curve, on="n", suffixes=("_cpu", "_gpu"))
+        compute = crossover.first_faster(merged["n"], merged["compute_s_cpu"], merged["compute_s_gpu"])
+        copies = crossover.first_faster(merged["n"], merged["compute_s_cpu"], merged["with_copies_s_gpu"])
+        print(f"{op:>6}: {label} beats the CPU from n = {compute} (data on the GPU), "
+              f"from n = {copies} (with copies)")
+
+# %% [markdown]
+# Read the dashed lines (with copies) against the CPU's. Matrix multiply does `2n^3` FLOP on `3n^2`
+# numbers copied, so for large `n` its arithmetic outgrows the copies and the GPU wins even when
+# it must copy. Element-wise add does one FLOP per 12 bytes: copying its inputs and output over the
+# host link moves as many bytes as the CPU's whole computation reads and writes, so with copies the
+# GPU can at best win by the ratio of link bandwidth to the CPU's memory bandwidth. (A bound from
+# published peaks also leaves out the few microseconds of latency every launch and copy adds; that
+# latency is why measured GPU curves are flat, and slower than the CPU, for small sizes.) The
+# lesson of every deep-learning framework: **move the data to the GPU once and keep it there**, and
+# copy back only what you must (the loss, the predictions).
+#
+# ### Exercise 1.3 — read the crossover off measurements (2 points)
+# Timings are noisy: a GPU curve may dip below the CPU curve once at a small size by chance, then
+# lose again. Write `crossover_size(sizes, t_cpu, t_gpu)` that returns the smallest size **from
+# which on** the GPU is faster at that size and every larger one, or `None` if it is not faster at
+# the largest size.
+
+# %% nbgrader={"grade": false, "grade_id": "nb01_crossover", "locked": false, "schema_version": 3, "solution": true}
+def crossover_size(sizes, t_cpu, t_gpu):
+    """Smallest size s such that t_gpu < t_cpu at s and at every larger size (None if none)."""
+    ### BEGIN SOLUTION
+    answer = None
+    for s, c, g in sorted(zip(sizes, t_cpu, t_gpu), reverse=True):
+        if g < c:
+            answer = s
+        else:
+            break
+    return answer
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "nb01_crossover_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from coursekit.grading import check_equal
+
+sizes = [10, 100, 1000, 10_000]
+check_equal(crossover_size(sizes, [1, 2, 3, 4], [5, 5, 1, 1]), 1000, what="a clean crossover")
+check_equal(crossover_size(sizes, [1, 2, 3, 4], [5, 1, 9, 1]), 10_000, what="with a lucky dip at n = 100")
+check_equal(crossover_size(sizes, [1, 2, 3, 4], [5, 5, 5, 5]), None, what="when the GPU never wins")
+### BEGIN HIDDEN TESTS
+check_equal(crossover_size(sizes, [5, 5, 5, 5], [1, 1, 1, 1]), 10, what="when the GPU always wins")
+check_equal(crossover_size([1000, 10, 10_000, 100], [3, 1, 4, 2], [1, 5, 1, 5]), 1000, what="unsorted sizes")
+check_equal(crossover_size(sizes, [1, 2, 3, 4], [1, 2, 3, 4]), None, what="ties are not wins")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 7. The asynchronous-launch pitfall
+# A GPU call such as `torch.matmul(x, y)` on CUDA tensors returns as soon as the work is *queued*;
+# the GPU does it later. A timer around the call alone measures the queueing, not the work. Correct
+# GPU timing synchronises (`torch.cuda.synchronize()`, or CUDA events): `coursekit.timing` does.
+
+# %% tags=["nbval-ignore-output"]
+if info.gpu:
+    xg = torch.randn(4096, 4096, device="cuda")
+    device.sync()
+    with timing.Timer("cpu") as wrong:  # no synchronisation: the launch only
+        torch.matmul(xg, xg)
+    right = timing.benchmark(torch.matmul, xg, xg, device="cuda", min_time=0.3)
+    print(f"unsynchronised: {timing.format_seconds(wrong.elapsed)}   synchronised: "
+          f"{timing.format_seconds(right.median)}   (host enqueue {timing.format_seconds(right.host_median)})")
+elif recorded is not None:
+    pit = recorded["async_pitfall"]
+    print(f"No GPU here. Recorded on {recorded['recorded']['device']} ({recorded['recorded']['date'][:10]}), "
+          f"{pit['n']} x {pit['n']} matmul: unsynchronised {timing.format_seconds(pit['unsynchronised_s'])}, "
+          f"synchronised {timing.format_seconds(pit['synchronised_s'])}.")
+else:
+    print("No GPU here and no recorded GPU run yet. The same effect, on a real asynchronous queue on this CPU:")
+
+# %% [markdown]
+# The same contract exists on the CPU: `BackgroundQueue.submit` returns at once and a background
+# thread does the work in order, as a GPU does with launches; `synchronize` waits for it all.
+
+# %% tags=["nbval-ignore-output"]
+m_async = ck.size(small=512, default=1024)
+xa = np.random.default_rng(4).standard_normal((m_async, m_async)).astype(np.float32)
+with BackgroundQueue() as stream:
+    stream.submit(np.matmul, xa, xa)  # warm-up
+    stream.synchronize()
+    with timing.Timer() as wrong:
+        stream.submit(np.matmul, xa, xa)
+    stream.synchronize()
+    with timing.Timer() as right:
+        stream.submit(np.matmul, xa, xa)
+        stream.synchronize()
+print(f"{m_async} x {m_async} matmul on a background queue: timing the submit alone says "
+      f"{timing.format_seconds(wrong.elapsed)}, with synchronize {timing.format_seconds(right.elapsed)} "
+      f"({right.elapsed / wrong.elapsed:,.0f}x longer)")
+assert right.elapsed > 5 * wrong.elapsed, "the synchronised time includes the work; the launch alone does not"
+
+# %% [markdown]
+# Without the synchronisation the "measurement" is tens of microseconds whatever the size of the
+# work. Worse, the unfinished work then lands inside whatever is timed *next*.
+#
+# ## 8. Map-reduce, streaming SGD and GPUs
+# The lecture contrasts three ways to scale learning:
+# - **map-reduce**: enormous data on many unreliable commodity machines; loosely coupled jobs that
+#   communicate through disk and network; I/O-bound; rarely iterative;
+# - **streaming SGD**: one example at a time, sequential and iterative, memory bounded however large
+#   the data — but slow;
+# - **GPUs**: keep the iteration, but replace each tiny streaming step by a medium-sized computation
+#   (a minibatch) done in parallel: compute-bound, big-but-not-too-big data, many passes.
+#
+# A measured miniature: the gradient of logistic regression over `N` examples computed by streaming
+# one example at a time, in chunks of 1,000, and in one batch, with the peak memory each needs.
+
+# %% tags=["nbval-ignore-output"]
+import tracemalloc  # noqa: E402
+
+N, D = ck.size(small=20_000, default=100_000), 100
+rng = np.random.default_rng(5)
+X_big = rng.standard_normal((N, D)).astype(np.float32)
+y_big = (rng.random(N) < 0.5).astype(np.float32)
+w0 = np.zeros(D, dtype=np.float32)
+
+
+def grad_chunked(chunk):
+    g = np.zeros(D, dtype=np.float64)
+    for start in range(0, N, chunk):
+        Xc, yc = X_big[start:start + chunk], y_big[start:start + chunk]
+        p = 1 / (1 + np.exp(-(Xc @ w0)))
+        g += Xc.T @ (p - yc)
+    return g / N
+
+
+rows = []
+for label, chunk in (("streaming, 1 example", 1), ("chunks of 1,000", 1000), ("one batch", N)):
+    tracemalloc.start()
+    with timing.Timer() as t:
+        g = grad_chunked(chunk)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    rows.append({"method": label, "seconds": t.elapsed, "peak extra memory (MiB)": peak / 2**20, "grad": g})
+stream_table = pd.DataFrame(rows).set_index("method")
+for g in stream_table["grad"]:
+    np.testing.assert_allclose(g, stream_table["grad"].iloc[-1], rtol=1e-4, atol=1e-6)
+stream_table[["seconds", "peak extra memory (MiB)"]]
+
+# %%
+assert stream_table["seconds"].iloc[0] > 5 * stream_table["seconds"].iloc[1], "streaming one by one is slow"
+assert stream_table["peak extra memory (MiB)"].iloc[1] < stream_table["peak extra memory (MiB)"].iloc[2]
+
+# %% [markdown]
+# All three give the same gradient (checked). Streaming needs almost no memory but pays Python's
+# overhead per example; one batch is fastest per example but needs memory in proportion to `N`;
+# chunks — minibatches — get nearly the speed with bounded memory. A GPU makes each chunk's
+# computation massively parallel, which is why deep learning trains on minibatches that fit in
+# GPU memory, streamed over a dataset that does not.
+#
+# The key numbers of this notebook, measured on this machine:
+
+# %% tags=["nbval-ignore-output"]
+summary = pd.DataFrame([
+    ("memory bandwidth (triad)", f"{here.bandwidth / 1e9:.1f} GB/s"),
+    ("peak compute (GEMM)", f"{here.flops / 1e9:.0f} GFLOP/s"),
+    ("ridge point", f"{here.ridge:.1f} FLOP/byte"),
+    (f"MIMD speed-up, {cores} workers", f"{best_at_cores:.1f}x"),
+    ("SIMD: numpy vs Python loop, max(X, 0)", f"{relu_speedup:.0f}x"),
+    ("SIMD: numpy vs Python loop, saxpy", f"{saxpy_speedup:.0f}x"),
+], columns=["measured on this machine", "value"]).set_index("measured on this machine")
+summary
+
+# %% [markdown]
+# ## Summary
+# The table above holds this machine's key numbers. What they showed:
+# - **MIMD** (cores): independent instruction streams; speed-up up to the core count, then none.
+# - **SIMD** (vector lanes): one instruction on many numbers; numpy reaches several elements per
+#   cycle where a Python loop needs tens of cycles per element.
+# - **SIMT** (GPU threads): code for one thread, run in warps of 32; branches that split a warp cost
+#   both paths.
+# - **Roofline**: low-intensity operations are memory-bound on every device; only large matrix
+#   multiplies reach the compute roof — and the copies to a GPU must be amortised by enough work.
+# - **Timing a GPU** needs a synchronisation; without it you time the launch.
+#
+# Next, **02 · CUDA kernels** writes kernels thread by thread: indexing, bounds checks, shared memory
+# and barriers, reductions and a tiled matrix multiply.

@@ -1,0 +1,132 @@
+"""Helpers behind notebook 01: MIMD tasks, the background queue, OpenCL, SIMT kernels, crossover."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import run_python
+from coursekit import asyncqueue, crossover, device, mimd, opencl, roofline, show
+
+
+def test_mimd_tasks_compute_known_answers():
+    assert mimd.count_primes(100) == 25
+    assert mimd.collatz_longest(10) == 9  # 9 has the longest sequence below 10 (20 steps)
+    assert abs(mimd.monte_carlo_pi(20_000) - math.pi) < 0.1
+    assert mimd.word_histogram(100) == 100
+    tasks = mimd.mixed_tasks(copies=2, scale=0.02)
+    assert len(tasks) == 8 and len({fn for fn, _ in tasks}) == 4, "four different kinds of work"
+
+
+def test_parallel_run_returns_the_serial_results():
+    tasks = mimd.mixed_tasks(copies=1, scale=0.02)
+    serial = [mimd.run_task(t) for t in tasks]
+    seconds, results = mimd.run_with_workers(tasks, workers=2)
+    assert results == serial and seconds > 0
+
+
+def test_background_queue_is_asynchronous_and_ordered():
+    done = []
+    gate = threading.Event()
+    with asyncqueue.BackgroundQueue() as q:
+        start = time.perf_counter()
+        q.submit(gate.wait, 5)
+        q.submit(done.append, 1)
+        q.submit(done.append, 2)
+        assert time.perf_counter() - start < 0.5, "submit must not wait for the work"
+        assert done == [], "the work runs later, in order"
+        gate.set()
+        q.synchronize()
+        assert done == [1, 2]
+
+
+def test_opencl_relu_matches_numpy_or_says_why_absent():
+    if not opencl.available():
+        assert "not available" in opencl.describe()
+        pytest.skip("OpenCL (pyopencl + PoCL) is not installed")
+    import pyopencl as cl
+
+    src = """__kernel void relu(__global const float *x, __global float *out, const int n) {
+        int i = get_global_id(0); if (i < n) out[i] = fmax(x[i], 0.0f); }"""
+    ctx, queue = opencl.context()
+    x = np.random.default_rng(0).standard_normal(1000).astype(np.float32)  # not a multiple of any group size
+    mf = cl.mem_flags
+    xb = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=x)
+    ob = cl.Buffer(ctx, mf.WRITE_ONLY, x.nbytes)
+    opencl.build(src).relu(queue, (1024,), None, xb, ob, np.int32(1000))  # 24 surplus work-items
+    out = np.empty_like(x)
+    cl.enqueue_copy(queue, out, ob)
+    np.testing.assert_array_equal(out, np.maximum(x, 0))
+    assert "Portable Computing Language" in opencl.describe() or "OpenCL:" in opencl.describe()
+
+
+def test_simt_kernels_match_numpy_on_odd_sizes():
+    out = run_python(
+        "import numpy as np, math\n"
+        "from coursekit.kernels import simt\n"
+        "rng = np.random.default_rng(0)\n"
+        "for n in (1, 31, 33, 100):\n"
+        "    x = rng.standard_normal(n).astype(np.float32)\n"
+        "    blocks = (n + 31) // 32\n"
+        "    o = np.zeros_like(x); simt.relu[blocks, 32](x, o)\n"
+        "    assert np.array_equal(o, np.maximum(x, 0)), n\n"
+        "    b = np.zeros(n, np.int32); simt.branch_record[blocks + 1, 32](x, b)\n"
+        "    assert np.array_equal(b, np.where(x > 0, 1, 2)), n\n"
+        "    h = np.zeros_like(x); simt.heavy_branches[blocks, 32](x, h, 4)\n"
+        "    ref = []\n"
+        "    for v0 in x.astype(float):\n"
+        "        v = v0\n"
+        "        for _ in range(4):\n"
+        "            v = math.sin(v) + 1 if v0 > 0 else math.cos(v) - 1\n"
+        "        ref.append(v)\n"
+        "    assert np.allclose(h, ref, atol=1e-5), n\n"
+        "print('ok')\n",
+        env={"COURSEKIT_FORCE_CPU": "1"},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok"
+
+
+def test_crossover_costs_bounds_and_first_faster():
+    assert crossover.cost("add", 10) == (10.0, 120.0, 120.0)
+    assert crossover.cost("matmul", 4) == (128.0, 192.0, 192.0)
+    with pytest.raises(ValueError):
+        crossover.cost("conv", 3)
+    h100 = roofline.PUBLISHED["NVIDIA H100 SXM"]
+    bound = crossover.bound_from_published(h100, "matmul", [1024])
+    assert bound.loc[0, "compute_s"] == pytest.approx(2 * 1024**3 / h100.flops)
+    assert bound.loc[0, "with_copies_s"] == pytest.approx(bound.loc[0, "compute_s"] + 3 * 1024**2 * 4 / 64e9)
+    assert crossover.first_faster([1, 2, 3], [5, 5, 5], [9, 4, 9]) == 2
+    assert crossover.first_faster([1, 2], [1, 1], [2, 2]) is None
+
+
+def test_crossover_measure_on_cpu_and_recorded_rows():
+    frame = crossover.measure("add", [1024, 4096], min_time=0.01)
+    assert list(frame["n"]) == [1024, 4096] and (frame["compute_s"] == frame["with_copies_s"]).all()
+    rows = [{"op": "add", "n": 1, "compute_s": 1.0, "with_copies_s": 2.0},
+            {"op": "matmul", "n": 2, "compute_s": 3.0, "with_copies_s": 4.0}]
+    assert crossover.from_recorded(rows, "matmul")["n"].tolist() == [2]
+
+
+def test_devices_table_adds_this_machine_and_plots(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    here = roofline.Ceilings("this CPU: test", "cpu", "float32", 20e9, 300e9, date="2026-01-01")
+    table = roofline.devices_table(here)
+    assert table.loc["this CPU: test", "source"].startswith("measured")
+    assert table.loc["this CPU: test", "bandwidth_gbs"] == 20.0
+    ax = roofline.plot_devices(table)
+    assert ax.get_xscale() == "log" and "bytes/s" in ax.get_xlabel() and "FLOP/s" in ax.get_ylabel()
+    assert len(ax.get_lines()) == len(table)
+
+
+def test_cpu_clock_and_show():
+    hz = device.cpu_clock_hz()
+    assert math.isnan(hz) or hz > 1e8
+    code = show(mimd.count_primes)
+    assert "def count_primes" in getattr(code, "data", code)
