@@ -4,7 +4,8 @@ Run on a CUDA machine (with a CUDA build of torch):  python benchmarks/record_re
 It measures, on the GPU: the roofline ceilings (triad bandwidth, FP32 GEMM), the course's
 kernels, the asynchronous-launch pitfall (a matmul timed without and with synchronisation) and
 CPU-vs-GPU crossover sweeps (elementwise add and matmul, with and without host<->device
-copies). It writes data/reference/<device>.json, labelled with device, date, driver and versions.
+copies), and notebook 02's kernels (naive, tiled and cuBLAS matmul; the shared-memory stencil).
+It writes data/reference/<device>.json, labelled with device, date, driver and versions.
 
 ``--cpu-dry-run --out DIR`` runs the same recording on the CPU in quick sizes into DIR: it checks
 the file format (the tests use it) and is never a GPU reference.
@@ -64,6 +65,33 @@ def _crossover(dev: str, sizes_add: list[int], sizes_mm: list[int]) -> list[dict
     return [row for frame in frames for row in frame.to_dict("records")]
 
 
+def _notebook02_kernels() -> dict:
+    """Notebook 02's kernels on the GPU: naive, tiled and cuBLAS matmul (n = 2048), and the
+    shared-memory stencil on 2^24 elements; median seconds per call."""
+    import torch
+    from numba import cuda
+
+    from coursekit.kernels import matmul, stencil
+
+    n = 2048
+    rng = np.random.default_rng(0)
+    A = cuda.to_device(rng.standard_normal((n, n)).astype(np.float32))
+    B = cuda.to_device(rng.standard_normal((n, n)).astype(np.float32))
+    C = cuda.device_array((n, n), np.float32)
+    grid = ((n + 15) // 16, (n + 15) // 16)
+    naive = timing.benchmark(lambda: matmul.matmul_naive[grid, (16, 16)](A, B, C), device="cuda").median
+    tiled = timing.benchmark(lambda: matmul.matmul_tiled[grid, (16, 16)](A, B, C), device="cuda").median
+    At, Bt = torch.as_tensor(A, device="cuda"), torch.as_tensor(B, device="cuda")
+    cublas = timing.benchmark(torch.matmul, At, Bt, device="cuda").median
+    m = 1 << 24
+    inp = cuda.to_device(rng.standard_normal(m + 2 * stencil.RADIUS).astype(np.float32))
+    out = cuda.device_array(m, np.float32)
+    blocks = (m + stencil.BLOCK - 1) // stencil.BLOCK
+    st = timing.benchmark(lambda: stencil.stencil_1d[blocks, stencil.BLOCK](inp, out), device="cuda").median
+    return {"n": n, "naive_s": naive, "tiled_s": tiled, "cublas_s": cublas, "tiled_over_cublas": tiled / cublas,
+            "stencil_n": m, "stencil_s": st}
+
+
 def record(dev: str) -> dict:
     """Everything the notebooks show for a GPU, measured on ``dev`` ('cuda'; 'cpu' for a dry run)."""
     ceilings = roofline.measure_ceilings(dev, refresh=True, repeats=5 if dev == "cuda" else 2)
@@ -77,7 +105,9 @@ def record(dev: str) -> dict:
     else:
         where = {"device": f"{device.cpu().name} (CPU dry run: NOT a GPU reference)", "driver": ""}
         sizes_add, sizes_mm = [2**10, 2**14], [16, 64]
+    extra = {"matmul_kernels": _notebook02_kernels()} if dev == "cuda" else {}
     return {
+        **extra,
         "recorded": {**where, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                      "host_cpu": device.cpu().name, "versions": _versions()},
         "ceilings": {**ceilings.to_dict(), "name": where["device"], "source": "recorded"},

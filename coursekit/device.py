@@ -381,6 +381,19 @@ def sync(device: str = "auto") -> None:
         numba_cuda.synchronize()
 
 
+def nvcc_path() -> str | None:
+    """Path of NVIDIA's CUDA compiler ``nvcc`` when installed (PATH, $CUDA_HOME, /usr/local/cuda)."""
+    import shutil
+
+    found = shutil.which("nvcc")
+    if found:
+        return found
+    for base in (os.environ.get("CUDA_HOME"), "/usr/local/cuda"):
+        if base and os.path.exists(os.path.join(base, "bin", "nvcc")):
+            return os.path.join(base, "bin", "nvcc")
+    return None
+
+
 def summary_line() -> str:
     """One line about this machine, e.g. ``CPU: Xeon, 2 cores, AVX-512 · GPU: none → ...``."""
     c = cpu()

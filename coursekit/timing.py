@@ -477,7 +477,7 @@ def compare(
             "label": m.label,
             "median": format_seconds(m.median),
             "iqr": format_seconds(m.iqr),
-            "speedup": round(base.median / m.median, 3),
+            "speedup": float(f"{base.median / m.median:.4g}"),  # 4 significant digits, even when tiny
             "device": m.where,
             "median_s": m.median,
             "iqr_s": m.iqr,

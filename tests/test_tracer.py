@@ -1,0 +1,117 @@
+"""coursekit.tracer: thread-by-thread execution, recorded accesses, strict bounds, barriers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coursekit import tracer
+
+float32 = np.float32  # kernels name a dtype; the tracer accepts numpy's as numba's
+
+
+def vector_add(a, b, out):
+    i = cuda.threadIdx.x + cuda.blockIdx.x * cuda.blockDim.x  # noqa: F821 - bound by the tracer
+    if i < out.size:
+        out[i] = a[i] + b[i]
+
+
+def reverse_in_block(x, out):
+    """Each block reverses its 4 elements through shared memory (needs the barrier)."""
+    tile = cuda.shared.array(4, float32)  # noqa: F821
+    t = cuda.threadIdx.x  # noqa: F821
+    g = cuda.grid(1)  # noqa: F821
+    tile[t] = x[g]
+    cuda.syncthreads()  # noqa: F821
+    out[g] = tile[3 - t]
+
+
+def reverse_no_barrier(x, out):
+    tile = cuda.shared.array(4, float32)  # noqa: F821
+    t = cuda.threadIdx.x  # noqa: F821
+    g = cuda.grid(1)  # noqa: F821
+    tile[t] = x[g]
+    out[g] = tile[3 - t]
+
+
+def test_trace_runs_the_kernel_and_records_every_access():
+    a, b, out = np.arange(10, dtype=np.float32), np.ones(10, np.float32), np.zeros(10, np.float32)
+    tr = tracer.trace(vector_add, 3, 4, a, b, out)
+    np.testing.assert_array_equal(out, a + 1)
+    table = tr.table()
+    assert len(table) == 30  # 10 threads x (2 reads + 1 write); the 2 idle threads touch nothing
+    assert set(table["array"]) == {"a", "b", "out"} and set(table["space"]) == {"global"}
+    counts = tr.counts()
+    assert len(counts) == 10 and (counts["global reads"] == 2).all() and (counts["global writes"] == 1).all()
+    np.testing.assert_array_equal(tr.writers("out"), np.arange(10))
+    assert tr.phases == 1
+
+
+def test_out_of_bounds_names_block_and_thread():
+    def unchecked(a, out):
+        out[cuda.grid(1)] = a[cuda.grid(1)]  # noqa: F821
+
+    with pytest.raises(tracer.KernelError, match=r"block \(2, 0\), thread 2: IndexError: index \(10,\)"):
+        tracer.trace(unchecked, 3, 4, np.zeros(10), np.zeros(10))
+
+
+def test_negative_indices_are_errors_not_wraps():
+    def minus_one(a, out):
+        i = cuda.grid(1)  # noqa: F821
+        out[i] = a[i - 1]
+
+    with pytest.raises(tracer.KernelError, match=r"thread 0: IndexError: index \(-1,\)"):
+        tracer.trace(minus_one, 1, 4, np.zeros(4), np.zeros(4))
+
+
+def test_barrier_separates_phases_and_shared_memory_is_per_block():
+    x = np.arange(8, dtype=np.float32)
+    out = np.zeros(8, np.float32)
+    tr = tracer.trace(reverse_in_block, 2, 4, x, out)
+    np.testing.assert_array_equal(out, [3, 2, 1, 0, 7, 6, 5, 4])
+    assert tr.phases == 2
+    shared = tr.table().query("space == 'shared'")
+    assert set(shared.query("op == 'write'")["phase"]) == {0} and set(shared.query("op == 'read'")["phase"]) == {1}
+
+
+def test_missing_barrier_reads_unwritten_shared_memory_deterministically():
+    results = []
+    for _ in range(3):
+        out = np.zeros(4, np.float32)
+        tracer.trace(reverse_no_barrier, 1, 4, np.arange(4, dtype=np.float32), out)
+        results.append(out)
+    # threads run one at a time: threads 0 and 1 read cells 3 and 2 before threads 3 and 2 wrote them
+    for out in results:
+        assert np.isnan(out[:2]).all() and out[2:].tolist() == [1.0, 0.0]
+
+
+def test_two_dimensional_grid_and_atomics():
+    def count_positive(img, total):
+        col, row = cuda.grid(2)  # noqa: F821
+        if row < img.shape[0] and col < img.shape[1] and img[row, col] > 0:
+            cuda.atomic.add(total, 0, 1)  # noqa: F821
+
+    img = np.random.default_rng(0).standard_normal((5, 7))
+    total = np.zeros(1, np.int64)
+    tr = tracer.trace(count_positive, (2, 2), (4, 4), img, total)
+    assert total[0] == (img > 0).sum()
+    assert tr.grid == (2, 2, 1) and tr.block == (4, 4, 1)
+
+
+def test_plots_return_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out = np.zeros(8, np.float32)
+    tr = tracer.trace(reverse_in_block, 2, 4, np.arange(8, dtype=np.float32), out)
+    ax = tracer.plot_writers(tr, "out")
+    assert "block" in ax.get_xlabel()
+    axes = tracer.plot_shared(tr, block=1)
+    assert len(axes) == 2 and "shared" in axes[0].get_xlabel()
+    with pytest.raises(ValueError, match="no shared"):
+        tracer.plot_shared(tracer.trace(vector_add, 1, 2, np.ones(2), np.ones(2), np.zeros(2)))
+
+
+def test_trace_refuses_huge_launches():
+    with pytest.raises(ValueError, match="small"):
+        tracer.trace(vector_add, 1000, 1024, np.ones(1), np.ones(1), np.zeros(1))
