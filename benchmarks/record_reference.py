@@ -68,28 +68,18 @@ def _crossover(dev: str, sizes_add: list[int], sizes_mm: list[int]) -> list[dict
 def _notebook02_kernels() -> dict:
     """Notebook 02's kernels on the GPU: naive, tiled and cuBLAS matmul (n = 2048), and the
     shared-memory stencil on 2^24 elements; median seconds per call."""
-    import torch
     from numba import cuda
 
     from coursekit.kernels import matmul, stencil
 
-    n = 2048
+    timings = matmul.time_on_gpu(2048)
     rng = np.random.default_rng(0)
-    A = cuda.to_device(rng.standard_normal((n, n)).astype(np.float32))
-    B = cuda.to_device(rng.standard_normal((n, n)).astype(np.float32))
-    C = cuda.device_array((n, n), np.float32)
-    grid = ((n + 15) // 16, (n + 15) // 16)
-    naive = timing.benchmark(lambda: matmul.matmul_naive[grid, (16, 16)](A, B, C), device="cuda").median
-    tiled = timing.benchmark(lambda: matmul.matmul_tiled[grid, (16, 16)](A, B, C), device="cuda").median
-    At, Bt = torch.as_tensor(A, device="cuda"), torch.as_tensor(B, device="cuda")
-    cublas = timing.benchmark(torch.matmul, At, Bt, device="cuda").median
     m = 1 << 24
     inp = cuda.to_device(rng.standard_normal(m + 2 * stencil.RADIUS).astype(np.float32))
     out = cuda.device_array(m, np.float32)
     blocks = (m + stencil.BLOCK - 1) // stencil.BLOCK
     st = timing.benchmark(lambda: stencil.stencil_1d[blocks, stencil.BLOCK](inp, out), device="cuda").median
-    return {"n": n, "naive_s": naive, "tiled_s": tiled, "cublas_s": cublas, "tiled_over_cublas": tiled / cublas,
-            "stencil_n": m, "stencil_s": st}
+    return {**timings, "tiled_over_cublas": timings["tiled_s"] / timings["cublas_s"], "stencil_n": m, "stencil_s": st}
 
 
 def record(dev: str) -> dict:

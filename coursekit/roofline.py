@@ -484,7 +484,14 @@ def course_kernels(device: str = "cpu", dtype: str = "float32", min_time: float 
 def reference_files(directory: Path | None = None) -> list[Path]:
     """Recorded GPU results shipped in ``data/reference/`` (JSON), newest first."""
     directory = directory or REFERENCE_DIR
-    return sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+
+    def recorded_date(path: Path) -> str:  # ISO dates sort as text; file times mean nothing in a clone
+        try:
+            return json.loads(path.read_text()).get("recorded", {}).get("date", "")
+        except (OSError, json.JSONDecodeError):
+            return ""
+
+    return sorted(directory.glob("*.json"), key=recorded_date, reverse=True)
 
 
 def reference_data(name: str = "H100", directory: Path | None = None) -> dict[str, Any] | None:

@@ -386,16 +386,21 @@ def plot_writers(tr: Trace, array: str, ax=None, title: str | None = None):
     return ax
 
 
-def plot_shared(tr: Trace, block: int = 0, ax_list=None):
-    """Shared-memory accesses of one block, one panel per barrier phase: rows = threads,
-    columns = shared index; blue = written, orange = read, green = both. Returns the Axes."""
+def plot_accesses(tr: Trace, block: int = 0, space: str = "shared", array: str | None = None, ax_list=None):
+    """Reads and writes of one block, one panel per barrier phase: rows = threads, columns = element
+    of ``array`` in ``space`` ("shared" or "global"; 1-D arrays, or the first index of 2-D ones);
+    blue = written, orange = read, green = both. Returns the Axes."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
     t = tr.table()
-    t = t[(t["space"] == "shared") & (t["block"].apply(lambda b: b[0]) == block)]
     if t.empty:
-        raise ValueError("no shared-memory accesses in this block")
+        raise ValueError(f"no {space}-memory accesses in this block")
+    t = t[(t["space"] == space) & (t["block"].apply(lambda b: b[0]) == block)]
+    if array is not None:
+        t = t[t["array"] == array]
+    if t.empty:
+        raise ValueError(f"no {space}-memory accesses in this block")
     n_threads = int(np.prod(tr.block))
     width = 1 + max(i[0] for i in t["index"])
     phases = sorted(t["phase"].unique())
@@ -404,15 +409,20 @@ def plot_shared(tr: Trace, block: int = 0, ax_list=None):
                                   squeeze=False)
         ax_list = ax_list[0]
     cmap = ListedColormap(["white", "tab:blue", "tab:orange", "tab:green"])
+    label = f"{space}-memory index" + (f" of '{array}'" if array else "")
     for ax, phase in zip(ax_list, phases):
         grid = np.zeros((n_threads, width), dtype=int)
         for _, row in t[t["phase"] == phase].iterrows():
             tid = row["thread"][0] + tr.block[0] * row["thread"][1]
             grid[tid, row["index"][0]] |= 1 if row["op"] == "write" else 2
         ax.imshow(grid, cmap=cmap, vmin=0, vmax=3, aspect="auto", interpolation="nearest")
-        ax.set_xlabel("shared-memory index")
+        ax.set_xlabel(label)
         ax.set_ylabel("thread")
         ax.set_title(f"block {block}, phase {phase}" + (" (after a barrier)" if phase else ""))
         ax.grid(False)
     return ax_list
 
+
+def plot_shared(tr: Trace, block: int = 0, ax_list=None):
+    """Shared-memory reads and writes of one block per barrier phase (see :func:`plot_accesses`)."""
+    return plot_accesses(tr, block=block, space="shared", ax_list=ax_list)

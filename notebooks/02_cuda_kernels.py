@@ -87,25 +87,38 @@ assert np.array_equal(back, a)
 
 # %%
 def add_one_thread(a, b, out):
-    """One thread does everything: no parallelism at all."""
+    """One thread does everything: no parallelism at all.  Reference: ``out = a + b``.
+
+    Memory contract: the single thread makes 2n global reads and n global writes.
+    """
     for i in range(out.size):
         out[i] = a[i] + b[i]
 
 
 def add_blocks(a, b, out):
-    """N blocks of 1 thread: the block number picks the element."""
+    """N blocks of 1 thread: the block number picks the element.  Reference: ``out = a + b``.
+
+    Memory contract: per thread 2 global reads, 1 global write; no shared memory, no barrier.
+    """
     i = cuda.blockIdx.x
     out[i] = a[i] + b[i]
 
 
 def add_threads(a, b, out):
-    """1 block of N threads: the thread number picks the element (at most 1024 per block)."""
+    """1 block of N threads (at most 1024): the thread number picks the element.  Reference: ``a + b``.
+
+    Memory contract: per thread 2 global reads, 1 global write; no shared memory, no barrier.
+    """
     i = cuda.threadIdx.x
     out[i] = a[i] + b[i]
 
 
 def add_grid(a, b, out):
-    """Many blocks of many threads, with a bounds check for the partly used last block."""
+    """Many blocks of many threads, with a bounds check for the partly used last block.
+
+    Reference: ``out = a + b``. Memory contract: per thread (with i < n) 2 global reads and
+    1 global write; no shared memory, no barrier.
+    """
     i = cuda.threadIdx.x + cuda.blockIdx.x * cuda.blockDim.x
     if i < out.size:
         out[i] = a[i] + b[i]
@@ -142,6 +155,7 @@ plt.show()
 
 # %%
 def add_grid_unchecked(a, b, out):
+    """``add_grid`` without its bounds check (wrong on purpose).  Reference: ``out = a + b``."""
     i = cuda.threadIdx.x + cuda.blockIdx.x * cuda.blockDim.x
     out[i] = a[i] + b[i]  # no bounds check
 
@@ -311,6 +325,11 @@ R, BLOCK = 3, 8  # small blocks, so the pictures are readable
 
 
 def stencil_lecture(inp, out):
+    """The lecture's stencil, bugs included.  Meant to equal ``numpy.convolve(inp, ones(7), "valid")``.
+
+    Intended memory contract: per thread 1 global read (3 more for halo threads) and 1 write; a
+    shared tile; 1 barrier. As written it indexes the tile out of bounds (see below).
+    """
     temp = cuda.shared.array(BLOCK * 2 * R, float32)  # bug 1: the tile needs BLOCK + 2 * R
     gindex = cuda.threadIdx.x + cuda.blockIdx.x * cuda.blockDim.x
     index = cuda.threadIdx.x + R
@@ -395,8 +414,11 @@ np.testing.assert_allclose(traced_right, right)
 print(f"fixed stencil equals numpy.convolve on {n_odd} outputs; {tr_st.phases} phases (1 barrier)")
 
 # %% tags=["nbval-ignore-output"]
+tracer.plot_accesses(tr_st, block=1, space="global", array="inp")
+plt.suptitle("Block 1's global reads of inp: all before the barrier (phase 0), none after", y=1.04)
+plt.show()
 tracer.plot_shared(tr_st, block=1)
-plt.suptitle("Block 1's tile: loads before the barrier (blue), 7 reads per thread after it (orange)", y=1.02)
+plt.suptitle("Block 1's tile: loads before the barrier (blue), 7 reads per thread after it (orange)", y=1.04)
 plt.show()
 tr_st.counts().head(4)
 
@@ -603,24 +625,16 @@ assert tiled_reads["global reads"].max() < naive_reads["global reads"].max()
 
 # %% tags=["nbval-ignore-output"]
 if info.gpu:
-    import torch
-
     n_mm = 2048
-    Ag = cuda.to_device(np.random.default_rng(16).standard_normal((n_mm, n_mm)).astype(np.float32))
-    Bg = cuda.to_device(np.random.default_rng(17).standard_normal((n_mm, n_mm)).astype(np.float32))
-    Cg = cuda.device_array((n_mm, n_mm), np.float32)
-    g = ((n_mm + 15) // 16, (n_mm + 15) // 16)
-    t_naive = timing.benchmark(lambda: matmul.matmul_naive[g, (16, 16)](Ag, Bg, Cg), device="cuda").median
-    t_tiled = timing.benchmark(lambda: matmul.matmul_tiled[g, (16, 16)](Ag, Bg, Cg), device="cuda").median
-    At, Bt = torch.as_tensor(Ag, device="cuda"), torch.as_tensor(Bg, device="cuda")
-    t_cublas = timing.benchmark(torch.matmul, At, Bt, device="cuda").median
+    t_mm = matmul.time_on_gpu(n_mm)  # naive, tiled and cuBLAS (torch.matmul), synchronised medians
     k = roofline.matmul(n_mm, n_mm, n_mm)
     gpu_roof = roofline.measure_ceilings("cuda")
-    mm_kernels = [roofline.Kernel(f"{name} n={n_mm}", k.flops, k.bytes, t, "this GPU")
-                  for name, t in (("naive", t_naive), ("tiled", t_tiled), ("cuBLAS", t_cublas))]
+    mm_kernels = [roofline.Kernel(f"{name} n={n_mm}", k.flops, k.bytes, t_mm[f"{name}_s"], "this GPU")
+                  for name in ("naive", "tiled", "cublas")]
     roofline.plot(gpu_roof, mm_kernels)
     plt.show()
-    print(f"tiled takes {t_tiled / t_cublas:.1f}x cuBLAS's time; naive {t_naive / t_cublas:.1f}x")
+    print(f"tiled takes {t_mm['tiled_s'] / t_mm['cublas_s']:.1f}x cuBLAS's time; "
+          f"naive {t_mm['naive_s'] / t_mm['cublas_s']:.1f}x")
 else:
     rec = roofline.reference_data("H100")
     if rec is not None and "matmul_kernels" in rec:

@@ -115,3 +115,15 @@ def test_plots_return_axes():
 def test_trace_refuses_huge_launches():
     with pytest.raises(ValueError, match="small"):
         tracer.trace(vector_add, 1000, 1024, np.ones(1), np.ones(1), np.zeros(1))
+
+
+def test_plot_accesses_of_global_memory_per_phase():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out = np.zeros(8, np.float32)
+    tr = tracer.trace(reverse_in_block, 2, 4, np.arange(8, dtype=np.float32), out)
+    axes = tracer.plot_accesses(tr, block=0, space="global", array="x")
+    assert len(axes) == 1 and "'x'" in axes[0].get_xlabel()  # x is read only before the barrier
+    axes = tracer.plot_accesses(tr, block=0, space="global", array="out")
+    assert len(axes) == 1 and axes[0].get_title().startswith("block 0, phase 1")

@@ -55,3 +55,23 @@ def make_matmul_tiled(tile: int):
 
 TILE = 16
 matmul_tiled = cuda.jit(make_matmul_tiled(TILE))
+
+
+def time_on_gpu(n: int = 2048) -> dict[str, float]:
+    """Median seconds per call of ``n x n`` float32 matmul on the GPU: the naive kernel, the tiled
+    kernel (TILE x TILE blocks) and cuBLAS (through ``torch.matmul``). Needs a CUDA GPU and torch."""
+    import numpy as np
+    import torch
+
+    from .. import timing
+
+    rng = np.random.default_rng(0)
+    A = cuda.to_device(rng.standard_normal((n, n)).astype(np.float32))
+    B = cuda.to_device(rng.standard_normal((n, n)).astype(np.float32))
+    C = cuda.device_array((n, n), np.float32)
+    grid = ((n + TILE - 1) // TILE, (n + TILE - 1) // TILE)
+    naive = timing.benchmark(lambda: matmul_naive[grid, (TILE, TILE)](A, B, C), device="cuda").median
+    tiled = timing.benchmark(lambda: matmul_tiled[grid, (TILE, TILE)](A, B, C), device="cuda").median
+    At, Bt = torch.as_tensor(A, device="cuda"), torch.as_tensor(B, device="cuda")
+    cublas = timing.benchmark(torch.matmul, At, Bt, device="cuda").median
+    return {"n": n, "naive_s": naive, "tiled_s": tiled, "cublas_s": cublas}
