@@ -494,13 +494,13 @@ def reference_files(directory: Path | None = None) -> list[Path]:
     return sorted(directory.glob("*.json"), key=recorded_date, reverse=True)
 
 
-def reference_data(name: str = "H100", directory: Path | None = None) -> dict[str, Any] | None:
+def reference_data(name: str | None = "H100", directory: Path | None = None) -> dict[str, Any] | None:
     """The whole recorded JSON of the newest reference whose device name contains ``name``
-    (ceilings, kernels, async pitfall, crossover, ...; see benchmarks/record_reference.py), or
-    None when none is recorded."""
+    (case-insensitive; None: any device) — ceilings, kernels, async pitfall, crossover, ...; see
+    benchmarks/record_reference.py — or None when none is recorded."""
     for path in reference_files(directory):
         data = json.loads(path.read_text())
-        if name.lower() in data["ceilings"]["name"].lower():
+        if name is None or name.lower() in data["ceilings"]["name"].lower():
             return data
     return None
 
@@ -512,13 +512,10 @@ def load_reference(name: str | None = None, directory: Path | None = None) -> tu
     Where nothing is recorded, returns the published peaks of the matching reference device
     (``source="published"``, no kernels) — default ``"H100"``.
     """
+    data = reference_data(name, directory)
+    if data is not None:
+        return Ceilings.from_dict(data["ceilings"]), [Kernel(**k) for k in data.get("kernels", [])]
     wanted = (name or "H100").lower()
-    for path in reference_files(directory):
-        data = json.loads(path.read_text())
-        if wanted in data["ceilings"]["name"].lower() or name is None:
-            ceilings = Ceilings.from_dict(data["ceilings"])
-            kernels = [Kernel(**k) for k in data.get("kernels", [])]
-            return ceilings, kernels
     for ref in PUBLISHED.values():
         if wanted in ref.name.lower():
             return ref.ceilings(), []

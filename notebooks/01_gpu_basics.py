@@ -134,7 +134,8 @@ else:
 # Inside each core, *single instruction, multiple data* units apply one instruction to a whole
 # vector register. The lectures' running example is `max(X, 0)` (ReLU): every element independent.
 # Here it is four ways: an explicit Python loop, a list comprehension, numpy and PyTorch on the CPU.
-# `timing.compare` runs them in alternating rounds and first checks they return the same numbers.
+# `timing.interleaved` runs them in alternating rounds and first checks they return the same
+# numbers; `timing.compare` tabulates the result.
 
 # %%
 n = ck.size(small=100_000, default=1_000_000)
@@ -157,7 +158,8 @@ relu_variants = {
 }
 
 # %% tags=["nbval-ignore-output"]
-relu_table = timing.compare(relu_variants, min_time=0.3)
+relu_runs = timing.interleaved(relu_variants, min_time=0.3)
+relu_table = timing.compare(relu_runs)
 relu_table[["median", "iqr", "speedup"]]
 
 # %% [markdown]
@@ -172,7 +174,8 @@ saxpy_variants = {
     "numpy": lambda: a * x + y,
     "torch (CPU)": lambda: torch.add(y_torch, x_torch, alpha=float(a)),
 }
-saxpy_table = timing.compare(saxpy_variants, min_time=0.3, rtol=1e-5, atol=1e-5)
+saxpy_runs = timing.interleaved(saxpy_variants, min_time=0.3, rtol=1e-5, atol=1e-5)
+saxpy_table = timing.compare(saxpy_runs)
 saxpy_table[["median", "iqr", "speedup"]]
 
 # %%
@@ -196,9 +199,9 @@ print(f"at {clock_hz / 1e9:.2f} GHz, numpy.maximum handles {per_cycle_numpy:.2f}
 
 # %% tags=["nbval-ignore-output"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 2.8))
-timing.plot_comparison(timing.interleaved(relu_variants, min_time=0.1), ax=axes[0],
+timing.plot_comparison(relu_runs, ax=axes[0],
                        title=f"max(X, 0), n = {n:,}: numpy {relu_speedup:.0f}x faster than the loop")
-timing.plot_comparison(timing.interleaved(saxpy_variants, min_time=0.1, rtol=1e-5, atol=1e-5), ax=axes[1],
+timing.plot_comparison(saxpy_runs, ax=axes[1],
                        title=f"saxpy: numpy {saxpy_speedup:.0f}x faster than the loop")
 fig.tight_layout()
 plt.show()
