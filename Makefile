@@ -2,39 +2,75 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.coursekit-installed
+# Two install levels in one .venv: what a student needs (make lab), and the instructor's and
+# developer's tools on top (nbgrader, pytest, nbval, playwright, repo2docker, ruff).
+STUDENT_STAMP := $(VENV)/.coursekit-student
+DEV_STAMP := $(VENV)/.coursekit-dev
 CONSTRAINTS := requirements/constraints.txt
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900
 PIP_QUIET ?= -q
+LINTED := coursekit tests benchmarks
 # JupyterLab refuses to run as root unless told to (containers and CI run as root).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test test-unit test-notebooks sync notebooks info bench release clean
+.PHONY: setup setup-student lab test test-fast test-unit test-notebooks lint fmt sync notebooks notebook \
+        info bench gpu-lane release clean help
 
-setup: $(STAMP)  ## create .venv with coursekit and its test tools
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
 
-$(STAMP): pyproject.toml $(CONSTRAINTS)
+setup-student: $(STUDENT_STAMP)  ## .venv with coursekit and what the notebooks need, nothing more
+
+setup: $(DEV_STAMP)  ## .venv with coursekit, its test tools, nbgrader and the linter
+
+$(STUDENT_STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip
+	$(BIN)/python -m pip install $(PIP_QUIET) -c $(CONSTRAINTS) -e '.[opencl]'
+	@touch $@
+	@echo "coursekit (student set) is set up in $(VENV)"
+
+$(DEV_STAMP): $(STUDENT_STAMP)
 	$(BIN)/python -m pip install $(PIP_QUIET) -c $(CONSTRAINTS) -e '.[dev,opencl]'
 	@touch $@
-	@echo "coursekit is set up in $(VENV)"
+	@echo "coursekit (developer set) is set up in $(VENV)"
 
-lab: setup  ## open the course in JupyterLab at notebook 01
+lab: setup-student  ## open the course in JupyterLab at notebook 01
 	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/01_gpu_basics.ipynb
 
-test: setup  ## unit tests + every notebook under nbval, in quick mode
+test: setup  ## lint, unit tests and every notebook under nbval, in quick mode
+	$(BIN)/ruff check $(LINTED)
 	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules $(NOTEBOOKS) $(NBVAL) -rs
 
-test-unit: setup
+test-fast: setup  ## unit tests only: no notebooks, no browser, nothing marked slow
+	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules -m "not ui and not slow" -q
+
+test-unit: setup  ## unit tests (with the slow ones and the browser test)
 	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules -rs
 
-test-notebooks: setup
+test-notebooks: setup  ## every notebook under nbval, in quick mode
 	COURSEKIT_QUICK=1 $(BIN)/python -m pytest $(NOTEBOOKS) $(NBVAL)
+
+lint: setup  ## ruff: lint and formatting check
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+fmt: setup  ## ruff: format and apply safe lint fixes
+	$(BIN)/ruff format $(LINTED)
+	$(BIN)/ruff check --fix $(LINTED)
 
 sync: setup  ## bring each notebook and its py:percent twin in step
 	$(BIN)/jupytext --sync notebooks/*.ipynb
+
+notebook: setup  ## re-execute one notebook in quick mode and sync its twin: make notebook NB=03
+	@test -n "$(NB)" || { echo "usage: make notebook NB=03"; exit 2; }
+	@nb=$$(ls notebooks/$(NB)*.ipynb 2>/dev/null | head -1); \
+	  test -n "$$nb" || { echo "no notebook matches notebooks/$(NB)*.ipynb"; exit 2; }; \
+	  $(BIN)/jupytext --sync "$$nb" && \
+	  COURSEKIT_QUICK=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=900 "$$nb" && \
+	  $(BIN)/jupytext --sync "$$nb"
 
 notebooks: sync  ## re-execute every notebook in quick mode (its outputs are nbval's reference)
 	for nb in $(NOTEBOOKS); do \
@@ -43,14 +79,17 @@ notebooks: sync  ## re-execute every notebook in quick mode (its outputs are nbv
 	done
 	$(BIN)/jupytext --sync notebooks/*.ipynb
 
-info: setup
+info: setup-student  ## what hardware and backends coursekit sees here
 	$(BIN)/coursekit info
 
 release: setup  ## build the student version of every notebook into release/
 	$(BIN)/coursekit release --out release
 
-bench: setup  ## measure this machine's roofline and kernels into bench-results/
+bench: setup-student  ## measure this machine's roofline and kernels into bench-results/
 	$(BIN)/coursekit bench --out bench-results
 
-clean:
-	rm -rf $(VENV) .pytest_cache
+gpu-lane: setup  ## on a CUDA machine: every GPU path, the reference file and the notebooks at full size
+	$(BIN)/python benchmarks/gpu_lane.py --notebooks --out gpu-lane
+
+clean:  ## remove everything the Makefile creates
+	rm -rf $(VENV) .pytest_cache .ruff_cache release bench-results build gpu-lane

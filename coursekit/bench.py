@@ -11,7 +11,7 @@ from pathlib import Path
 from . import device, roofline
 
 
-def run_bench(out: Path, refresh: bool = False, progress: bool = True) -> tuple["pd.DataFrame", "pd.DataFrame"]:  # noqa: F821
+def run_bench(out: Path, refresh: bool = False, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:  # noqa: F821
     """Measure CPU (and GPU when present) ceilings and kernels; write CSVs and a PNG into ``out``.
 
     Returns (ceilings table, kernels table).

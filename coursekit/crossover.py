@@ -8,7 +8,7 @@ plus copies over the host link. A bound is a best case, never a measurement, and
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -49,14 +49,17 @@ def measure(op: str, sizes: Sequence[int], device: str = "cpu", min_time: float 
         if device == "cpu":
             copies = compute
         else:
-            copies = timing.benchmark(lambda: fn(a_host.to(device), b_host.to(device)).cpu(), device=device,
+            def round_trip(a_host=a_host, b_host=b_host):  # copy in, compute, copy out
+                return fn(a_host.to(device), b_host.to(device)).cpu()
+
+            copies = timing.benchmark(round_trip, device=device,
                                       min_time=min_time).median
         rows.append({"op": op, "n": n, "compute_s": compute, "with_copies_s": copies})
     return pd.DataFrame(rows)
 
 
 def from_recorded(rows: list[dict], op: str) -> pd.DataFrame:
-    """The crossover rows of a recorded reference (``load_reference_data``) for ``op``."""
+    """The crossover rows of a recorded reference (``roofline.reference_data(...)["crossover"]``) for ``op``."""
     frame = pd.DataFrame(rows)
     return frame[frame["op"] == op].reset_index(drop=True)
 
@@ -75,7 +78,7 @@ def bound_from_published(ref: ReferenceDevice, op: str, sizes: Sequence[int],
 
 def first_faster(sizes: Sequence[int], t_slow: Sequence[float], t_fast: Sequence[float]) -> int | None:
     """The first size at which ``t_fast`` beats ``t_slow`` (None if it never does)."""
-    for n, a, b in zip(sizes, t_slow, t_fast):
+    for n, a, b in zip(sizes, t_slow, t_fast, strict=True):
         if b < a:
             return int(n)
     return None

@@ -1,9 +1,9 @@
 """What hardware is here, which array backends work, and how to wait for a GPU.
 
-Nothing in this module imports numba, and numba-cuda's simulator is switched on through
-:func:`use_simulator_if_no_gpu` *before* numba is first imported (numba reads
-``NUMBA_ENABLE_CUDASIM`` once, at ``import numba``). Notebooks do this by calling
-``coursekit.setup()`` in their first code cell.
+Nothing in this module imports numba or pandas at import time. numba-cuda's simulator is switched
+on through :func:`use_simulator_if_no_gpu` *before* numba is first imported (see
+:mod:`coursekit.simulator`); notebooks do this by calling ``coursekit.setup()`` in their first
+code cell.
 
 GPU detection asks the CUDA driver library directly (``libcuda``) through ``ctypes``, so it
 needs no framework and never crashes: no driver, no device, or a broken driver all mean
@@ -22,11 +22,15 @@ import platform
 import sys
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from . import simulator
 
-SIMULATOR_ENV = "NUMBA_ENABLE_CUDASIM"
+if TYPE_CHECKING:
+    import pandas as pd
+
 FORCE_CPU_ENV = "COURSEKIT_FORCE_CPU"
+DEVICE_NAMES = {"cpu": "cpu", "cuda": "cuda", "gpu": "cuda", "auto": "auto"}
 
 # CUDA driver API device attributes (cuda.h, CUdevice_attribute).
 _ATTR_CLOCK_RATE_KHZ = 13
@@ -48,8 +52,18 @@ class GPUInfo:
     driver_version: str
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
+def parse_device(name: str, allow_auto: bool = True, who: str = "device") -> str:
+    """``"cpu"``, ``"cuda"`` (also for ``"gpu"``) or ``"auto"`` from a user's device string.
+
+    Case-insensitive. Raises ``ValueError`` naming ``who`` and the accepted names otherwise
+    (``"auto"`` only where ``allow_auto``).
+    """
+    key = str(name).strip().lower()
+    parsed = DEVICE_NAMES.get(key)
+    if parsed is None or (parsed == "auto" and not allow_auto):
+        accepted = "'auto', 'cpu' or 'cuda'" if allow_auto else "'cpu' or 'cuda'"
+        raise ValueError(f"{who}: unknown device {name!r}; use {accepted}")
+    return parsed
 
 
 def _load_libcuda() -> ctypes.CDLL | None:
@@ -88,7 +102,7 @@ def _probe_cuda_driver() -> tuple[GPUInfo, ...]:
             mem = ctypes.c_size_t(0)
             total_mem(ctypes.byref(mem), dev)
 
-            def attr(code: int) -> int:
+            def attr(code: int, dev: ctypes.c_int = dev) -> int:
                 out = ctypes.c_int(0)
                 lib.cuDeviceGetAttribute(ctypes.byref(out), code, dev)
                 return out.value
@@ -111,7 +125,7 @@ def _probe_cuda_driver() -> tuple[GPUInfo, ...]:
 
 def gpus() -> tuple[GPUInfo, ...]:
     """The CUDA GPUs the driver reports (empty without one, or with COURSEKIT_FORCE_CPU=1)."""
-    if _truthy(os.environ.get(FORCE_CPU_ENV)):
+    if simulator.truthy(os.environ.get(FORCE_CPU_ENV)):
         return ()
     return _probe_cuda_driver()
 
@@ -226,6 +240,8 @@ def describe() -> pd.DataFrame:
     the GPU's compute capability), ``vector_bits`` (widest CPU vector register; for GPUs
     32 threads x 32 bits per warp instruction), ``memory_gib`` and ``driver``.
     """
+    import pandas as pd
+
     c = cpu()
     rows = [
         {
@@ -267,35 +283,16 @@ def _installed(name: str) -> bool:
 
 def simulator_enabled() -> bool:
     """True when numba-cuda runs kernels on its CPU simulator in this process."""
-    if "numba" in sys.modules:
-        config = sys.modules.get("numba.core.config")
-        if config is not None and hasattr(config, "ENABLE_CUDASIM"):
-            return bool(config.ENABLE_CUDASIM)
-    return _truthy(os.environ.get(SIMULATOR_ENV))
+    return simulator.enabled()
 
 
 def use_simulator_if_no_gpu() -> bool:
     """Turn on numba-cuda's simulator when there is no GPU; returns whether it is on.
 
-    Must run before ``numba`` is imported. An explicit ``NUMBA_ENABLE_CUDASIM`` in the
-    environment is respected. Raises ``RuntimeError`` when ``numba.cuda`` was already imported
-    without the simulator on a machine with no GPU: restart the kernel and call
-    ``coursekit.setup()`` first.
+    Must run before ``numba`` is imported (see :func:`coursekit.simulator.switch`, which raises
+    ``RuntimeError`` when ``numba.cuda`` was imported first the other way).
     """
-    if SIMULATOR_ENV not in os.environ:
-        os.environ[SIMULATOR_ENV] = "0" if gpu_available() else "1"
-    wanted = _truthy(os.environ[SIMULATOR_ENV])
-    if "numba" in sys.modules and simulator_enabled() != wanted:
-        if "numba.cuda" in sys.modules:
-            raise RuntimeError(
-                "numba.cuda was imported before coursekit.setup(), so numba-cuda's simulator "
-                "could not be switched "
-                + ("on (this machine has no GPU)" if wanted else "off")
-                + ". Restart the kernel and run `import coursekit as ck; ck.setup()` first."
-            )
-        # numba itself is loaded but numba.cuda is not: re-reading numba's config is enough.
-        sys.modules["numba.core.config"].reload_config()
-    return wanted
+    return simulator.switch(gpu_present=gpu_available())
 
 
 def _cupy_usable() -> bool:
@@ -347,19 +344,17 @@ def get_xp(device: str = "auto") -> ModuleType:
     ``"auto"`` picks cupy when it is installed and a GPU is usable, numpy otherwise. Asking
     for ``"cuda"`` without a usable CuPy raises ``RuntimeError`` saying why.
     """
-    device = device.lower()
+    device = parse_device(device, who="get_xp")
     if device == "cpu":
         import numpy
 
         return numpy
-    if device in ("cuda", "gpu"):
+    if device == "cuda":
         if not _cupy_usable():
             reason = "CuPy is not installed" if not _installed("cupy") else "CuPy finds no usable GPU"
             raise RuntimeError(f"get_xp('{device}'): {reason}; use device='cpu' or 'auto'.")
         return importlib.import_module("cupy")
-    if device == "auto":
-        return get_xp("cuda") if _cupy_usable() else get_xp("cpu")
-    raise ValueError(f"get_xp: unknown device {device!r}; use 'auto', 'cpu' or 'cuda'.")
+    return get_xp("cuda") if _cupy_usable() else get_xp("cpu")
 
 
 def sync(device: str = "auto") -> None:
@@ -368,7 +363,7 @@ def sync(device: str = "auto") -> None:
     Only libraries the program has already imported are synchronised, so calling this never
     pays for importing a framework.
     """
-    if device.lower() == "cpu":
+    if parse_device(device, who="sync") == "cpu":
         return
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():

@@ -7,8 +7,8 @@ while, and they differ in what they do, as the instruction streams of MIMD proce
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable
 
 
 def count_primes(limit: int) -> int:

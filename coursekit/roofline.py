@@ -5,27 +5,27 @@ memory has *arithmetic intensity* ``I = F / B`` (FLOP/byte). On a device with me
 ``W`` (bytes/s) and peak compute ``P`` (FLOP/s) it can reach at most ``min(P, W * I)`` FLOP/s:
 below the *ridge point* ``I = P / W`` it is memory-bound, above it compute-bound.
 
-``measure_ceilings`` measures ``W`` with a STREAM-style triad ``a = b + s * c`` on arrays far
-larger than the last-level cache, and ``P`` with a large matrix multiply (GEMM); results are
-cached per machine. ``PUBLISHED`` holds vendors' peak figures for the lectures' devices and
-today's, and ``load_reference`` the results recorded on real GPUs in ``data/reference/``.
+``measure_ceilings`` (from :mod:`coursekit.ceilings`) measures ``W`` with STREAM's triad
+``a = b + s * c`` on arrays far larger than the last-level cache, and ``P`` with a large matrix
+multiply (GEMM); results are cached per machine and kind of measurement. ``PUBLISHED`` holds
+vendors' peak figures for the lectures' devices and today's, and ``load_reference`` the results
+recorded on real GPUs in ``data/reference/``.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import os
-import platform
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from . import device as _device
 from . import session as _session
 from . import timing as _timing
+from .ceilings import cache_dir, measure_ceilings, triad_elements  # noqa: F401 - the public API
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "data" / "reference"
 
@@ -59,7 +59,7 @@ class Kernel:
         """Achieved bytes/s (of the minimum traffic), once timed."""
         return None if self.seconds is None else self.bytes / self.seconds
 
-    def timed(self, seconds: float, device: str = "") -> "Kernel":
+    def timed(self, seconds: float, device: str = "") -> Kernel:
         """A copy with its measured time per call (seconds) and device label."""
         return replace(self, seconds=seconds, device=device or self.device)
 
@@ -147,7 +147,7 @@ class Ceilings:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Ceilings":
+    def from_dict(cls, data: dict[str, Any]) -> Ceilings:
         return cls(**data)
 
 
@@ -217,7 +217,7 @@ PUBLISHED: dict[str, ReferenceDevice] = {
 }
 
 
-def published_peaks() -> "pd.DataFrame":  # noqa: F821
+def published_peaks() -> pd.DataFrame:  # noqa: F821
     """The reference devices as a table: cores, clock (GHz), memory (GiB), bandwidth (GB/s),
     FP32 peak (TFLOP/s), launch price (USD) and GFLOP/s per dollar."""
     import pandas as pd
@@ -252,173 +252,8 @@ def cpu_peak_flops(dtype: Any = "float32", fma_units: int = 2) -> tuple[float, s
 
 
 # ---------------------------------------------------------------------------- measurement
-
-
-def cache_dir() -> Path:
-    """Where measured ceilings are cached: $COURSEKIT_CACHE_DIR or ~/.cache/coursekit."""
-    env = os.environ.get("COURSEKIT_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "coursekit"
-
-
-def _signature(dev: str) -> str:
-    if dev == "cpu":
-        c = _device.cpu()
-        return f"cpu|{c.name}|{c.logical_cores}|{platform.node()}"
-    g = _device.gpus()[0]
-    return f"cuda|{g.name}|{g.driver_version}|{platform.node()}"
-
-
-def _last_level_cache_bytes() -> int:
-    base = Path("/sys/devices/system/cpu/cpu0/cache")
-    best = 0
-    for index in base.glob("index*"):
-        try:
-            text = (index / "size").read_text().strip()
-        except OSError:
-            continue
-        units = {"K": 2**10, "M": 2**20, "G": 2**30}
-        value = int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
-        best = max(best, value)
-    return best or 64 * 2**20  # unknown: assume a large 64 MiB cache
-
-
-def triad_elements(dtype: Any = "float32") -> tuple[int, str]:
-    """Elements per triad array: each >= 2x the last-level cache (so the three arrays are >= 6x),
-    at least 64 MiB, and the three together <= 40 % of available memory. Returns (n, reason)."""
-    import psutil
-
-    item = _itemsize(dtype)
-    llc = _last_level_cache_bytes()
-    wanted = max(2 * llc, 64 * 2**20)
-    cap = int(0.4 * psutil.virtual_memory().available / 3)
-    per_array = min(wanted, cap)
-    note = f"3 arrays of {per_array / 2**20:.0f} MiB; last-level cache {llc / 2**20:.0f} MiB"
-    if per_array < 2 * llc:
-        note += " (memory too small for >2x the cache: the figure may be cache-assisted)"
-    return per_array // item, note
-
-
-def _cpu_bandwidth(dtype: str, repeats: int) -> tuple[float, str, int]:
-    n, note = triad_elements(dtype)
-    s = np.asarray(3.0, dtype=dtype)
-    b = np.ones(n, dtype=dtype)
-    c = np.full(n, 2.0, dtype=dtype)
-    a = np.empty(n, dtype=dtype)
-    a.fill(0)  # touch every page before timing
-
-    def numpy_triad():  # two passes: a = s*c, a += b  -> 5 arrays' traffic
-        np.multiply(c, s, out=a)
-        np.add(a, b, out=a)
-
-    best = {"numpy (2 passes, 5n elements moved)": 5 * n * a.itemsize / _best_time(numpy_triad, repeats)}
-    try:
-        import torch
-
-        ta, tb, tc = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(c)
-
-        def torch_triad():  # one fused pass: read b and c, write a -> 3 arrays' traffic
-            torch.add(tb, tc, alpha=3.0, out=ta)
-
-        label = f"torch.add(b, c, alpha=s, out=a) ({torch.get_num_threads()} threads, 3n elements moved)"
-        best[label] = 3 * n * a.itemsize / _best_time(torch_triad, repeats)
-    except ImportError:
-        pass
-    winner = max(best, key=best.get)
-    return best[winner], f"triad a = b + s*c, best of {repeats}: {winner}; {note}", n
-
-
-def _cpu_flops(dtype: str, repeats: int) -> tuple[float, str, int]:
-    sizes = _session.size(small=[1024], default=[2048, 4096])
-    best: dict[str, tuple[float, int]] = {}  # label -> (FLOP/s, n)
-    for n in sizes:
-        x = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
-        y = np.random.default_rng(1).standard_normal((n, n)).astype(dtype)
-        out = np.empty_like(x)
-        best[f"numpy.matmul n={n}"] = (2 * n**3 / _best_time(lambda: np.matmul(x, y, out=out), repeats), n)
-        try:
-            import torch
-
-            tx, ty, tout = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(out)
-            rate = 2 * n**3 / _best_time(lambda: torch.matmul(tx, ty, out=tout), repeats)
-            best[f"torch.matmul n={n} ({torch.get_num_threads()} threads)"] = (rate, n)
-        except ImportError:
-            pass
-    winner = max(best, key=lambda label: best[label][0])
-    rate, n = best[winner]
-    return rate, f"GEMM, best of {repeats}: {winner}", n
-
-
-def _gpu_bandwidth(dtype: str, repeats: int) -> tuple[float, str, int]:
-    import torch
-
-    n = 2**28 // _itemsize(dtype)  # 256 MiB per array: far beyond any GPU's L2 cache
-    a, b, c = (torch.ones(n, dtype=getattr(torch, dtype), device="cuda") for _ in range(3))
-    t = _best_time(lambda: torch.add(b, c, alpha=3.0, out=a), repeats, device="cuda")
-    return 3 * n * a.element_size() / t, f"triad torch.add(b, c, alpha=s, out=a), 3 x 256 MiB, best of {repeats}", n
-
-
-def _gpu_flops(dtype: str, repeats: int) -> tuple[float, str, int]:
-    import torch
-
-    n = 8192
-    x = torch.randn(n, n, device="cuda", dtype=getattr(torch, dtype))
-    y = torch.randn(n, n, device="cuda", dtype=getattr(torch, dtype))
-    out = torch.empty_like(x)
-    tf32 = torch.backends.cuda.matmul.allow_tf32
-    t = _best_time(lambda: torch.matmul(x, y, out=out), repeats, device="cuda")
-    return 2 * n**3 / t, f"GEMM torch.matmul n={n}, best of {repeats} (TF32 {'on' if tf32 else 'off'})", n
-
-
-def _best_time(fn, repeats: int, device: str = "cpu") -> float:
-    m = _timing.benchmark(fn, device=device, warmup=1, min_samples=repeats, min_time=0.0, max_time=30.0)
-    return m.best
-
-
-_MEMORY_CACHE: dict[str, Ceilings] = {}
-
-
-def measure_ceilings(device: str = "cpu", dtype: str = "float32", refresh: bool = False,
-                     repeats: int = 5) -> Ceilings:
-    """Measure (or load from the cache) this machine's bandwidth and FLOP/s ceilings.
-
-    ``device``: ``"cpu"`` (numpy and torch; the better of the two is kept and named in
-    ``method``) or ``"cuda"`` (torch). Results are cached in memory and on disk
-    (:func:`cache_dir`) per machine, device and dtype; ``refresh=True`` measures again.
-    """
-    dev = device.lower()
-    if dev not in ("cpu", "cuda"):
-        raise ValueError(f"measure_ceilings: device must be 'cpu' or 'cuda', not {device!r}")
-    if dev == "cuda" and not _device.gpu_available():
-        raise RuntimeError("measure_ceilings('cuda'): no GPU here; use load_reference() for recorded results")
-    key = f"{_signature(dev)}|{dtype}"
-    if not refresh and key in _MEMORY_CACHE:
-        return _MEMORY_CACHE[key]
-    path = cache_dir() / "ceilings.json"
-    stored: dict[str, Any] = {}
-    if path.exists():
-        try:
-            stored = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            stored = {}
-    if not refresh and key in stored:
-        result = Ceilings.from_dict(stored[key])
-    else:
-        measure_bw, measure_flops = (_cpu_bandwidth, _cpu_flops) if dev == "cpu" else (_gpu_bandwidth, _gpu_flops)
-        bandwidth, bw_how, bw_n = measure_bw(dtype, repeats)
-        flops, fl_how, fl_n = measure_flops(dtype, repeats)
-        name = _device.cpu().name if dev == "cpu" else _device.gpus()[0].name
-        result = Ceilings(name=f"this {dev.upper()}: {name}", device=dev, dtype=dtype, bandwidth=bandwidth,
-                          flops=flops, source="measured", method={"bandwidth": bw_how, "flops": fl_how},
-                          sizes={"triad_elements": bw_n, "gemm_n": fl_n},
-                          date=_dt.date.today().isoformat(), meta={"threads": _timing.thread_counts()})
-        stored[key] = result.to_dict()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(stored, indent=1))
-        except OSError:
-            pass  # a read-only home still gets the in-memory cache
-    _MEMORY_CACHE[key] = result
-    return result
+# Measuring the ceilings (STREAM triad, GEMM, cache probing, the on-disk cache) lives in
+# coursekit.ceilings; measure_ceilings, triad_elements and cache_dir are imported above.
 
 
 # ------------------------------------------------------------------------- course kernels
@@ -572,7 +407,7 @@ def plot(ceilings: Ceilings | Sequence[Ceilings], kernels: Iterable[Kernel] = ()
     return ax
 
 
-def kernel_table(ceilings: Ceilings | Sequence[Ceilings], kernels: Iterable[Kernel]) -> "pd.DataFrame":  # noqa: F821
+def kernel_table(ceilings: Ceilings | Sequence[Ceilings], kernels: Iterable[Kernel]) -> pd.DataFrame:  # noqa: F821
     """One row per timed kernel: intensity (FLOP/byte), time (seconds), GFLOP/s, GB/s, the
     fraction of its device's roof it reaches, and whether it is memory- or compute-bound."""
     import pandas as pd
@@ -596,7 +431,7 @@ def kernel_table(ceilings: Ceilings | Sequence[Ceilings], kernels: Iterable[Kern
     return pd.DataFrame(rows)
 
 
-def devices_table(here: Ceilings | None = None) -> "pd.DataFrame":  # noqa: F821
+def devices_table(here: Ceilings | None = None) -> pd.DataFrame:  # noqa: F821
     """The published reference devices plus, when given, this machine's measured row.
 
     This machine's bandwidth and FP32 FLOP/s are the measured ceilings (not a vendor's peak);
@@ -619,7 +454,7 @@ def devices_table(here: Ceilings | None = None) -> "pd.DataFrame":  # noqa: F821
     return table
 
 
-def plot_devices(table: "pd.DataFrame", ax=None):  # noqa: F821
+def plot_devices(table: pd.DataFrame, ax=None):  # noqa: F821
     """Peak FP32 FLOP/s against memory bandwidth (log-log), one labelled point per device;
     measured rows drawn as stars. Returns the Axes."""
     import matplotlib.pyplot as plt

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import random
+import sys
+import warnings
 from dataclasses import dataclass
 from typing import TypeVar
 
-from . import device
+from . import device, simulator
 
 QUICK_ENV = "COURSEKIT_QUICK"
 DEFAULT_SEED = 0
@@ -25,7 +27,7 @@ T = TypeVar("T")
 
 def quick_mode() -> bool:
     """True when ``COURSEKIT_QUICK`` is set (the tests set it): sizes shrink to run in minutes."""
-    return device._truthy(os.environ.get(QUICK_ENV))
+    return simulator.truthy(os.environ.get(QUICK_ENV))
 
 
 def size(small: T, default: T, gpu: T | None = None) -> T:
@@ -39,8 +41,6 @@ def size(small: T, default: T, gpu: T | None = None) -> T:
 
 def seed_everything(seed: int = DEFAULT_SEED) -> None:
     """Seed Python's, numpy's and (if imported) torch's random generators."""
-    import sys
-
     import numpy as np
 
     random.seed(seed)
@@ -67,6 +67,24 @@ def plot_defaults() -> None:
     )
 
 
+# numba-cuda's performance advice, given on a real GPU only (the simulator stays silent): a grid
+# of fewer than 128 blocks ("low occupancy") and a numpy array passed straight to a kernel (an
+# implicit copy each way). The course's small teaching launches do both on purpose, and warnings
+# go to stderr, which a notebook test (nbval) counts as a failure. Matched by message, so that
+# numba need not be imported (it must not be, before the simulator switch); the category is
+# numba's NumbaPerformanceWarning, a subclass of Warning.
+NUMBA_ADVICE = (
+    r".*Grid size \d+ will likely result in GPU under-utilization",
+    r".*Host array used in CUDA kernel will incur copy overhead",
+)
+
+
+def quiet_numba_advice() -> None:
+    """Hide numba-cuda's low-occupancy and implicit-copy performance warnings (and only those)."""
+    for message in NUMBA_ADVICE:
+        warnings.filterwarnings("ignore", message=message, category=Warning)
+
+
 @dataclass(frozen=True)
 class Setup:
     """What :func:`setup` decided."""
@@ -82,11 +100,13 @@ class Setup:
 
 
 def setup(seed: int = DEFAULT_SEED, verbose: bool = True) -> Setup:
-    """Prepare a notebook: simulator switch (before numba loads), seeds, plot style.
+    """Prepare a notebook: simulator switch (before numba loads), numba-cuda's performance advice
+    silenced (:func:`quiet_numba_advice`), seeds, plot style.
 
     Prints one line describing the machine unless ``verbose=False``. Returns a :class:`Setup`.
     """
     simulator = device.use_simulator_if_no_gpu()
+    quiet_numba_advice()
     seed_everything(seed)
     plot_defaults()
     info = Setup(quick=quick_mode(), gpu=device.gpu_available(), simulator=simulator, seed=seed)

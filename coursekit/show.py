@@ -6,13 +6,18 @@ import inspect
 from typing import Any
 
 
+def python_function(fn: Any) -> Any:
+    """The Python function behind ``fn``: a numba kernel or jitted function keeps it in
+    ``py_func``; anything else is returned as it is."""
+    return getattr(fn, "py_func", fn)
+
+
 def show(fn: Any):
     """Display the source of ``fn`` (a function, or a numba kernel) with syntax highlighting.
 
     Returns an IPython ``Code`` object (rendered by Jupyter); plain text outside IPython.
     """
-    target = getattr(fn, "py_func", fn)  # numba dispatchers keep the Python function here
-    source = inspect.getsource(target)
+    source = inspect.getsource(python_function(fn))
     try:
         from IPython.display import Code
     except ImportError:  # pragma: no cover - IPython is a core dependency through ipykernel

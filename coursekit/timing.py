@@ -33,8 +33,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -167,53 +168,24 @@ def infer_device(*values: Any) -> str:
     return "cuda" if any(_is_gpu_array(v) for v in values) else "cpu"
 
 
-def _event_factory() -> Callable[[], tuple[Callable[[], None], Callable[[], None], Callable[[], float]]] | None:
-    """CUDA events from a loaded library: returns ``new()`` -> (record_start, record_end, seconds).
+def _event_api() -> tuple[Callable[[], Any], Callable[[Any, Any], float]] | None:
+    """``(new_event, elapsed_ms)`` of a loaded GPU library's CUDA events, or None.
 
-    All three libraries record on the legacy default stream, so their events bracket work
-    queued by any of them. None when no real GPU library is loaded.
+    Every event here has ``record()`` and ``synchronize()``; ``elapsed_ms(start, end)`` is in
+    milliseconds. All three libraries record on the legacy default stream, so their events
+    bracket work queued by any of them. None without a real GPU library loaded.
     """
     if not _device.gpu_available() or _device.simulator_enabled():
         return None
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
-
-        def new_torch():
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-
-            def seconds() -> float:
-                end.synchronize()
-                return start.elapsed_time(end) / 1e3
-
-            return start.record, end.record, seconds
-
-        return new_torch
+        return (lambda: torch.cuda.Event(enable_timing=True)), (lambda start, end: start.elapsed_time(end))
     cupy = sys.modules.get("cupy")
     if cupy is not None:
-
-        def new_cupy():
-            start, end = cupy.cuda.Event(), cupy.cuda.Event()
-
-            def seconds() -> float:
-                end.synchronize()
-                return cupy.cuda.get_elapsed_time(start, end) / 1e3
-
-            return start.record, end.record, seconds
-
-        return new_cupy
+        return cupy.cuda.Event, cupy.cuda.get_elapsed_time
     numba_cuda = sys.modules.get("numba.cuda")
     if numba_cuda is not None:
-
-        def new_numba():
-            start, end = numba_cuda.event(timing=True), numba_cuda.event(timing=True)
-
-            def seconds() -> float:
-                end.synchronize()
-                return numba_cuda.event_elapsed_time(start, end) / 1e3
-
-            return start.record, end.record, seconds
-
-        return new_numba
+        return (lambda: numba_cuda.event(timing=True)), numba_cuda.event_elapsed_time
     return None
 
 
@@ -232,7 +204,7 @@ class _Sampler:
     def __init__(self, call: Callable[[], Any], on_gpu: bool):
         self.call = call
         self.on_gpu = on_gpu
-        self.events = _event_factory() if on_gpu else None
+        self.events = _event_api() if on_gpu else None
         self.result: Any = None
 
     def sync(self) -> None:
@@ -255,15 +227,17 @@ class _Sampler:
         """Per-call (time, host enqueue time or None) of one sample of ``batch`` calls."""
         call, repeat, clock = self.call, itertools.repeat, time.perf_counter
         if self.events is not None:
-            start, end, seconds = self.events()
-            start()
+            new_event, elapsed_ms = self.events
+            start, end = new_event(), new_event()
+            start.record()
             t0 = clock()
             for _ in repeat(None, batch):
                 call()
             host = clock() - t0
-            end()
+            end.record()
             self.sync()
-            return seconds() / batch, host / batch
+            end.synchronize()
+            return elapsed_ms(start, end) / 1e3 / batch, host / batch
         t0 = clock()
         for _ in repeat(None, batch):
             call()
@@ -287,12 +261,11 @@ def _done(samples: int, spent: float, min_samples: int, min_time: float, max_tim
 
 
 def _resolve_device(device: str, values: Sequence[Any]) -> bool:
-    device = device.lower()
+    """True when timing should treat the work as GPU work (see :func:`benchmark`'s ``device``)."""
+    device = _device.parse_device(device, who="benchmark")
     if device == "auto":
         device = infer_device(*values)
-    if device not in ("cpu", "cuda", "gpu"):
-        raise ValueError(f"benchmark: unknown device {device!r}; use 'auto', 'cpu' or 'cuda'")
-    return device in ("cuda", "gpu")
+    return device == "cuda"
 
 
 def _measurement(label: str, sampler: _Sampler, times: list[float], hosts: list[float | None], batch: int,
@@ -354,7 +327,8 @@ def benchmark(
 
 
 class Timer:
-    """Time one block of code, synchronising a GPU before and after.
+    """Time one block of code (wall-clock seconds). With ``device="cuda"`` it synchronises the GPU
+    before and after; with the default ``"cpu"`` it does not, so queued GPU work is not counted.
 
     >>> with Timer("cpu") as t:
     ...     _ = sum(range(1000))
@@ -366,12 +340,10 @@ class Timer:
     """
 
     def __init__(self, device: str = "cpu"):
-        if device.lower() not in ("cpu", "cuda", "gpu"):
-            raise ValueError(f"Timer: unknown device {device!r}; use 'cpu' or 'cuda'")
-        self.device = device.lower()
+        self.device = _device.parse_device(device, allow_auto=False, who="Timer")
         self.elapsed: float | None = None
 
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         if self.device != "cpu":
             _device.sync("cuda")
         self._t0 = time.perf_counter()
@@ -453,7 +425,7 @@ def compare(
     *args: Any,
     baseline: str | None = None,
     **kwargs: Any,
-) -> "pd.DataFrame":
+) -> pd.DataFrame:
     """A table: median and IQR per call, speed-up vs ``baseline`` (default: the first).
 
     ``items`` is either finished :class:`Measurement` objects, or a mapping of labels to
@@ -487,45 +459,6 @@ def compare(
     return pd.DataFrame(rows).set_index("label")
 
 
-def sweep(
-    fn_factory: Callable[[Any], Callable[[], Any]],
-    sizes: Sequence[Any],
-    *,
-    label: str = "",
-    flops: Callable[[Any], float] | None = None,
-    bytes: Callable[[Any], float] | None = None,  # noqa: A002
-    progress: bool = False,
-    **bench_kwargs: Any,
-) -> "pd.DataFrame":
-    """Time a family of calls over sizes: ``fn_factory(size)`` returns a no-argument callable.
-
-    Returns one row per size: ``size``, ``median_s``, ``iqr_s``, ``per_item_s`` (median / size
-    when sizes are numbers) and, when ``flops``/``bytes`` (functions of size) are given,
-    ``flop_rate`` (FLOP/s) and ``byte_rate`` (bytes/s). Keyword arguments go to
-    :func:`benchmark` (say ``device="cuda"`` for GPU work: the callables take no arguments).
-    """
-    import pandas as pd
-
-    rows = []
-    iterator: Any = sizes
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(sizes, desc=label or "sweep", leave=False)
-    for size in iterator:
-        m = benchmark(fn_factory(size), label=f"{label} {size}".strip(),
-                      flops=flops(size) if flops else None, bytes=bytes(size) if bytes else None, **bench_kwargs)
-        row = {"label": label, "size": size, "median_s": m.median, "iqr_s": m.iqr, "device": m.where}
-        if isinstance(size, (int, float)):
-            row["per_item_s"] = m.median / size
-        if m.flop_rate is not None:
-            row["flop_rate"] = m.flop_rate
-        if m.byte_rate is not None:
-            row["byte_rate"] = m.byte_rate
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 # ------------------------------------------------------------------------------------ plots
 
 
@@ -547,38 +480,8 @@ def plot_comparison(measurements: Sequence[Measurement], baseline: str | None = 
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel("median time per call (seconds, log scale)")
-    for yi, (med, sp) in enumerate(zip(medians, table["speedup"])):
+    for yi, (med, sp) in enumerate(zip(medians, table["speedup"], strict=True)):
         ax.annotate(f" {format_seconds(med)} ({sp:.3g}x)", (med, yi), va="center", fontsize=9)
     ax.set_xlim(right=medians.max() * 30)
     ax.set_title(title or "Median time per call (shorter is faster)")
-    return ax
-
-
-def plot_sweep(results: "pd.DataFrame | Mapping[str, pd.DataFrame]", y: str = "median_s", ax=None,
-               xlabel: str = "problem size (elements)", ylabel: str | None = None, title: str | None = None):
-    """Log-log lines of ``y`` against size, one per sweep; IQR shown as a band for times.
-
-    ``results``: one :func:`sweep` table, or a mapping of labels to tables. Returns the Axes.
-    """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots()
-    frames = results if isinstance(results, Mapping) else {results["label"].iloc[0] or y: results}
-    for label, frame in frames.items():
-        (line,) = ax.plot(frame["size"], frame[y], "o-", label=label)
-        if y == "median_s":
-            low = (frame["median_s"] - frame["iqr_s"] / 2).clip(lower=frame["median_s"] * 0.01)
-            ax.fill_between(frame["size"], low, frame["median_s"] + frame["iqr_s"] / 2, alpha=0.2,
-                            color=line.get_color())
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    default_labels = {"median_s": "median time per call (seconds)", "per_item_s": "time per element (seconds)",
-                      "flop_rate": "FLOP/s", "byte_rate": "bytes/s"}
-    ax.set_ylabel(ylabel or default_labels.get(y, y))
-    if title:
-        ax.set_title(title)
-    if len(frames) > 1:
-        ax.legend()
     return ax

@@ -19,11 +19,14 @@ from __future__ import annotations
 import inspect
 import threading
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .show import python_function
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def _dim3(value: int | tuple) -> _Dim3:
 class TracedArray:
     """A numpy array whose element reads and writes are recorded, with strict bounds checks."""
 
-    def __init__(self, data: np.ndarray, name: str, space: str, recorder: "_Recorder"):
+    def __init__(self, data: np.ndarray, name: str, space: str, recorder: _Recorder):
         self._data = data
         self._name = name
         self._space = space
@@ -90,7 +93,7 @@ class TracedArray:
         if len(idx) != self._data.ndim or not all(isinstance(i, (int, np.integer)) for i in idx):
             raise IndexError(f"{self._space} array '{self._name}' of shape {self.shape} needs {self._data.ndim} "
                              f"integer index(es), got {idx!r}")
-        for i, n in zip(idx, self._data.shape):
+        for i, n in zip(idx, self._data.shape, strict=True):
             if not 0 <= i < n:
                 raise IndexError(f"index {tuple(int(j) for j in idx)} is out of bounds for {self._space} array "
                                  f"'{self._name}' of shape {self.shape}")
@@ -188,11 +191,11 @@ class FakeCuda:
         self._atomic_lock = threading.Lock()
 
     @property
-    def threadIdx(self) -> _Dim3:  # noqa: N802 - CUDA's name
+    def threadIdx(self) -> _Dim3:
         return _Dim3(*self._rec.local.thread_idx)
 
     @property
-    def blockIdx(self) -> _Dim3:  # noqa: N802
+    def blockIdx(self) -> _Dim3:
         return _Dim3(*self._rec.local.block_idx)
 
     def grid(self, ndim: int):
@@ -279,7 +282,7 @@ class Trace:
 
 
 def _bind(kernel: Callable, fake: FakeCuda) -> Callable:
-    fn = getattr(kernel, "py_func", kernel)  # a numba kernel keeps its Python function
+    fn = python_function(kernel)
     env = dict(fn.__globals__)
     env["cuda"] = fake
     return types.FunctionType(fn.__code__, env, fn.__name__, fn.__defaults__, fn.__closure__)
@@ -297,13 +300,13 @@ def trace(kernel: Callable, grid: int | tuple, block: int | tuple, *args: Any) -
     n_threads = block_d.x * block_d.y * block_d.z
     if n_threads > 1024 or grid_d.x * grid_d.y * grid_d.z * n_threads > 65_536:
         raise ValueError("trace: keep launches small (<= 1024 threads per block, <= 65,536 in all)")
-    fn = getattr(kernel, "py_func", kernel)
+    fn = python_function(kernel)
     names = list(inspect.signature(fn).parameters)
     recorder = _Recorder()
     fake = FakeCuda(recorder, grid_d, block_d)
     bound = _bind(kernel, fake)
     traced_args, arrays = [], {}
-    for name, value in zip(names, args):
+    for name, value in zip(names, args, strict=False):  # parameters with defaults may be left out
         if isinstance(value, np.ndarray):
             arrays[name] = value
             traced_args.append(TracedArray(value, name, "global", recorder))
@@ -369,7 +372,7 @@ def plot_writers(tr: Trace, array: str, ax=None, title: str | None = None):
     shown = np.ma.masked_less(grid2d, 0)
     ax.imshow(shown, cmap="tab10", vmin=0, vmax=9, aspect="auto" if blocks.ndim == 1 else "equal")
     if blocks.ndim == 1 and blocks.size <= 64:
-        for i, (b, t) in enumerate(zip(blocks, threads)):
+        for i, t in enumerate(threads):
             ax.text(i, 0, "-" if t < 0 else str(t), ha="center", va="center", fontsize=7)
     ax.set_xlabel(f"element of '{array}' (colour = block, number = thread in block; - = not written)"
                   if blocks.ndim == 1 else "column")
@@ -386,17 +389,28 @@ def plot_writers(tr: Trace, array: str, ax=None, title: str | None = None):
     return ax
 
 
-def plot_accesses(tr: Trace, block: int = 0, space: str = "shared", array: str | None = None, ax_list=None):
+def _block_index(block: int | tuple) -> tuple[int, int, int]:
+    """``blockIdx`` as (x, y, z): an int is the x index of a 1-D grid; a tuple is padded with zeros."""
+    parts = (block,) if isinstance(block, (int, np.integer)) else tuple(block)
+    if not 1 <= len(parts) <= 3:
+        raise ValueError(f"block must be an int or a tuple of 1 to 3 ints, not {block!r}")
+    return tuple(int(p) for p in parts) + (0,) * (3 - len(parts))
+
+
+def plot_accesses(tr: Trace, block: int | tuple = 0, space: str = "shared", array: str | None = None,
+                  ax_list=None):
     """Reads and writes of one block, one panel per barrier phase: rows = threads, columns = element
     of ``array`` in ``space`` ("shared" or "global"; 1-D arrays, or the first index of 2-D ones);
-    blue = written, orange = read, green = both. Returns the Axes."""
+    blue = written, orange = read, green = both. ``block`` is ``blockIdx`` as an int (1-D grid) or
+    an (x, y[, z]) tuple. Returns the Axes."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
+    wanted = _block_index(block)
     t = tr.table()
     if t.empty:
         raise ValueError(f"no {space}-memory accesses in this block")
-    t = t[(t["space"] == space) & (t["block"].apply(lambda b: b[0]) == block)]
+    t = t[(t["space"] == space) & (t["block"].apply(lambda b: _block_index(b) == wanted))]
     if array is not None:
         t = t[t["array"] == array]
     if t.empty:
@@ -410,19 +424,21 @@ def plot_accesses(tr: Trace, block: int = 0, space: str = "shared", array: str |
         ax_list = ax_list[0]
     cmap = ListedColormap(["white", "tab:blue", "tab:orange", "tab:green"])
     label = f"{space}-memory index" + (f" of '{array}'" if array else "")
-    for ax, phase in zip(ax_list, phases):
+    for ax, phase in zip(ax_list, phases, strict=False):  # a caller may pass more Axes than phases
         grid = np.zeros((n_threads, width), dtype=int)
         for _, row in t[t["phase"] == phase].iterrows():
-            tid = row["thread"][0] + tr.block[0] * row["thread"][1]
+            tx, ty, tz = _block_index(row["thread"])
+            tid = tx + tr.block[0] * (ty + tr.block[1] * tz)
             grid[tid, row["index"][0]] |= 1 if row["op"] == "write" else 2
         ax.imshow(grid, cmap=cmap, vmin=0, vmax=3, aspect="auto", interpolation="nearest")
         ax.set_xlabel(label)
         ax.set_ylabel("thread")
-        ax.set_title(f"block {block}, phase {phase}" + (" (after a barrier)" if phase else ""))
+        name = wanted[0] if wanted[1:] == (0, 0) else wanted[:2] if wanted[2] == 0 else wanted
+        ax.set_title(f"block {name}, phase {phase}" + (" (after a barrier)" if phase else ""))
         ax.grid(False)
     return ax_list
 
 
-def plot_shared(tr: Trace, block: int = 0, ax_list=None):
+def plot_shared(tr: Trace, block: int | tuple = 0, ax_list=None):
     """Shared-memory reads and writes of one block per barrier phase (see :func:`plot_accesses`)."""
     return plot_accesses(tr, block=block, space="shared", ax_list=ax_list)

@@ -47,7 +47,7 @@ import torch
 
 import coursekit as ck
 from coursekit import crossover, device, mimd, opencl, roofline, timing
-from coursekit.asyncqueue import BackgroundQueue
+from coursekit.asyncqueue import BackgroundQueue, time_launches
 
 info = ck.setup()
 
@@ -268,7 +268,7 @@ from coursekit.kernels import simt  # noqa: E402  (after ck.setup(): it may swit
 
 ck.show(simt.relu)
 
-# %%
+# %% tags=["nbval-ignore-output"]
 n_simt = ck.size(small=2_000, default=8_000, gpu=10_000_000)
 threads_per_block = 128
 blocks = (n_simt + threads_per_block - 1) // threads_per_block
@@ -306,21 +306,20 @@ plt.show()
 # On a GPU the cost is measurable: the same work on data whose warps agree versus data whose lanes
 # alternate. (The simulator executes threads one by one, so it has no warps and no divergence cost.)
 
-# %% tags=["nbval-ignore-output"]
-if info.gpu:
-    from numba import cuda
+# %%
+ck.show(simt.time_divergence)
 
-    n_div, work = 1 << 22, 200
-    agree = np.sort(np.random.default_rng(3).standard_normal(n_div)).astype(np.float32)  # warps agree
-    alternate = np.abs(agree) * np.tile([1, -1], n_div // 2).astype(np.float32)  # lanes alternate
-    d_out = cuda.device_array(n_div, np.float32)
-    times = {}
-    for name, data in (("warps agree", agree), ("lanes alternate", alternate)):
-        d_in = cuda.to_device(data)
-        times[name] = timing.benchmark(lambda: simt.heavy_branches[n_div // 256, 256](d_in, d_out, work),
-                                       device="cuda", min_time=0.3).median
-    print(f"divergent warps take {times['lanes alternate'] / times['warps agree']:.2f}x as long "
-          f"({timing.format_seconds(times['warps agree'])} vs {timing.format_seconds(times['lanes alternate'])})")
+# %% tags=["nbval-ignore-output"]
+recorded_div = None if info.gpu else (roofline.reference_data("H100") or {}).get("divergence")
+if info.gpu:
+    div = simt.time_divergence(1 << 22, work=200)  # checked against numpy, then timed (synchronised medians)
+    print(f"divergent warps take {div['ratio']:.2f}x as long: warps agree {timing.format_seconds(div['agree_s'])}, "
+          f"lanes alternate {timing.format_seconds(div['alternate_s'])}")
+    assert div["ratio"] > 1.2, "warps whose lanes disagree run both paths"
+elif recorded_div is not None:
+    print(f"No GPU here. Recorded on a GPU ({recorded_div['n']:,} elements, {recorded_div['work']} steps): "
+          f"divergent warps took {recorded_div['ratio']:.2f}x as long "
+          f"({timing.format_seconds(recorded_div['agree_s'])} vs {timing.format_seconds(recorded_div['alternate_s'])})")
 else:
     print("No GPU here: divergence has no cost on the simulator, which runs one thread at a time. "
           "On a GPU, alternating lanes make each warp run both branches: about twice the time.")
@@ -557,21 +556,31 @@ check_equal(crossover_size(sizes, [1, 2, 3, 4], [1, 2, 3, 4]), None, what="ties 
 # A GPU call such as `torch.matmul(x, y)` on CUDA tensors returns as soon as the work is *queued*;
 # the GPU does it later. A timer around the call alone measures the queueing, not the work. Correct
 # GPU timing synchronises (`torch.cuda.synchronize()`, or CUDA events): `coursekit.timing` does.
+#
+# `time_launches` measures the pitfall properly: it warms up (the first launch pays for start-up),
+# then times several launches, each on an idle device, reading the clock twice — when the call
+# returns (the wrong way) and after synchronising (the right way) — and reports medians and spreads.
+
+# %%
+ck.show(time_launches)
 
 # %% tags=["nbval-ignore-output"]
 if info.gpu:
     xg = torch.randn(4096, 4096, device="cuda")
-    device.sync()
-    with timing.Timer("cpu") as wrong:  # no synchronisation: the launch only
-        torch.matmul(xg, xg)
-    right = timing.benchmark(torch.matmul, xg, xg, device="cuda", min_time=0.3)
-    print(f"unsynchronised: {timing.format_seconds(wrong.elapsed)}   synchronised: "
-          f"{timing.format_seconds(right.median)}   (host enqueue {timing.format_seconds(right.host_median)})")
+    outg = torch.empty_like(xg)
+    pitfall_gpu = time_launches(lambda: torch.matmul(xg, xg, out=outg), device.sync, repeats=7, warmup=2)
+    events = timing.benchmark(torch.matmul, xg, xg, device="cuda", min_time=0.3)  # CUDA events
+    print(f"4096 x 4096 matmul on the GPU: {pitfall_gpu.summary()}")
+    print(f"timing.benchmark with CUDA events: {timing.format_seconds(events.median)} "
+          f"(IQR {timing.format_seconds(events.iqr)})")
+    assert pitfall_gpu.ratio > 5, "the launch returns long before the matmul has finished"
 elif recorded is not None:
     pit = recorded["async_pitfall"]
+    spread = lambda key: f" (IQR {timing.format_seconds(pit[key])})" if key in pit else ""  # noqa: E731
     print(f"No GPU here. Recorded on {recorded['recorded']['device']} ({recorded['recorded']['date'][:10]}), "
-          f"{pit['n']} x {pit['n']} matmul: unsynchronised {timing.format_seconds(pit['unsynchronised_s'])}, "
-          f"synchronised {timing.format_seconds(pit['synchronised_s'])}.")
+          f"{pit['n']} x {pit['n']} matmul: unsynchronised {timing.format_seconds(pit['unsynchronised_s'])}"
+          f"{spread('unsynchronised_iqr_s')}, synchronised {timing.format_seconds(pit['synchronised_s'])}"
+          f"{spread('synchronised_iqr_s')}.")
 else:
     print("No GPU here and no recorded GPU run yet. The same effect, on a real asynchronous queue on this CPU:")
 
@@ -591,22 +600,24 @@ def work(x, repeats=20):
 
 
 with BackgroundQueue() as stream:
-    stream.submit(work, xa, 1)  # warm-up
-    stream.synchronize()
-    launches = []
-    for _ in range(3):  # the wrong way, three times: only the hand-over is timed
-        with timing.Timer() as wrong:
-            stream.submit(work, xa)
-        launches.append(wrong.elapsed)
-        stream.synchronize()
-    with timing.Timer() as right:
-        stream.submit(work, xa)
-        stream.synchronize()
-launch = min(launches)
-print(f"20 {m_async} x {m_async} matmuls on a background queue: timing the submit alone says "
-      f"{timing.format_seconds(launch)}, with synchronize {timing.format_seconds(right.elapsed)} "
-      f"({right.elapsed / launch:,.0f}x longer)")
-assert right.elapsed > 5 * launch, "the synchronised time includes the work; the launch alone does not"
+    pitfall = time_launches(lambda: stream.submit(work, xa), stream.synchronize, repeats=5, warmup=1)
+print(f"20 {m_async} x {m_async} matmuls on a background queue: {pitfall.summary()}")
+
+fig, ax = plt.subplots(figsize=(6.4, 1.8))
+for row, (label, values) in enumerate((("submit alone (wrong)", pitfall.unsynchronised),
+                                       ("submit + synchronize (right)", pitfall.synchronised))):
+    ax.plot(values, [row] * len(values), "o", alpha=0.6)
+    ax.plot([np.median(values)], [row], "k|", ms=18, mew=2)
+ax.set_yticks([0, 1], ["submit alone (wrong)", "submit + synchronize (right)"])
+ax.set_ylim(-0.6, 1.6)
+ax.set_xscale("log")
+ax.set_xlabel("seconds per launch (dots: 5 launches, bar: median)")
+ax.set_title(f"Without synchronising, the timer misses the work: {pitfall.ratio:,.0f}x too short")
+plt.show()
+
+# %%
+assert pitfall.right_median > 5 * pitfall.wrong_median, (
+    "the synchronised time includes the work; the launch alone does not")
 
 # %% [markdown]
 # Without the synchronisation the "measurement" is tens of microseconds whatever the size of the
@@ -677,6 +688,7 @@ summary = pd.DataFrame([
     (f"MIMD speed-up, {cores} workers", f"{best_at_cores:.1f}x"),
     ("SIMD: numpy vs Python loop, max(X, 0)", f"{relu_speedup:.0f}x"),
     ("SIMD: numpy vs Python loop, saxpy", f"{saxpy_speedup:.0f}x"),
+    ("async queue: synchronised / launch-only time", f"{pitfall.ratio:,.0f}x"),
 ], columns=["measured on this machine", "value"]).set_index("measured on this machine")
 summary
 

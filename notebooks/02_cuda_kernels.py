@@ -79,6 +79,11 @@ assert np.array_equal(back, a)
 #   back around *every* launch. Keep data on the device (`cuda.to_device`) across launches.
 # - Launches are asynchronous (section 9): the host continues while the GPU works; `copy_to_host`
 #   waits for the kernel that produces the data.
+# - Constants are typed too: numba reads a bare `0.0` or `1.0` as a float64, and float32 mixed
+#   with float64 gives float64. `acc = 0.0; acc += a[i] * b[i]` therefore sums in FP64, which many
+#   GPUs run 2 to 64 times slower than FP32 (consumer cards: 64). Write `float32(0)`, as the
+#   kernels of this course do (`coursekit.kernels.precision` finds float64 in a kernel, without
+#   a GPU).
 #
 # ## 2. From one thread to a grid
 # The lecture builds vector addition in steps. Each kernel below is plain Python written against
@@ -137,6 +142,8 @@ for kernel, blocks, threads in launches:
     traced = np.zeros(n_small, dtype=np.float32)
     traces[kernel.__name__] = tracer.trace(kernel, blocks, threads, xa, xb, traced)  # thread by thread
     np.testing.assert_array_equal(traced, xa + xb)
+
+# %% tags=["nbval-ignore-output"]
 print("all four versions compute a + b, on", "the GPU" if info.gpu else "the simulator", "and in the tracer")
 
 # %% tags=["nbval-ignore-output"]
@@ -238,7 +245,7 @@ def brighten(img, out, gain):
     """
     col, row = cuda.grid(2)
     if row < img.shape[0] and col < img.shape[1]:
-        out[row, col] = min(img[row, col] * gain, 1.0)
+        out[row, col] = min(img[row, col] * gain, float32(1))  # 1.0 would make the min float64
 
 
 images, labels = load_fashion_mnist("test", source="shipped", limit=1, verbose=False)
@@ -282,7 +289,7 @@ def relu_2d(x, out):
     ### BEGIN SOLUTION
     col, row = cuda.grid(2)
     if row < x.shape[0] and col < x.shape[1]:
-        out[row, col] = max(x[row, col], 0.0)
+        out[row, col] = max(x[row, col], float32(0))
     ### END SOLUTION
 
 
@@ -512,16 +519,32 @@ check_close(run_transpose(xs), xs.T, what="transpose of one full tile")
 # %%
 ck.show(reduce.make_tree_sum)
 
-# %%
+# %% [markdown]
+# Both kernels sum the same numbers, drawn uniformly from [0, 1) like pixel intensities or
+# probabilities; next to them numpy's float32 sum, all compared with the exact sum (computed in
+# float64, whose error is a billion times smaller than float32's).
+
+# %% tags=["nbval-ignore-output"]
 n_red = ck.size(small=300, default=600, gpu=1 << 24)
-x_red = np.random.default_rng(12).standard_normal(n_red).astype(np.float32)
+x_red = np.random.default_rng(12).random(n_red, dtype=np.float32)
 total = np.zeros(1, dtype=np.float32)
 reduce.atomic_sum[(n_red + 127) // 128, 128](x_red, total)
 partial = np.zeros((n_red + 127) // 128, dtype=np.float32)
 reduce.tree_sum[partial.size, 128](x_red, partial)
 exact = x_red.astype(np.float64).sum()
-print(f"numpy {exact:.4f}   atomics {total[0]:.4f}   tree {partial.sum():.4f}")
-np.testing.assert_allclose([total[0], partial.sum()], exact, rtol=1e-4, atol=1e-3)
+sums = {"atomics (one float32 total)": float(total[0]), "tree per block, then numpy": float(partial.sum()),
+        "numpy float32 (pairwise)": float(x_red.sum())}
+SAFETY = 4  # the bound below holds with probability > 1 - 1e-13 (see the text)
+bound = SAFETY * np.sqrt(n_red) * np.finfo(np.float32).eps * np.abs(x_red.astype(np.float64)).sum()
+print(f"{n_red:,} numbers; exact sum {exact:,.4f}; allowed error {bound:.3g} "
+      f"({SAFETY} x sqrt(n) x eps x sum|x|)")
+for method, got in sums.items():
+    err = abs(got - exact)
+    print(f"  {method:<28} {got:>16,.4f}   error {err:9.3g}  ({err / exact:.1e} of the sum)")
+
+# %%
+for method, got in sums.items():
+    assert abs(got - exact) <= bound, f"{method}: error {abs(got - exact):.3g} exceeds {bound:.3g}"
 
 # %% tags=["nbval-ignore-output"]
 tree8 = reduce.make_tree_sum(8)
@@ -533,17 +556,31 @@ plt.suptitle("Tree sum in one block of 8: each phase (between barriers) halves t
 plt.show()
 
 # %% [markdown]
-# Floating-point addition is not associative, so the three sums differ in the last digits: atomics
-# add in whatever order threads arrive (the result can change from run to run on a GPU), the tree
-# in a fixed order.
+# **What the errors say.** Floating-point addition rounds, so the order of the additions matters.
+# The atomic sum keeps *one* running float32 total: once it is large, every addition is rounded to
+# that total's spacing (1.0 once it passes 2^23 = 8.4 million), and millions of such roundings add
+# up; threads also arrive in an order that changes from run to run on a GPU, and so does the sum.
+# The tree adds numbers of similar size — pairs, then pairs of pairs — so each rounding is
+# relative to a small partial sum. With a few hundred numbers (the simulator) every method is close;
+# with 2^24 on a GPU the atomic sum typically misses by about a hundred while the tree misses by a
+# fraction of one.
+#
+# **Why this bound.** Each of the `n - 1` additions is off by at most `u = eps / 2` (half a unit in
+# the last place) of its partial sum, so in the worst case the error is `(n - 1) u sum|x|`. Rounding
+# errors behave like random signs, though, and grow like a random walk: `|error| <= lam sqrt(n) u
+# sum|x|` with probability at least `1 - 2 exp(-lam^2 / 2)` (Higham and Mary, 2019). The check uses
+# `lam = 8`, i.e. `4 sqrt(n) eps sum|x|`: a chance failure is rarer than 1 in 10^13. A fixed
+# tolerance (`rtol=1e-4`) is too loose for small `n` and too tight for large: zero-mean data of
+# 2^24 numbers summed one by one can miss by more than that.
 #
 # ### Exercise 2.4 — a block-level max (3 points)
 # Write `block_max(x, out)`: each block of `MAX_BLOCK` threads writes the maximum of its elements
 # to `out[blockIdx.x]`, using a tree in shared memory as `tree_sum` does. Threads past the end of
-# `x` must not win (use `-inf` for them).
+# `x` must not win (use `NEG_INF`, minus infinity as a float32, for them).
 
 # %% nbgrader={"grade": false, "grade_id": "nb02_blockmax", "locked": false, "schema_version": 3, "solution": true}
 MAX_BLOCK = 32
+NEG_INF = float32(-np.inf)  # a float32 constant: -np.inf itself is a float64
 
 
 @cuda.jit
@@ -557,7 +594,7 @@ def block_max(x, out):
     cache = cuda.shared.array(MAX_BLOCK, float32)
     t = cuda.threadIdx.x
     i = cuda.blockIdx.x * cuda.blockDim.x + t
-    cache[t] = x[i] if i < x.size else -np.inf
+    cache[t] = x[i] if i < x.size else NEG_INF
     cuda.syncthreads()
     stride = MAX_BLOCK // 2
     while stride > 0:
@@ -634,7 +671,10 @@ if info.gpu:
     roofline.plot(gpu_roof, mm_kernels)
     plt.show()
     print(f"tiled takes {t_mm['tiled_s'] / t_mm['cublas_s']:.1f}x cuBLAS's time; "
-          f"naive {t_mm['naive_s'] / t_mm['cublas_s']:.1f}x")
+          f"naive {t_mm['naive_s'] / t_mm['cublas_s']:.1f}x (relative errors against cuBLAS: naive "
+          f"{t_mm['naive_rel_error']:.1e}, tiled {t_mm['tiled_rel_error']:.1e})")
+    assert max(t_mm["naive_rel_error"], t_mm["tiled_rel_error"]) < 1e-3, "both kernels compute A @ B"
+    assert t_mm["cublas_s"] < t_mm["naive_s"], "cuBLAS beats the naive kernel"
 else:
     rec = roofline.reference_data("H100")
     if rec is not None and "matmul_kernels" in rec:

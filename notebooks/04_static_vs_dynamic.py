@@ -40,7 +40,7 @@ info = ck.setup()
 # and sweeps memory once per operation. A compiler that sees the whole expression can evaluate it
 # in fewer passes that reuse one output buffer. Below, the "fused" version is what such a compiler
 # might emit, written by hand with numpy's `out=` arguments and Horner's rule
-# (`(2 * x + 3) * x + 1`: three operations instead of five).
+# (`(2 * x + 3) * x + 1`: four operations instead of five).
 
 # %%
 n = ck.size(small=1_000_000, default=10_000_000)

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 import coursekit as ck
-from coursekit import device, timing
+from coursekit import device, roofline, timing
 
 info = ck.setup()
 print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
@@ -68,41 +68,57 @@ batch_sizes = ck.size(small=[1, 16, 128], default=[1, 4, 16, 64, 256, 1024], gpu
 
 
 def throughput(model, dev: str) -> list[float]:
+    """Images per second for each batch size. The sizes are timed in interleaved rounds (B=1, B=16,
+    ..., B=1, ...), so that another program slowing the machine down slows every size alike."""
     model = model.to(dev)
-    rates = []
+    batches = {f"B={b} on {dev}": torch.randn(b, 1, 28, 28, device=dev) for b in batch_sizes}
     with torch.no_grad():
-        for b in batch_sizes:
-            images = torch.randn(b, 1, 28, 28, device=dev)
-            m = timing.benchmark(model, images, device=dev, min_time=0.2, label=f"B={b} on {dev}")
-            rates.append(b / m.median)
-    return rates
+        runs = timing.interleaved({label: (lambda x=x: model(x)) for label, x in batches.items()},
+                                  device=dev, check=False, min_time=0.2)
+    return [b / m.median for b, m in zip(batch_sizes, runs)]
 
 
-curves = {"CPU": throughput(model, "cpu")}
-if torch.cuda.is_available():
-    curves["GPU (" + torch.cuda.get_device_name() + ")"] = throughput(model, "cuda")
+curves = {"CPU": (batch_sizes, throughput(model, "cpu"))}
+if info.gpu:  # ck.setup()'s answer: COURSEKIT_FORCE_CPU=1 hides a GPU here too
+    curves[f"GPU ({device.gpus()[0].name})"] = (batch_sizes, throughput(model, "cuda"))
 else:
-    print("No GPU here: CPU only (a recorded GPU reference will be shown once one has been measured).")
+    recorded = (roofline.reference_data("H100") or {})
+    lenet_ref = recorded.get("minibatch", {}).get("lenet_inference")
+    if lenet_ref:
+        label = f"{recorded['recorded']['device']} (recorded {recorded['recorded']['date'][:10]})"
+        curves[label] = ([r["batch"] for r in lenet_ref], [r["images_per_s"] for r in lenet_ref])
+        print(f"No GPU here: the GPU curve was recorded on {label}.")
+    else:
+        print("No GPU here and no recorded GPU throughput yet: CPU only.")
+
+cpu_rates = curves["CPU"][1]
+best = max(range(len(batch_sizes)), key=lambda i: cpu_rates[i])
+gain = cpu_rates[best] / cpu_rates[0]
+for b, rate in zip(batch_sizes, cpu_rates):
+    print(f"CPU, B={b:>5}: {rate:>10,.0f} images/s ({rate / cpu_rates[0]:.1f}x B=1)")
 
 fig, ax = plt.subplots()
-for name, rates in curves.items():
-    ax.plot(batch_sizes, rates, "o-", label=name)
+for name, (sizes, rates) in curves.items():
+    ax.plot(sizes, rates, "o-", label=name)
 ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xlabel("batch size (images)")
 ax.set_ylabel("throughput (images per second)")
-cpu_rates = curves["CPU"]
-ax.set_title(f"LeNet inference: batching gives {cpu_rates[-1] / cpu_rates[0]:.0f}x more images/s on the CPU")
+ax.set_title(f"LeNet inference: batches of {batch_sizes[best]} give {gain:.1f}x the images/s of B=1 on the CPU")
 ax.legend()
 plt.show()
 
 # %%
-assert cpu_rates[-1] > 3 * cpu_rates[0], "a large batch should process images several times faster than one at a time"
+assert gain > 1.5, f"batching should raise the CPU's throughput well above B=1's, got {gain:.2f}x"
 
 # %% [markdown]
 # One image at a time, each layer is a small computation and fixed per-call costs dominate; with
-# a large batch the convolutions and matrix products are big enough to keep every core's vector
-# units busy.
+# a larger batch the convolutions and matrix products are big enough to keep every core's vector
+# units busy. How much that buys depends on the CPU and its math library (about 2.5x to 4.5x on
+# the machines this course was tested on, less when other programs share the cores); past some
+# batch size the activations no longer fit in the caches and throughput levels off or drops, so
+# the best batch is found rather than assumed. A GPU, with far more parallel units to fill, keeps
+# gaining up to much larger batches.
 
 # %% [markdown]
 # ### Exercise 5.1 — the size of a convolution's output (2 points)
@@ -139,7 +155,8 @@ for size, kernel, stride, padding in [(32, 3, 1, 1), (32, 3, 2, 1), (224, 7, 2, 
 # %% [markdown]
 # ## Summary
 # - LeNet has 431,080 parameters (checked above).
-# - Batching multiplies inference throughput on this CPU (asserted > 3x from B=1 to the largest batch).
+# - Batching multiplies inference throughput on this CPU (asserted: the best batch gives > 1.5x the
+#   images per second of B=1; the measured factor is printed above).
 #
 # This is the last notebook. To go further: rerun the course on a machine with a CUDA GPU, where the
 # same cells measure the GPU.

@@ -9,11 +9,12 @@ import sys
 import nbformat
 import pytest
 
-from conftest import NOTEBOOKS, ROOT
 from coursekit import assignments, grading
 
+from conftest import NOTEBOOKS, ROOT
+
 pytest.importorskip("nbgrader")
-from nbgrader.nbgraderformat import MetadataValidator  # noqa: E402
+from nbgrader.nbgraderformat import MetadataValidator
 
 
 @pytest.fixture(scope="module")

@@ -56,7 +56,8 @@ def test_binder_pins_equal_the_tested_constraints():
 
 def test_binder_does_not_install_the_package_from_requirements():
     text = (BINDER / "requirements.txt").read_text()
-    assert not re.search(r"^\s*(-e\s+)?\.(\[.*\])?\s*$", text, re.M), "no `-e .` in requirements.txt: it defeats the cache"
+    pattern = r"^\s*(-e\s+)?\.(\[.*\])?\s*$"
+    assert not re.search(pattern, text, re.M), "no `-e .` in requirements.txt: it defeats the cache"
 
 
 def test_postbuild_installs_coursekit_strictly():
@@ -83,3 +84,9 @@ def test_repo2docker_accepts_the_configuration():
     dockerfile = out.stdout + out.stderr
     assert 'pip install --no-cache-dir -r "binder/requirements.txt"' in dockerfile
     assert "./binder/postBuild" in dockerfile
+
+
+def test_binder_and_ci_install_a_pocl_that_builds_on_recent_cpus():
+    apt = (BINDER / "apt.txt").read_text().split()
+    assert "pocl-opencl-icd" in apt, "binder/apt.txt must install Debian's PoCL (repo2docker reads it)"
+    assert "pocl-opencl-icd" in (ROOT / ".ci" / "run").read_text(), ".ci/run must install Debian's PoCL"

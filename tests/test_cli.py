@@ -17,7 +17,8 @@ def test_info_prints_cpu_and_backends():
 
 
 def test_unknown_command_fails_with_usage():
-    out = subprocess.run([sys.executable, "-m", "coursekit.cli", "frobnicate"], capture_output=True, text=True, cwd=ROOT)
+    command = [sys.executable, "-m", "coursekit.cli", "frobnicate"]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2
     assert "usage: coursekit" in out.stderr
 

@@ -274,7 +274,7 @@ def test_encode_chars_pads_and_round_trips():
 def test_dates_round_trip_every_style():
     d = datasets.load_dates(2000, seed=3)
     assert len(d) == 2000 and set(d.styles) == set(range(dates_mod.FORMATS))
-    for source, target, style in zip(d.sources, d.targets, d.styles):
+    for source, target, style in zip(d.sources, d.targets, d.styles, strict=True):
         assert dates_mod.parse_human_date(source, style) == dt.date.fromisoformat(target)
         d.source_vocab.encode(source)
         d.target_vocab.encode(target)

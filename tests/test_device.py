@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from coursekit import device
+
 from conftest import run_python
 
 
@@ -174,3 +176,25 @@ def test_importing_coursekit_loads_no_heavy_framework():
 def test_summary_line_names_cpu_and_gpu_state(fresh_device):
     line = fresh_device.summary_line()
     assert line.startswith("CPU: ") and "GPU: none" in line
+
+
+def test_importing_coursekit_loads_no_heavy_library():
+    out = run_python(
+        "import sys, coursekit\n"
+        "heavy = [m for m in ('pandas', 'numba', 'torch', 'cupy', 'matplotlib') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", f"import coursekit loaded {out.stdout.strip()}"
+
+
+@pytest.mark.parametrize("name, expected", [("cpu", "cpu"), ("CUDA", "cuda"), ("gpu", "cuda"), (" Auto ", "auto")])
+def test_parse_device_accepts_the_course_names(name, expected):
+    assert device.parse_device(name) == expected
+
+
+def test_parse_device_names_the_caller_and_the_choices():
+    with pytest.raises(ValueError, match=r"Timer: unknown device 'tpu'; use 'cpu' or 'cuda'"):
+        device.parse_device("tpu", allow_auto=False, who="Timer")
+    with pytest.raises(ValueError, match="use 'cpu' or 'cuda'"):
+        device.parse_device("auto", allow_auto=False)

@@ -6,11 +6,11 @@ import math
 import threading
 import time
 
-import numpy as np
 import pytest
 
+from coursekit import asyncqueue, crossover, device, mimd, roofline, show
+
 from conftest import run_python
-from coursekit import asyncqueue, crossover, device, mimd, opencl, roofline, show
 
 
 def test_mimd_tasks_compute_known_answers():
@@ -42,26 +42,6 @@ def test_background_queue_is_asynchronous_and_ordered():
         gate.set()
         q.synchronize()
         assert done == [1, 2]
-
-
-def test_opencl_relu_matches_numpy_or_says_why_absent():
-    if not opencl.available():
-        assert "not available" in opencl.describe()
-        pytest.skip("OpenCL (pyopencl + PoCL) is not installed")
-    import pyopencl as cl
-
-    src = """__kernel void relu(__global const float *x, __global float *out, const int n) {
-        int i = get_global_id(0); if (i < n) out[i] = fmax(x[i], 0.0f); }"""
-    ctx, queue = opencl.context()
-    x = np.random.default_rng(0).standard_normal(1000).astype(np.float32)  # not a multiple of any group size
-    mf = cl.mem_flags
-    xb = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=x)
-    ob = cl.Buffer(ctx, mf.WRITE_ONLY, x.nbytes)
-    opencl.build(src).relu(queue, (1024,), None, xb, ob, np.int32(1000))  # 24 surplus work-items
-    out = np.empty_like(x)
-    cl.enqueue_copy(queue, out, ob)
-    np.testing.assert_array_equal(out, np.maximum(x, 0))
-    assert "Portable Computing Language" in opencl.describe() or "OpenCL:" in opencl.describe()
 
 
 def test_simt_kernels_match_numpy_on_odd_sizes():

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
+import re
 
 import jupytext
 import nbformat
 import pytest
 
-from conftest import NOTEBOOKS, ROOT
+from conftest import NOTEBOOKS
 
-EXPECTED = ["01_gpu_basics", "02_cuda_kernels", "03_minibatch", "04_static_vs_dynamic", "05_applications"]
 MAX_OUTPUT_BYTES = 200_000
+NAME = re.compile(r"(\d\d)_[a-z0-9_]+")
 
 
-def test_the_five_notebooks_exist():
-    assert [p.stem for p in NOTEBOOKS] == EXPECTED
+def test_notebooks_are_numbered_in_order_from_01():
+    """The course's notebooks are found by name: NN_name.ipynb, numbered 01, 02, ... with no gap."""
+    assert len(NOTEBOOKS) >= 5, f"expected the course's five notebooks, found {[p.name for p in NOTEBOOKS]}"
+    for i, path in enumerate(NOTEBOOKS, start=1):
+        match = NAME.fullmatch(path.stem)
+        assert match, f"{path.name}: notebooks are named NN_lowercase_words.ipynb"
+        assert int(match.group(1)) == i, f"{path.name}: expected number {i:02d} (no gaps, no duplicates)"
 
 
 def _cells(nb):

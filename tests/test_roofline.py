@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import types
 
-import numpy as np
 import pytest
 
-from conftest import ROOT
-from coursekit import roofline
+from coursekit import ceilings, roofline, session
 from coursekit.roofline import Ceilings, Kernel
+
+from conftest import ROOT
 
 
 def test_kernel_flops_and_bytes_from_shapes():
@@ -76,21 +77,23 @@ def test_cpu_peak_is_positive_and_explained():
 
 @pytest.fixture
 def fake_measurements(monkeypatch, tmp_path):
-    """Ceiling measurements replaced by counters; cache in a temporary folder."""
+    """Ceiling measurements replaced by counters that say which mode measured them (10 GB/s in
+    quick mode, 20 GB/s in full mode); default (full) mode; cache in a temporary folder."""
     calls = {"bw": 0, "flops": 0}
 
     def bw(dtype, repeats):
         calls["bw"] += 1
-        return 20e9, "fake triad", 123
+        return (10e9 if session.quick_mode() else 20e9), "fake triad", 123
 
     def fl(dtype, repeats):
         calls["flops"] += 1
         return 200e9, "fake gemm", 64
 
-    monkeypatch.setattr(roofline, "_cpu_bandwidth", bw)
-    monkeypatch.setattr(roofline, "_cpu_flops", fl)
+    monkeypatch.setattr(ceilings, "_cpu_bandwidth", bw)
+    monkeypatch.setattr(ceilings, "_cpu_flops", fl)
     monkeypatch.setenv("COURSEKIT_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(roofline, "_MEMORY_CACHE", {})
+    monkeypatch.delenv(session.QUICK_ENV, raising=False)
+    monkeypatch.setattr(ceilings, "_MEMORY_CACHE", {})
     return calls, tmp_path
 
 
@@ -102,7 +105,7 @@ def test_ceilings_are_cached_in_memory_and_on_disk(fake_measurements, monkeypatc
     assert calls == {"bw": 1, "flops": 1}
     stored = json.loads((cache / "ceilings.json").read_text())
     assert len(stored) == 1
-    monkeypatch.setattr(roofline, "_MEMORY_CACHE", {})  # a new process: read back from disk
+    monkeypatch.setattr(ceilings, "_MEMORY_CACHE", {})  # a new process: read back from disk
     again = roofline.measure_ceilings("cpu")
     assert again == first and calls["bw"] == 1
     roofline.measure_ceilings("cpu", refresh=True)
@@ -110,6 +113,38 @@ def test_ceilings_are_cached_in_memory_and_on_disk(fake_measurements, monkeypatc
     roofline.measure_ceilings("cpu", dtype="float64")  # another dtype is another entry
     assert calls["bw"] == 3
     assert len(json.loads((cache / "ceilings.json").read_text())) == 2
+
+
+def test_quick_result_is_never_served_to_default_mode(fake_measurements, monkeypatch):
+    calls, cache = fake_measurements
+    monkeypatch.setenv(session.QUICK_ENV, "1")
+    quick = roofline.measure_ceilings("cpu")
+    assert quick.bandwidth == 10e9 and quick.meta["quick"] is True and calls["bw"] == 1
+    monkeypatch.delenv(session.QUICK_ENV)
+    full = roofline.measure_ceilings("cpu")  # measures again, in full mode
+    assert full.bandwidth == 20e9 and full.meta["quick"] is False and calls["bw"] == 2
+    assert roofline.measure_ceilings("cpu") is full  # each mode reuses its own result ...
+    monkeypatch.setenv(session.QUICK_ENV, "1")
+    assert roofline.measure_ceilings("cpu") is quick
+    assert calls["bw"] == 2
+    monkeypatch.setattr(ceilings, "_MEMORY_CACHE", {})  # ... from disk too, in a new process
+    assert roofline.measure_ceilings("cpu").bandwidth == 10e9
+    monkeypatch.delenv(session.QUICK_ENV)
+    assert roofline.measure_ceilings("cpu").bandwidth == 20e9
+    assert calls["bw"] == 2
+    keys = list(json.loads((cache / "ceilings.json").read_text()))
+    assert len(keys) == 2 and any("|quick|" in k for k in keys) and any("|full|" in k for k in keys)
+
+
+def test_results_of_older_methods_are_measured_again(fake_measurements, monkeypatch):
+    calls, cache = fake_measurements
+    old = Ceilings("this CPU: old", "cpu", "float32", 1e9, 1e9).to_dict()  # the key before method versions
+    (cache / "ceilings.json").write_text(json.dumps({f"{ceilings._signature('cpu')}|float32": old}))
+    assert roofline.measure_ceilings("cpu").bandwidth == 20e9 and calls["bw"] == 1
+    monkeypatch.setattr(ceilings, "_MEMORY_CACHE", {})
+    monkeypatch.setattr(ceilings, "METHOD_VERSION", ceilings.METHOD_VERSION + 1)
+    roofline.measure_ceilings("cpu")
+    assert calls["bw"] == 2
 
 
 def test_corrupt_cache_is_remeasured(fake_measurements):
@@ -122,19 +157,66 @@ def test_corrupt_cache_is_remeasured(fake_measurements):
 def test_measure_ceilings_errors(monkeypatch):
     with pytest.raises(ValueError, match="'cpu' or 'cuda'"):
         roofline.measure_ceilings("tpu")
-    monkeypatch.setattr(roofline._device, "gpu_available", lambda: False)
+    monkeypatch.setattr(ceilings._device, "gpu_available", lambda: False)
     with pytest.raises(RuntimeError, match="no GPU"):
         roofline.measure_ceilings("cuda")
 
 
-def test_triad_arrays_exceed_the_cache_when_memory_allows():
+def test_triad_arrays_are_4x_the_cache_and_256_mib_within_memory(monkeypatch):
+    big = types.SimpleNamespace(available=64 * 2**30)
+    monkeypatch.setattr("psutil.virtual_memory", lambda: big)
+    monkeypatch.setattr(ceilings, "_last_level_cache_bytes", lambda: 32 * 2**20)
+    assert roofline.triad_elements("float32")[0] * 4 == 256 * 2**20  # 4 x 32 MiB < 256 MiB
+    assert roofline.triad_elements("float64")[0] * 8 == 256 * 2**20
+    monkeypatch.setattr(ceilings, "_last_level_cache_bytes", lambda: 384 * 2**20)  # e.g. 12 CCDs x 32 MiB
     n, note = roofline.triad_elements("float32")
-    llc = roofline._last_level_cache_bytes()
-    assert "MiB" in note
-    if "cache-assisted" in note:  # a small machine: arrays are capped by memory, and it says so
-        assert n * 4 < 2 * llc
-    else:
-        assert n * 4 >= 2 * llc
+    assert n * 4 == 4 * 384 * 2**20 and "cache-assisted" not in note
+    small = types.SimpleNamespace(available=1200 * 2**20)  # 3 arrays <= 40 % of it: 160 MiB each
+    monkeypatch.setattr("psutil.virtual_memory", lambda: small)
+    n, note = roofline.triad_elements("float32")
+    assert n * 4 == int(0.4 * small.available / 3) // 4 * 4 and "cache-assisted" in note
+
+
+def test_last_level_cache_counts_each_instance_once(monkeypatch, tmp_path):
+    def cache(cpu, index, level, kind, size, shared):
+        folder = tmp_path / f"cpu{cpu}" / "cache" / f"index{index}"
+        folder.mkdir(parents=True)
+        for name, value in (("level", level), ("type", kind), ("size", size), ("shared_cpu_list", shared)):
+            (folder / name).write_text(f"{value}\n")
+
+    for cpu in range(4):  # two L3 instances of 32 MiB (CPUs 0-1 and 2-3), a private L2 and L1i each
+        cache(cpu, 0, 1, "Instruction", "32K", str(cpu))
+        cache(cpu, 2, 2, "Unified", "1024K", str(cpu))
+        cache(cpu, 3, 3, "Unified", "32768K", "0-1" if cpu < 2 else "2-3")
+    monkeypatch.setattr(ceilings, "SYSFS_CPU", tmp_path)
+    monkeypatch.setattr(ceilings, "_usable_cpus", lambda: {0, 1, 2, 3})
+    assert ceilings._last_level_cache_bytes() == 64 * 2**20
+    monkeypatch.setattr(ceilings, "_usable_cpus", lambda: {2, 3})
+    assert ceilings._last_level_cache_bytes() == 32 * 2**20
+    monkeypatch.setattr(ceilings, "SYSFS_CPU", tmp_path / "missing")
+    assert ceilings._last_level_cache_bytes() == ceilings.UNKNOWN_CACHE_NBYTES
+
+
+def test_interleaved_timing_leaves_out_the_first_call_and_keeps_the_best():
+    order = []
+    fns = {name: (lambda name=name: order.append(name)) for name in ("x", "y")}
+    best = ceilings._best_seconds_interleaved(fns, repeats=5, burst=2)
+    assert order == ["x", "y"] + ["x", "x", "y", "y"] * 2 + ["x", "y"]  # 1 untimed + 5 timed each, in turns
+    assert set(best) == {"x", "y"} and all(0 <= t < 0.1 for t in best.values())
+
+
+def test_cpu_bandwidth_runs_every_triad_and_names_the_winner(monkeypatch):
+    torch = pytest.importorskip("torch")
+    threads_before = torch.get_num_threads()
+    monkeypatch.setattr(ceilings, "triad_elements", lambda dtype: (3 * 2**16 + 5, "tiny arrays"))
+    monkeypatch.setenv(session.QUICK_ENV, "1")
+    rate, how, n = ceilings._cpu_bandwidth("float32", 1)
+    assert rate > 1e8 and n == 3 * 2**16 + 5
+    assert f"best of {ceilings.TRIAD_REPEATS['quick']}" in how and "tiny arrays" in how
+    winner = how.split("counted: ")[1].split(";")[0]
+    assert winner.split(" (")[0] in ("numba prange loop", "torch.add(b, c, alpha=s, out=a)", "numpy in 1 MiB blocks")
+    assert all(m in how for m in ("numba prange loop", "torch.add", "numpy in 1 MiB blocks"))
+    assert torch.get_num_threads() == threads_before  # thread counts are put back
 
 
 def test_load_reference_falls_back_to_published(tmp_path):
@@ -156,9 +238,9 @@ def test_plot_returns_axes_with_roofs_and_points():
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     assert "FLOP/byte" in ax.get_xlabel() and "FLOP/s" in ax.get_ylabel()
     lines = ax.get_lines()
-    roofs = [l for l in lines if len(l.get_xdata()) > 2]
+    roofs = [line for line in lines if len(line.get_xdata()) > 2]
     assert len(roofs) == 2 and roofs[0].get_color() != roofs[1].get_color()
-    points = [l for l in lines if l.get_marker() == "s"]
+    points = [line for line in lines if line.get_marker() == "s"]
     assert len(points) == 2 and all(p.get_color() == roofs[0].get_color() for p in points)
     assert len(ax.get_legend().get_texts()) == 2
 

@@ -183,19 +183,6 @@ def test_compare_callables_runs_interleaved_and_checks_results():
         timing.compare({"A": make("A", 2), "B": make("B", 3)}, np.ones(4), min_time=0.01)
 
 
-def test_sweep_returns_rates_per_size():
-    table = timing.sweep(lambda n: (lambda a=np.ones(n): a.sum()), [10, 1000], label="sum",
-                         flops=lambda n: n, bytes=lambda n: 8 * n, min_time=0.01)
-    assert list(table["size"]) == [10, 1000]
-    assert (table["median_s"] > 0).all() and (table["flop_rate"] > 0).all()
-    assert table["byte_rate"].iloc[1] == pytest.approx(8 * table["flop_rate"].iloc[1])
-    import matplotlib
-
-    matplotlib.use("Agg")
-    ax = timing.plot_sweep({"sum": table}, y="per_item_s")
-    assert ax.get_xscale() == "log" and "seconds" in ax.get_ylabel()
-
-
 def test_max_time_caps_a_slow_function():
     start = time.perf_counter()
     m = timing.benchmark(time.sleep, 0.05, min_time=10, max_time=0.2, warmup=0)

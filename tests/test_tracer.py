@@ -8,28 +8,29 @@ import pytest
 from coursekit import tracer
 
 float32 = np.float32  # kernels name a dtype; the tracer accepts numpy's as numba's
+cuda = None  # the kernels' `cuda`: tracer.trace binds it to its thread-by-thread fake
 
 
 def vector_add(a, b, out):
-    i = cuda.threadIdx.x + cuda.blockIdx.x * cuda.blockDim.x  # noqa: F821 - bound by the tracer
+    i = cuda.threadIdx.x + cuda.blockIdx.x * cuda.blockDim.x
     if i < out.size:
         out[i] = a[i] + b[i]
 
 
 def reverse_in_block(x, out):
     """Each block reverses its 4 elements through shared memory (needs the barrier)."""
-    tile = cuda.shared.array(4, float32)  # noqa: F821
-    t = cuda.threadIdx.x  # noqa: F821
-    g = cuda.grid(1)  # noqa: F821
+    tile = cuda.shared.array(4, float32)
+    t = cuda.threadIdx.x
+    g = cuda.grid(1)
     tile[t] = x[g]
-    cuda.syncthreads()  # noqa: F821
+    cuda.syncthreads()
     out[g] = tile[3 - t]
 
 
 def reverse_no_barrier(x, out):
-    tile = cuda.shared.array(4, float32)  # noqa: F821
-    t = cuda.threadIdx.x  # noqa: F821
-    g = cuda.grid(1)  # noqa: F821
+    tile = cuda.shared.array(4, float32)
+    t = cuda.threadIdx.x
+    g = cuda.grid(1)
     tile[t] = x[g]
     out[g] = tile[3 - t]
 
@@ -49,7 +50,7 @@ def test_trace_runs_the_kernel_and_records_every_access():
 
 def test_out_of_bounds_names_block_and_thread():
     def unchecked(a, out):
-        out[cuda.grid(1)] = a[cuda.grid(1)]  # noqa: F821
+        out[cuda.grid(1)] = a[cuda.grid(1)]
 
     with pytest.raises(tracer.KernelError, match=r"block \(2, 0\), thread 2: IndexError: index \(10,\)"):
         tracer.trace(unchecked, 3, 4, np.zeros(10), np.zeros(10))
@@ -57,7 +58,7 @@ def test_out_of_bounds_names_block_and_thread():
 
 def test_negative_indices_are_errors_not_wraps():
     def minus_one(a, out):
-        i = cuda.grid(1)  # noqa: F821
+        i = cuda.grid(1)
         out[i] = a[i - 1]
 
     with pytest.raises(tracer.KernelError, match=r"thread 0: IndexError: index \(-1,\)"):
@@ -87,9 +88,9 @@ def test_missing_barrier_reads_unwritten_shared_memory_deterministically():
 
 def test_two_dimensional_grid_and_atomics():
     def count_positive(img, total):
-        col, row = cuda.grid(2)  # noqa: F821
+        col, row = cuda.grid(2)
         if row < img.shape[0] and col < img.shape[1] and img[row, col] > 0:
-            cuda.atomic.add(total, 0, 1)  # noqa: F821
+            cuda.atomic.add(total, 0, 1)
 
     img = np.random.default_rng(0).standard_normal((5, 7))
     total = np.zeros(1, np.int64)
@@ -106,8 +107,13 @@ def test_plots_return_axes():
     tr = tracer.trace(reverse_in_block, 2, 4, np.arange(8, dtype=np.float32), out)
     ax = tracer.plot_writers(tr, "out")
     assert "block" in ax.get_xlabel()
+    np.testing.assert_array_equal(ax.get_images()[0].get_array(), [[0, 0, 0, 0, 1, 1, 1, 1]])  # colour = block
+    assert [t.get_text() for t in ax.texts] == ["0", "1", "2", "3"] * 2  # out[g] is written by thread g % 4
     axes = tracer.plot_shared(tr, block=1)
     assert len(axes) == 2 and "shared" in axes[0].get_xlabel()
+    before, after = (np.asarray(a.get_images()[0].get_array()) for a in axes)
+    np.testing.assert_array_equal(before, np.eye(4, dtype=int))  # phase 0: thread t writes tile[t]
+    np.testing.assert_array_equal(after, 2 * np.eye(4, dtype=int)[::-1])  # phase 1: thread t reads tile[3 - t]
     with pytest.raises(ValueError, match="no shared"):
         tracer.plot_shared(tracer.trace(vector_add, 1, 2, np.ones(2), np.ones(2), np.zeros(2)))
 
@@ -127,3 +133,39 @@ def test_plot_accesses_of_global_memory_per_phase():
     assert len(axes) == 1 and "'x'" in axes[0].get_xlabel()  # x is read only before the barrier
     axes = tracer.plot_accesses(tr, block=0, space="global", array="out")
     assert len(axes) == 1 and axes[0].get_title().startswith("block 0, phase 1")
+
+
+def write_rows(out):
+    """out[row, col] = 1 for the thread's own element of a 2-D grid (rows from y, columns from x)."""
+    col = cuda.threadIdx.x + cuda.blockIdx.x * cuda.blockDim.x
+    row = cuda.threadIdx.y + cuda.blockIdx.y * cuda.blockDim.y
+    out[row, col] = 1
+
+
+def test_plot_accesses_keeps_the_blocks_of_a_2d_grid_apart():
+    """block=(0, 1) shows that block's 4 writes only; filtering on x alone would merge (0, 0) into it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    tr = tracer.trace(write_rows, (2, 2), (2, 2), np.zeros((4, 4), np.float32))
+    (ax,) = tracer.plot_accesses(tr, block=(0, 1), space="global", array="out")
+    image = np.asarray(ax.get_images()[0].get_array())
+    expected = np.zeros((4, 4), dtype=int)  # rows: thread tx + 2 * ty; columns: the row index written
+    for ty in range(2):
+        for tx in range(2):
+            expected[tx + 2 * ty, 2 + ty] = 1  # block y = 1 covers rows 2 and 3; 1 = written
+    np.testing.assert_array_equal(image, expected)
+    assert ax.get_title().startswith("block (0, 1), phase 0")
+
+
+def test_plot_accesses_counts_the_z_thread_index():
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    def by_z(out):
+        out[cuda.threadIdx.z] = 1
+
+    tr = tracer.trace(by_z, 1, (1, 1, 3), np.zeros(3, np.float32))
+    (ax,) = tracer.plot_accesses(tr, block=0, space="global", array="out")
+    np.testing.assert_array_equal(np.asarray(ax.get_images()[0].get_array()), np.eye(3, dtype=int))

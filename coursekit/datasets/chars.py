@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -19,7 +19,7 @@ class CharVocab:
     chars: tuple[str, ...]
 
     @classmethod
-    def build(cls, texts: Iterable[str], extra: Sequence[str] = ()) -> "CharVocab":
+    def build(cls, texts: Iterable[str], extra: Sequence[str] = ()) -> CharVocab:
         """All characters in ``texts`` (sorted), after the padding symbol and ``extra``."""
         seen = sorted(set("".join(texts)) - {PAD, *extra})
         return cls((PAD, *extra, *seen))
@@ -61,6 +61,6 @@ def encode_chars(texts: Sequence[str], vocab: CharVocab | None = None,
     encoded = [vocab.encode(t)[:max_len] if max_len else vocab.encode(t) for t in texts]
     lengths = np.array([len(e) for e in encoded], dtype=np.int64)
     ids = np.zeros((len(texts), max_len or (int(lengths.max()) if len(texts) else 0)), dtype=np.int64)
-    for row, e in zip(ids, encoded):
+    for row, e in zip(ids, encoded, strict=True):
         row[: len(e)] = e
     return ids, lengths, vocab

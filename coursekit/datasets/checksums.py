@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 from pathlib import Path
@@ -13,6 +14,13 @@ def data_dir() -> Path:
     """The course's ``data/`` folder ($COURSEKIT_DATA_DIR overrides)."""
     env = os.environ.get("COURSEKIT_DATA_DIR")
     return Path(env) if env else ROOT / "data"
+
+
+def write_gzip_deterministic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` gzip-compressed (level 9) with no file name and a zero timestamp, so the
+    same bytes in give the same file out, run to run (the shipped checksums depend on it)."""
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=9) as f:
+        f.write(data)
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -59,4 +67,5 @@ def verify_shipped(relative: str) -> Path:
     if relative not in sums:
         raise ValueError(f"{data_dir() / relative}: not listed in {data_dir() / 'SHA256SUMS'}")
     return verify(data_dir() / relative, sums[relative],
-                  hint="Restore it with `git checkout -- data/` or rebuild it with `python -m coursekit.datasets build`.")
+                  hint="Restore it with `git checkout -- data/` or rebuild it with "
+                       "`python -m coursekit.datasets build`.")

@@ -83,7 +83,7 @@ def load_dates(n: int = 10_000, seed: int = 0) -> Dates:
     days = rng.integers(0, span, n)
     styles = rng.integers(0, FORMATS, n)
     dates = [FIRST + dt.timedelta(days=int(k)) for k in days]
-    sources = [_fmt(d, int(s)) for d, s in zip(dates, styles)]
+    sources = [_fmt(d, int(s)) for d, s in zip(dates, styles, strict=True)]
     targets = [d.isoformat() for d in dates]
     # Vocabularies from every character any style can produce, not just this sample's.
     source_chars = "".join(MONTHS + WEEKDAYS) + "".join(m.lower() for m in MONTHS) + "0123456789 ,./"

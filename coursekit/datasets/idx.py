@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .checksums import write_gzip_deterministic
+
 # IDX dtype codes and their big-endian numpy types.
 DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype("u1"),
@@ -101,7 +103,6 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool = True)
     data += np.ascontiguousarray(array, dtype=DTYPES[code]).tobytes()
     path = Path(path)
     if compress:
-        with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=9) as f:
-            f.write(data)
+        write_gzip_deterministic(path, data)
     else:
         path.write_bytes(data)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checksums import verify_shipped
+from .checksums import verify_shipped, write_gzip_deterministic
 
 # code -> (language, Debian package, file under /usr/share/dict)
 LANGUAGES = {
@@ -75,8 +75,7 @@ def build_words(per_language: int = 3000, seed: int = 2026, dict_dir: Path = DIC
 def write_words(path: Path, pairs: list[tuple[str, str]]) -> None:
     """Write ``(word, language)`` pairs as gzip TSV with a header; byte-identical reruns."""
     text = "word\tlanguage\n" + "".join(f"{w}\t{c}\n" for w, c in pairs)
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=9) as f:
-        f.write(text.encode("utf-8"))
+    write_gzip_deterministic(path, text.encode("utf-8"))
 
 def load_words(languages: list[str] | None = None, limit: int | None = None) -> tuple[list[str], np.ndarray, list[str]]:
     """The shipped words: ``(words, labels, language_codes)``.

@@ -16,7 +16,7 @@ def matmul_naive(A, B, C):
     """
     col, row = cuda.grid(2)
     if row < C.shape[0] and col < C.shape[1]:
-        acc = 0.0
+        acc = float32(0)  # not 0.0: a bare 0.0 is float64 in numba, and so would be every += below
         for k in range(A.shape[1]):
             acc += A[row, k] * B[k, col]
         C[row, col] = acc
@@ -37,12 +37,12 @@ def make_matmul_tiled(tile: int):
         sB = cuda.shared.array((T, T), float32)
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
         col, row = cuda.grid(2)
-        acc = 0.0
+        acc = float32(0)  # float32 accumulator: 0.0 would make the whole sum float64
         for step in range((A.shape[1] + T - 1) // T):
             k_a = step * T + tx  # column of A this thread loads
             k_b = step * T + ty  # row of B this thread loads
-            sA[ty, tx] = A[row, k_a] if (row < A.shape[0] and k_a < A.shape[1]) else 0.0
-            sB[ty, tx] = B[k_b, col] if (k_b < B.shape[0] and col < B.shape[1]) else 0.0
+            sA[ty, tx] = A[row, k_a] if (row < A.shape[0] and k_a < A.shape[1]) else float32(0)
+            sB[ty, tx] = B[k_b, col] if (k_b < B.shape[0] and col < B.shape[1]) else float32(0)
             cuda.syncthreads()  # the tiles are complete
             for k in range(T):
                 acc += sA[ty, k] * sB[k, tx]
@@ -57,21 +57,45 @@ TILE = 16
 matmul_tiled = cuda.jit(make_matmul_tiled(TILE))
 
 
-def time_on_gpu(n: int = 2048) -> dict[str, float]:
-    """Median seconds per call of ``n x n`` float32 matmul on the GPU: the naive kernel, the tiled
-    kernel (TILE x TILE blocks) and cuBLAS (through ``torch.matmul``). Needs a CUDA GPU and torch."""
+def time_on_gpu(n: int = 2048, **options) -> dict[str, float | str]:
+    """Median seconds per call of ``n x n`` float32 matmul: the naive kernel, the tiled kernel
+    (TILE x TILE blocks) and cuBLAS (through ``torch.matmul``), each result first checked against
+    cuBLAS's (``*_rel_error``: relative Frobenius error, about 1e-6 in float32).
+
+    Needs a CUDA GPU and a CUDA build of torch. Without a GPU the same code runs the kernels on the
+    simulator and torch.matmul on the CPU (``library`` says which): that checks the wiring at tiny
+    sizes, and its times mean nothing for a GPU. ``options`` go to :func:`coursekit.timing.benchmark`
+    (default ``min_time=0.2``).
+    """
     import numpy as np
     import torch
 
-    from .. import timing
+    from .. import device, timing
 
+    on_gpu = device.gpu_available() and not device.simulator_enabled()
+    options = {"min_time": 0.2, **options}
     rng = np.random.default_rng(0)
-    A = cuda.to_device(rng.standard_normal((n, n)).astype(np.float32))
-    B = cuda.to_device(rng.standard_normal((n, n)).astype(np.float32))
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    b = rng.standard_normal((n, n)).astype(np.float32)
+    A, B = cuda.to_device(a), cuda.to_device(b)
     C = cuda.device_array((n, n), np.float32)
     grid = ((n + TILE - 1) // TILE, (n + TILE - 1) // TILE)
-    naive = timing.benchmark(lambda: matmul_naive[grid, (TILE, TILE)](A, B, C), device="cuda").median
-    tiled = timing.benchmark(lambda: matmul_tiled[grid, (TILE, TILE)](A, B, C), device="cuda").median
-    At, Bt = torch.as_tensor(A, device="cuda"), torch.as_tensor(B, device="cuda")
-    cublas = timing.benchmark(torch.matmul, At, Bt, device="cuda").median
-    return {"n": n, "naive_s": naive, "tiled_s": tiled, "cublas_s": cublas}
+    if on_gpu:
+        At, Bt = torch.as_tensor(A, device="cuda"), torch.as_tensor(B, device="cuda")  # no copy
+        library = "cuBLAS (torch.matmul)"
+    else:
+        At, Bt = torch.from_numpy(a), torch.from_numpy(b)
+        library = "torch.matmul on the CPU (no GPU: simulator dry run)"
+    reference = torch.matmul(At, Bt).cpu().numpy().astype(np.float64)
+    out: dict[str, float | str] = {"n": n, "library": library}
+    for name, kernel in (("naive", matmul_naive), ("tiled", matmul_tiled)):
+
+        def launch(kernel=kernel):
+            kernel[grid, (TILE, TILE)](A, B, C)
+
+        launch()
+        got = C.copy_to_host().astype(np.float64)
+        out[f"{name}_rel_error"] = float(np.linalg.norm(got - reference) / np.linalg.norm(reference))
+        out[f"{name}_s"] = timing.benchmark(launch, device="cuda", **options).median
+    out["cublas_s"] = timing.benchmark(torch.matmul, At, Bt, device="cuda" if on_gpu else "cpu", **options).median
+    return out

@@ -36,7 +36,7 @@ def make_tree_sum(block: int):
         cache = cuda.shared.array(B, float32)
         t = cuda.threadIdx.x
         i = cuda.blockIdx.x * cuda.blockDim.x + t
-        cache[t] = x[i] if i < x.size else 0.0  # threads past the end add nothing
+        cache[t] = x[i] if i < x.size else float32(0)  # threads past the end add nothing
         cuda.syncthreads()
         stride = B // 2
         while stride > 0:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from numba import cuda
+import numpy as np
+from numba import cuda, float32
 
 from . import _device  # noqa: F401  (importing the package switched the simulator on first)
 
@@ -19,7 +20,7 @@ def relu(x, out):
     """
     i = cuda.threadIdx.x + cuda.blockIdx.x * cuda.blockDim.x
     if i < x.size:
-        out[i] = max(x[i], 0.0)
+        out[i] = max(x[i], float32(0))  # max(x[i], 0.0) would be float64
 
 
 @cuda.jit
@@ -32,7 +33,7 @@ def branch_record(x, branch):
     """
     i = cuda.grid(1)
     if i < x.size:
-        if x[i] > 0:
+        if x[i] > float32(0):  # x[i] > 0 would compare in float64
             branch[i] = 1
         else:
             branch[i] = 2
@@ -50,10 +51,53 @@ def heavy_branches(x, out, work):
     i = cuda.grid(1)
     if i < x.size:
         v = x[i]
-        if v > 0:
+        if v > float32(0):
             for _ in range(work):
-                v = math.sin(v) + 1.0
+                v = math.sin(v) + float32(1)  # + 1.0 would turn v into a float64
         else:
             for _ in range(work):
-                v = math.cos(v) - 1.0
+                v = math.cos(v) - float32(1)
         out[i] = v
+
+
+def divergence_data(n: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Two float32 inputs of ``n`` (even) elements with the same magnitudes: ``agree`` sorted, so
+    every warp but one takes a single branch, and ``alternate``, whose signs alternate lane by lane,
+    so every warp takes both."""
+    agree = np.sort(np.random.default_rng(seed).standard_normal(n)).astype(np.float32)
+    alternate = (np.abs(agree) * np.tile(np.array([1, -1], np.float32), n // 2)).astype(np.float32)
+    return agree, alternate
+
+
+def time_divergence(n: int = 1 << 22, work: int = 200, threads: int = 256, **options) -> dict[str, float]:
+    """Median seconds (and IQR) of ``heavy_branches`` on data whose warps agree and on data whose
+    lanes alternate, and their ratio; each result is first checked against numpy (float64).
+
+    On a GPU the ratio is the cost of divergence (about 2: both paths run). On the simulator,
+    which runs one thread at a time and has no warps, it only shows that the code runs.
+    ``options`` go to :func:`coursekit.timing.benchmark` (default ``min_time=0.3``).
+    """
+    from .. import timing
+
+    options = {"min_time": 0.3, **options}
+    agree, alternate = divergence_data(n)
+    d_out = cuda.device_array(n, np.float32)
+    blocks = (n + threads - 1) // threads
+    out: dict[str, float] = {"n": n, "work": work}
+    for name, data in (("agree", agree), ("alternate", alternate)):
+        d_in = cuda.to_device(data)
+
+        def launch(d_in=d_in):
+            heavy_branches[blocks, threads](d_in, d_out, work)
+
+        launch()
+        check = slice(0, min(n, 512))
+        v = data[check].astype(np.float64)
+        positive = v > 0
+        for _ in range(work):
+            v = np.where(positive, np.sin(v) + 1, np.cos(v) - 1)
+        np.testing.assert_allclose(d_out.copy_to_host()[check], v, atol=1e-3, err_msg=f"heavy_branches ({name})")
+        m = timing.benchmark(launch, device="cuda", **options)
+        out[f"{name}_s"], out[f"{name}_iqr_s"] = m.median, m.iqr
+    out["ratio"] = out["alternate_s"] / out["agree_s"]
+    return out

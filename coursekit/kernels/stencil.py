@@ -19,9 +19,10 @@ def make_stencil_1d(radius: int, block: int, barrier: bool = True):
     the barrier, to show what goes wrong without it.
     """
     R, B, SYNC = radius, block, barrier
+    TILE_LEN = block + 2 * radius  # computed here: a shared array's shape must be a compile-time constant
 
     def stencil_1d(inp, out):
-        temp = cuda.shared.array(B + 2 * R, float32)
+        temp = cuda.shared.array(TILE_LEN, float32)
         t = cuda.threadIdx.x
         g = cuda.blockIdx.x * cuda.blockDim.x + t  # this thread's output element
         if g + R < inp.size:
@@ -33,7 +34,7 @@ def make_stencil_1d(radius: int, block: int, barrier: bool = True):
         if SYNC:
             cuda.syncthreads()  # every thread's load must land before anyone reads the tile
         if g < out.size:
-            acc = 0.0
+            acc = float32(0)  # not 0.0, which numba types as float64
             for k in range(2 * R + 1):
                 acc += temp[t + k]
             out[g] = acc

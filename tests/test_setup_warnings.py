@@ -1,0 +1,60 @@
+"""ck.setup() keeps numba-cuda's performance advice off stderr, without importing numba.
+
+On a GPU, numba-cuda warns (NumbaPerformanceWarning) about grids of fewer than 128 blocks and
+about numpy arrays passed straight to a kernel; notebook 02 does both on purpose, and nbval fails
+a notebook that writes to stderr. The simulator never warns, so these tests raise numba-cuda's own
+warning objects, with the messages its dispatcher and device-array code use, after setup().
+"""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_python
+
+CHECK = r"""
+import json, sys, warnings
+import coursekit as ck
+
+ck.setup(verbose=False)
+numba_loaded_by_setup = "numba" in sys.modules
+installed = [f for f in warnings.filters if f[0] == "ignore" and f[1] is not None and "Grid size" in f[1].pattern]
+
+from numba.cuda.core.errors import NumbaPerformanceWarning  # numba-cuda's category (what it raises)
+from numba.core.errors import NumbaPerformanceWarning as CoreNumbaPerformanceWarning
+
+advice = [
+    NumbaPerformanceWarning("Grid size 1 will likely result in GPU under-utilization due to low occupancy."),
+    NumbaPerformanceWarning("Host array used in CUDA kernel will incur copy overhead to/from device."),
+    CoreNumbaPerformanceWarning("Grid size 4 will likely result in GPU under-utilization due to low occupancy."),
+]
+other = NumbaPerformanceWarning("np.dot() is faster on contiguous arrays")
+with warnings.catch_warnings(record=True) as caught:
+    for w in advice:
+        warnings.warn(w)
+    warnings.warn(other)
+print(json.dumps({"numba_loaded_by_setup": numba_loaded_by_setup, "installed": len(installed),
+                  "shown": [str(w.message) for w in caught]}))
+"""
+
+
+def test_setup_filters_numba_performance_advice_and_only_that():
+    out = run_python(CHECK, env={"COURSEKIT_FORCE_CPU": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["numba_loaded_by_setup"] is False, "setup() must not import numba (the simulator switch comes first)"
+    assert result["installed"] >= 1, "setup() installs a warnings filter for the low-occupancy advice"
+    assert len(result["shown"]) == 1 and "contiguous" in result["shown"][0], (
+        f"only the unrelated warning should get through, got {result['shown']}"
+    )
+
+
+def test_without_setup_the_advice_is_shown():
+    """The control: the same warnings do reach the user when setup() has not run."""
+    code = CHECK.replace(
+        "ck.setup(verbose=False)", "import coursekit.device; coursekit.device.use_simulator_if_no_gpu()"
+    )
+    out = run_python(code, env={"COURSEKIT_FORCE_CPU": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["installed"] == 0 and len(result["shown"]) == 4
