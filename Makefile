@@ -41,6 +41,7 @@ lab: setup-student  ## open the course in JupyterLab at notebook 01
 
 test: setup  ## lint, unit tests and every notebook under nbval, in quick mode
 	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules $(NOTEBOOKS) $(NBVAL) -rs
 
 test-fast: setup  ## unit tests only: no notebooks, no browser, nothing marked slow

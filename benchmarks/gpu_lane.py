@@ -18,7 +18,7 @@ still run):
     ``kernels`` (course_kernels("cuda")), ``async_pitfall``, ``crossover``, ``matmul_kernels``
     (naive/tiled/cuBLAS, stencil), ``divergence``, ``minibatch``;
  4. ``reference``: when every section succeeded, ``data/reference/<gpu>.json`` is written (and a
-    copy under ``--out``) and read back with ``coursekit.roofline.load_reference``;
+    copy under ``--out``) and read back with ``coursekit.reference.load_reference``;
  5. ``notebooks`` (``--notebooks``): ``pytest --nbval`` on every notebook, one log each.
 
 Everything lands under ``--out`` (default ``gpu-lane-<UTC time>`` in the current folder):
@@ -166,23 +166,23 @@ def precision(gpu: bool) -> dict[str, Any]:
 
 def reference(results: dict[str, Any], out: Path, reference_dir: Path | None) -> dict[str, Any]:
     """Write the recording under ``out`` (and into ``reference_dir`` unless None) and read it back."""
-    from coursekit import roofline
+    from coursekit import reference as references
 
     data = {key: results[key] for key in record_reference.STEPS}
     copy = record_reference.write(data, out)
     written = record_reference.write(data, reference_dir) if reference_dir is not None else None
     name = data["recorded"]["device"]
-    ceilings, kernels = roofline.load_reference(name, directory=copy.parent)
+    ceilings, kernels = references.load_reference(name, directory=copy.parent)
     assert ceilings.source == "recorded" and ceilings.name == name, ceilings
     assert len(kernels) == len(data["kernels"]) and all(k.seconds and k.seconds > 0 for k in kernels)
-    back = roofline.reference_data(name, directory=copy.parent)
+    back = references.reference_data(name, directory=copy.parent)
     assert set(record_reference.STEPS) <= set(back), "every section reads back"
     return {
         "path": str(copy),
         "reference": str(written) if written else None,
         "device": name,
-        "bandwidth_gbs": ceilings.bandwidth / 1e9,
-        "fp32_tflops": ceilings.flops / 1e12,
+        "bandwidth_gbs": ceilings.bytes_per_s / 1e9,
+        "fp32_tflops": ceilings.flop_per_s / 1e12,
         "kernels": len(kernels),
     }
 

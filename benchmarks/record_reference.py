@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from coursekit import crossover, device, roofline, timing
+from coursekit import crossover, device, timing
+from coursekit.ceilings import course_kernels, measure_ceilings
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = ROOT / "data" / "reference"
@@ -146,13 +147,13 @@ def environment(dev: str) -> dict[str, Any]:
 
 def ceilings(dev: str) -> dict[str, Any]:
     """The roofline ceilings, measured afresh, labelled as a recording of this device."""
-    measured = roofline.measure_ceilings(dev, refresh=True, repeats=5 if dev == "cuda" else 2)
+    measured = measure_ceilings(dev, refresh=True, repeats=5 if dev == "cuda" else 2)
     return {**measured.to_dict(), "name": device_label(dev), "source": "recorded"}
 
 
 def kernels(dev: str) -> list[dict[str, Any]]:
-    """The course's kernels timed on the device (roofline.course_kernels)."""
-    return [{**vars(k), "device": device_label(dev)} for k in roofline.course_kernels(dev)]
+    """The course's kernels timed on the device (coursekit.ceilings.course_kernels)."""
+    return [{**vars(k), "device": device_label(dev)} for k in course_kernels(dev)]
 
 
 def async_pitfall(dev: str) -> dict[str, Any]:
@@ -342,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     path = write(data, Path(args.out))
     c = data["ceilings"]
     print(
-        f"wrote {path}: {c['bandwidth'] / 1e9:.0f} GB/s, {c['flops'] / 1e12:.2f} TFLOP/s, "
+        f"wrote {path}: {c['bytes_per_s'] / 1e9:.0f} GB/s, {c['flop_per_s'] / 1e12:.2f} TFLOP/s, "
         f"{len(data['kernels'])} kernels"
     )
     return 0

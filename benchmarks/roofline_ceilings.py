@@ -56,8 +56,15 @@ def build_c_triads(folder: Path) -> dict[str, tuple[Path, ctypes.CDLL]]:
     builds = {}
     for ctype in C_TYPES:
         for width, flags in widths.items():
-            base = [cc, "-O3", "-march=native", *flags, "-fopenmp", f"-DSTREAM_TYPE={ctype}",
-                    str(HERE / "stream_triad.c")]
+            base = [
+                cc,
+                "-O3",
+                "-march=native",
+                *flags,
+                "-fopenmp",
+                f"-DSTREAM_TYPE={ctype}",
+                str(HERE / "stream_triad.c"),
+            ]
             exe, lib = folder / f"triad_{ctype}_{width}", folder / f"triad_{ctype}_{width}.so"
             subprocess.run([*base, "-o", str(exe)], check=True)
             subprocess.run([*base, "-shared", "-fPIC", "-o", str(lib)], check=True)
@@ -72,12 +79,13 @@ def elements(label: str, n_float32: int) -> int:
     return n_float32 * 4 // C_TYPES[label.split()[0]]
 
 
-def interleaved_bandwidth(builds: dict[str, tuple[Path, ctypes.CDLL]], rounds: int,
-                          repeats: int) -> tuple[dict[str, float], list[float], int, str, int]:
+def interleaved_bandwidth(
+    builds: dict[str, tuple[Path, ctypes.CDLL]], rounds: int, repeats: int
+) -> tuple[dict[str, float], list[float], int, str, int]:
     """Best bytes/s of coursekit's candidate triads and the in-process C triads, taking turns two
     passes at a time; each round's ratio (see :func:`_ratio`); elements per float32 array,
     coursekit's size note and the C thread count."""
-    n, note = roofline.triad_elements("float32")
+    n, note = ceilings.triad_elements("float32")
     nbytes = 4 * n
     if 3 * nbytes * (1 + len(builds)) > 0.8 * psutil.virtual_memory().available:
         builds = {k: v for k, v in builds.items() if k.startswith("float")}
@@ -99,9 +107,12 @@ def interleaved_bandwidth(builds: dict[str, tuple[Path, ctypes.CDLL]], rounds: i
             rates = {k: 3 * nbytes / t for k, t in seconds.items()}
             best = {k: max(v, best.get(k, 0.0)) for k, v in rates.items()}
             ratios.append(_ratio(rates)[0])
-            print(f"bandwidth round {r} (best of {repeats}, GB/s): "
-                  + ", ".join(f"{k.split(' (')[0]} {v / 1e9:.2f}" for k, v in rates.items())
-                  + f"; ratio {ratios[-1]:.1%}", flush=True)
+            print(
+                f"bandwidth round {r} (best of {repeats}, GB/s): "
+                + ", ".join(f"{k.split(' (')[0]} {v / 1e9:.2f}" for k, v in rates.items())
+                + f"; ratio {ratios[-1]:.1%}",
+                flush=True,
+            )
     if not np.all(a[:: n // 97] == 7) or any(lib.triad_check() for _, lib in builds.values()):
         sys.exit("a triad gave a wrong result")
     c_threads = next(iter(builds.values()))[1].triad_threads()
@@ -146,11 +157,14 @@ def gemm_rounds(rounds: int) -> tuple[roofline.Ceilings, tuple[float, int]]:
     best: roofline.Ceilings | None = None
     best_np = (0.0, 0)
     for r in range(1, rounds + 1):
-        ck = roofline.measure_ceilings("cpu", refresh=True)
+        ck = ceilings.measure_ceilings("cpu", refresh=True)
         np_rate = numpy_best_matmul()
-        print(f"GEMM round {r}: coursekit {ck.flops / 1e9:.1f} GFLOP/s, numpy {np_rate[0] / 1e9:.1f} GFLOP/s "
-              f"(this measure_ceilings' bandwidth: {ck.bandwidth / 1e9:.2f} GB/s)", flush=True)
-        best = ck if best is None or ck.flops > best.flops else best
+        print(
+            f"GEMM round {r}: coursekit {ck.flop_per_s / 1e9:.1f} GFLOP/s, numpy {np_rate[0] / 1e9:.1f} GFLOP/s "
+            f"(this measure_ceilings' bandwidth: {ck.bytes_per_s / 1e9:.2f} GB/s)",
+            flush=True,
+        )
+        best = ck if best is None or ck.flop_per_s > best.flop_per_s else best
         best_np = max(best_np, np_rate)
     return best, best_np
 
@@ -170,19 +184,27 @@ def main() -> int:
     bw_ratio = float(np.median(ratios))
     c_best = {k.removeprefix("C "): v for k, v in best.items() if k.startswith("C ")}
     double = max((v for k, v in c_best.items() if k.startswith("double")), default=float("nan"))
-    gemm_ratio = ck.flops / np_flops
+    gemm_ratio = ck.flop_per_s / np_flops
     print(f"bandwidth: coursekit {best[ck_label] / 1e9:.2f} GB/s ({ck_label.removeprefix('coursekit ')}; {note})")
-    print(f"           C triad   {best[c_label] / 1e9:.2f} GB/s ({c_label.removeprefix('C ')}, huge pages; "
-          f"{c_threads} OpenMP threads, {n:,} floats or {n // 2:,} "
-          f"doubles per array); by build: " + ", ".join(f"{k} {v / 1e9:.2f}" for k, v in c_best.items())
-          + f"; best double / best float: {double / best[c_label]:.1%}")
-    print(f"           ratio     {bw_ratio:.1%} of the best float C triad: median of the rounds' ratios "
-          f"{', '.join(f'{r:.1%}' for r in ratios)} (target {BANDWIDTH_RANGE[0]:.0%} .. {BANDWIDTH_RANGE[1]:.0%}); "
-          f"best over all rounds {best_ratio:.1%}")
-    print("           C program on its own (other time windows, for the record): "
-          + ", ".join(f"{k} {v / 1e9:.2f}" for k, v in alone.items()) + " GB/s")
-    print(f"           measure_ceilings: {ck.bandwidth / 1e9:.2f} GB/s ({ck.method['bandwidth']})")
-    print(f"GEMM:      coursekit {ck.flops / 1e9:.1f} GFLOP/s ({ck.method['flops']})")
+    print(
+        f"           C triad   {best[c_label] / 1e9:.2f} GB/s ({c_label.removeprefix('C ')}, huge pages; "
+        f"{c_threads} OpenMP threads, {n:,} floats or {n // 2:,} "
+        f"doubles per array); by build: "
+        + ", ".join(f"{k} {v / 1e9:.2f}" for k, v in c_best.items())
+        + f"; best double / best float: {double / best[c_label]:.1%}"
+    )
+    print(
+        f"           ratio     {bw_ratio:.1%} of the best float C triad: median of the rounds' ratios "
+        f"{', '.join(f'{r:.1%}' for r in ratios)} (target {BANDWIDTH_RANGE[0]:.0%} .. {BANDWIDTH_RANGE[1]:.0%}); "
+        f"best over all rounds {best_ratio:.1%}"
+    )
+    print(
+        "           C program on its own (other time windows, for the record): "
+        + ", ".join(f"{k} {v / 1e9:.2f}" for k, v in alone.items())
+        + " GB/s"
+    )
+    print(f"           measure_ceilings: {ck.bytes_per_s / 1e9:.2f} GB/s ({ck.method['bandwidth']})")
+    print(f"GEMM:      coursekit {ck.flop_per_s / 1e9:.1f} GFLOP/s ({ck.method['flops']})")
     print(f"           numpy     {np_flops / 1e9:.1f} GFLOP/s (best float32 matmul, n={np_n})")
     print(f"           ratio     {gemm_ratio:.1%} (target >= {GEMM_MIN:.0%})")
     ok = BANDWIDTH_RANGE[0] <= bw_ratio <= BANDWIDTH_RANGE[1] and gemm_ratio >= GEMM_MIN

@@ -61,8 +61,10 @@ def main() -> int:
         r1, r2 = ours / ti, ours / to
         good = abs(r1 - 1) <= TOLERANCE and abs(r2 - 1) <= TOLERANCE
         ok &= good
-        print(f"{name:<26} {timing.format_seconds(ours):>11} {timing.format_seconds(ti):>11} "
-              f"{timing.format_seconds(to):>11} {r1:>10.3f} {r2:>9.3f} {'' if good else '  <-- off by >10 %'}")
+        print(
+            f"{name:<26} {timing.format_seconds(ours):>11} {timing.format_seconds(ti):>11} "
+            f"{timing.format_seconds(to):>11} {r1:>10.3f} {r2:>9.3f} {'' if good else '  <-- off by >10 %'}"
+        )
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

@@ -44,9 +44,17 @@ def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     pp = _nbgrader()
     nb = copy.deepcopy(nb)
     resources: dict = {}
-    chain = [pp.LockCells(), pp.ClearSolutions(), pp.ClearOutput(), pp.CheckCellMetadata(),
-             pp.ComputeChecksums(), pp.ClearHiddenTests(), pp.ClearMarkScheme(), pp.ComputeChecksums(),
-             pp.CheckCellMetadata()]
+    chain = [
+        pp.LockCells(),
+        pp.ClearSolutions(),
+        pp.ClearOutput(),
+        pp.CheckCellMetadata(),
+        pp.ComputeChecksums(),
+        pp.ClearHiddenTests(),
+        pp.ClearMarkScheme(),
+        pp.ComputeChecksums(),
+        pp.CheckCellMetadata(),
+    ]
     for step in chain:
         nb, resources = step.preprocess(nb, resources)
     nb.metadata.pop("jupytext", None)
@@ -109,8 +117,9 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 900) -> nbforma
 
     from nbclient import NotebookClient
 
-    client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
-                            resources={"metadata": {"path": str(cwd)}})
+    client = NotebookClient(
+        nb, timeout=timeout, allow_errors=True, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    )
     # The kernel process's own stderr carries only its start-up chatter (cells' output reaches us
     # through the kernel protocol), so keep it out of the instructor's terminal.
     client.execute(stderr=subprocess.DEVNULL)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import device, roofline
+from .ceilings import course_kernels, measure_ceilings
 
 
 def run_bench(out: Path, refresh: bool = False, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:  # noqa: F821
@@ -31,16 +32,26 @@ def run_bench(out: Path, refresh: bool = False, progress: bool = True) -> tuple[
     for dev, what in bar:
         bar.set_postfix_str(f"{dev} {what}")
         if what == "ceilings":
-            ceilings.append(roofline.measure_ceilings(dev, refresh=refresh))
+            ceilings.append(measure_ceilings(dev, refresh=refresh))
         else:
-            kernels.extend(roofline.course_kernels(dev))
+            kernels.extend(course_kernels(dev))
     out.mkdir(parents=True, exist_ok=True)
-    ceil_table = pd.DataFrame([
-        {"name": c.name, "device": c.device, "dtype": c.dtype, "bandwidth_bytes_per_s": c.bandwidth,
-         "flops_per_s": c.flops, "ridge_flop_per_byte": c.ridge, "bandwidth_method": c.method.get("bandwidth"),
-         "flops_method": c.method.get("flops"), "date": c.date}
-        for c in ceilings
-    ])
+    ceil_table = pd.DataFrame(
+        [
+            {
+                "name": c.name,
+                "device": c.device,
+                "dtype": c.dtype,
+                "bandwidth_bytes_per_s": c.bytes_per_s,
+                "flop_per_s": c.flop_per_s,
+                "ridge_flop_per_byte": c.ridge,
+                "bandwidth_method": c.method.get("bandwidth"),
+                "flops_method": c.method.get("flops"),
+                "date": c.date,
+            }
+            for c in ceilings
+        ]
+    )
     kern_table = roofline.kernel_table(ceilings, kernels)
     ceil_table.to_csv(out / "ceilings.csv", index=False)
     kern_table.to_csv(out / "kernels.csv", index=False)

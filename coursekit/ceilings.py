@@ -22,18 +22,16 @@ import platform
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from . import device as _device
 from . import session as _session
 from . import timing as _timing
+from .roofline import Ceilings, Kernel, dot, elementwise, matmul, matvec, softmax
 
-if TYPE_CHECKING:
-    from .roofline import Ceilings
-
-METHOD_VERSION = 2  # bump when what is measured changes: results cached by older versions are ignored
+METHOD_VERSION = 3  # bump when what is measured changes: results cached by older versions are ignored
 TRIAD_MIN_NBYTES = 256 * 2**20  # per array, whatever the cache says
 TRIAD_REPEATS = {"quick": 10, "full": 20}  # STREAM's NTIMES is 10; more outside quick mode (noisy machines)
 NUMPY_BLOCK_NBYTES = 2**20  # numpy triad works in blocks this size, so its temporary stays in cache
@@ -172,7 +170,7 @@ def _triads(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> dict[str, Callable[[
         pass
     block = NUMPY_BLOCK_NBYTES // a.itemsize
     tmp = np.empty(block, dtype=a.dtype)
-    views = [(a[i:i + block], b[i:i + block], c[i:i + block]) for i in range(0, a.size, block)]
+    views = [(a[i : i + block], b[i : i + block], c[i : i + block]) for i in range(0, a.size, block)]
 
     def numpy_triad() -> None:  # tmp = s*c; a = b + tmp, block by block: tmp never leaves the cache
         for av, bv, cv in views:
@@ -216,8 +214,10 @@ def _cpu_bandwidth(dtype: str, repeats: int) -> tuple[float, str, int]:
     bytes_per_s = {label: 3 * a.nbytes / t for label, t in seconds.items()}
     winner = max(bytes_per_s, key=bytes_per_s.get)
     others = ", ".join(f"{label.split(' (')[0]} {rate / 1e9:.1f}" for label, rate in bytes_per_s.items())
-    how = (f"STREAM triad a = b + s*c, best of {repeats}, 3 arrays' bytes counted: {winner}; "
-           f"{note}; GB/s by method: {others}")
+    how = (
+        f"STREAM triad a = b + s*c, best of {repeats}, 3 arrays' bytes counted: {winner}; "
+        f"{note}; GB/s by method: {others}"
+    )
     return bytes_per_s[winner], how, n
 
 
@@ -300,8 +300,7 @@ def _read_cache(path: Path) -> dict[str, Any]:
         return {}
 
 
-def measure_ceilings(device: str = "cpu", dtype: str = "float32", refresh: bool = False,
-                     repeats: int = 5) -> Ceilings:
+def measure_ceilings(device: str = "cpu", dtype: str = "float32", refresh: bool = False, repeats: int = 5) -> Ceilings:
     """Measure (or load from the cache) this machine's bandwidth and FLOP/s ceilings.
 
     ``device``: ``"cpu"`` (triads of numba, torch and numpy; GEMMs of numpy and torch; the best
@@ -309,11 +308,7 @@ def measure_ceilings(device: str = "cpu", dtype: str = "float32", refresh: bool 
     and on disk (:func:`cache_dir`) per machine, device, dtype and kind of measurement (quick or
     full mode, sizes, method version); ``refresh=True`` measures again.
     """
-    from .roofline import Ceilings
-
-    dev = device.lower()
-    if dev not in ("cpu", "cuda"):
-        raise ValueError(f"measure_ceilings: device must be 'cpu' or 'cuda', not {device!r}")
+    dev = _device.parse_device(device, allow_auto=False, who="measure_ceilings")
     if dev == "cuda" and not _device.gpu_available():
         raise RuntimeError("measure_ceilings('cuda'): no GPU here; use load_reference() for recorded results")
     key = _cache_key(dev, dtype)
@@ -328,10 +323,18 @@ def measure_ceilings(device: str = "cpu", dtype: str = "float32", refresh: bool 
         bandwidth, bw_how, bw_n = measure_bw(dtype, repeats)
         flops, fl_how, fl_n = measure_flops(dtype, repeats)
         name = _device.cpu().name if dev == "cpu" else _device.gpus()[0].name
-        result = Ceilings(name=f"this {dev.upper()}: {name}", device=dev, dtype=dtype, bandwidth=bandwidth,
-                          flops=flops, source="measured", method={"bandwidth": bw_how, "flops": fl_how},
-                          sizes={"triad_elements": bw_n, "gemm_n": fl_n}, date=_dt.date.today().isoformat(),
-                          meta={"threads": _timing.thread_counts(), "quick": _session.quick_mode()})
+        result = Ceilings(
+            name=f"this {dev.upper()}: {name}",
+            device=dev,
+            dtype=dtype,
+            bytes_per_s=bandwidth,
+            flop_per_s=flops,
+            source="measured",
+            method={"bandwidth": bw_how, "flops": fl_how},
+            sizes={"triad_elements": bw_n, "gemm_n": fl_n},
+            date=_dt.date.today().isoformat(),
+            meta={"threads": _timing.thread_counts(), "quick": _session.quick_mode()},
+        )
         stored[key] = result.to_dict()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -340,3 +343,60 @@ def measure_ceilings(device: str = "cpu", dtype: str = "float32", refresh: bool 
             pass  # a read-only home still gets the in-memory cache
     _MEMORY_CACHE[key] = result
     return result
+
+
+# ------------------------------------------------------------------------- course kernels
+
+
+def course_kernels(device: str = "cpu", dtype: str = "float32", min_time: float = 0.1) -> list[Kernel]:
+    """Time the course's kernels (elementwise add, dot, matvec, matmul at several sizes, softmax)
+    on ``device`` (numpy on the CPU, torch on CUDA) and return them as timed :class:`Kernel`s.
+
+    Outside quick mode the memory-bound kernels' data exceed the last-level cache (as the triad
+    does), so they meet the DRAM roof; in quick mode they are small and may run from cache, above
+    it. Outputs are preallocated, so no call pays for fresh pages.
+    """
+    dev = _device.parse_device(device, allow_auto=False, who="course_kernels")
+    beyond_cache = triad_elements(dtype)[0] if dev == "cpu" else 1 << 26
+    big = _session.size(small=1 << 20, default=beyond_cache, gpu=beyond_cache)
+    mv = int(np.sqrt(big))
+    mm_sizes = _session.size(small=[64, 256, 1024], default=[64, 256, 1024, 2048], gpu=[256, 1024, 4096, 8192])
+    rows, cols = _session.size(small=(1024, 1000), default=(big // 2000, 1000), gpu=(big // 1000, 1000))
+    if dev == "cpu":
+        rand = lambda *shape: np.random.default_rng(0).standard_normal(shape).astype(dtype)  # noqa: E731
+        empty = lambda *shape: np.empty(shape, dtype=dtype)  # noqa: E731
+        add = lambda a, b, out: np.add(a, b, out=out)  # noqa: E731
+        mmul = lambda a, b, out: np.matmul(a, b, out=out)  # noqa: E731
+        vdot = np.dot
+
+        def soft(z):
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+    else:
+        import torch
+
+        rand = lambda *shape: torch.randn(*shape, device="cuda", dtype=getattr(torch, dtype))  # noqa: E731
+        empty = lambda *shape: torch.empty(*shape, device="cuda", dtype=getattr(torch, dtype))  # noqa: E731
+        add = lambda a, b, out: torch.add(a, b, out=out)  # noqa: E731
+        mmul = lambda a, b, out: torch.matmul(a, b, out=out)  # noqa: E731
+        vdot = torch.dot
+        soft = lambda z: torch.softmax(z, dim=1)  # noqa: E731
+    label = "this CPU" if dev == "cpu" else "this GPU"
+    bench_dev = "cpu" if dev == "cpu" else "cuda"
+    out: list[Kernel] = []
+
+    def run(kernel: Kernel, fn, *args) -> None:
+        m = _timing.benchmark(fn, *args, device=bench_dev, min_time=min_time, label=kernel.name)
+        out.append(kernel.timed(m.median, label))
+
+    a, b = rand(big), rand(big)
+    run(elementwise(big, dtype, name=f"add n={big:,}"), add, a, b, empty(big))
+    run(dot(big, dtype), vdot, a, b)
+    del a, b
+    A, v = rand(mv, mv), rand(mv)
+    run(matvec(mv, mv, dtype), mmul, A, v, empty(mv))
+    del A
+    for n in mm_sizes:
+        run(matmul(n, n, n, dtype), mmul, rand(n, n), rand(n, n), empty(n, n))
+    run(softmax(rows, cols, dtype), soft, rand(rows, cols))
+    return out

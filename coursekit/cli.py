@@ -36,10 +36,13 @@ def _bench(args: argparse.Namespace) -> int:
     import pandas as pd
 
     with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(ceilings[["name", "bandwidth_bytes_per_s", "flops_per_s", "ridge_flop_per_byte"]].to_string(index=False))
+        print(ceilings[["name", "bandwidth_bytes_per_s", "flop_per_s", "ridge_flop_per_byte"]].to_string(index=False))
         print()
-        print(kernels[["device", "kernel", "intensity", "time", "gflops", "of_roof", "bound"]].to_string(
-            index=False, float_format=lambda v: f"{v:.3g}"))
+        print(
+            kernels[["device", "kernel", "intensity", "time", "gflops", "of_roof", "bound"]].to_string(
+                index=False, float_format=lambda v: f"{v:.3g}"
+            )
+        )
     print(f"\nwrote {out / 'ceilings.csv'}, {out / 'kernels.csv'} and {out / 'roofline.png'}")
     return 0
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import timing
-from .roofline import ReferenceDevice
+from .reference import ReferenceDevice
 
 # PCI Express 5.0 x16, per direction (PCI-SIG): the host link of H100/H200 boards.
 PCIE5_X16_BYTES_PER_S = 64e9
@@ -49,29 +49,30 @@ def measure(op: str, sizes: Sequence[int], device: str = "cpu", min_time: float 
         if device == "cpu":
             copies = compute
         else:
+
             def round_trip(a_host=a_host, b_host=b_host):  # copy in, compute, copy out
                 return fn(a_host.to(device), b_host.to(device)).cpu()
 
-            copies = timing.benchmark(round_trip, device=device,
-                                      min_time=min_time).median
+            copies = timing.benchmark(round_trip, device=device, min_time=min_time).median
         rows.append({"op": op, "n": n, "compute_s": compute, "with_copies_s": copies})
     return pd.DataFrame(rows)
 
 
 def from_recorded(rows: list[dict], op: str) -> pd.DataFrame:
-    """The crossover rows of a recorded reference (``roofline.reference_data(...)["crossover"]``) for ``op``."""
+    """The crossover rows of a recorded reference (``reference.reference_data(...)["crossover"]``) for ``op``."""
     frame = pd.DataFrame(rows)
     return frame[frame["op"] == op].reset_index(drop=True)
 
 
-def bound_from_published(ref: ReferenceDevice, op: str, sizes: Sequence[int],
-                         link_bytes_per_s: float = PCIE5_X16_BYTES_PER_S) -> pd.DataFrame:
+def bound_from_published(
+    ref: ReferenceDevice, op: str, sizes: Sequence[int], link_bytes_per_s: float = PCIE5_X16_BYTES_PER_S
+) -> pd.DataFrame:
     """Best-case seconds on ``ref`` from its published peaks (no launch overhead, perfect
     efficiency): NOT a measurement. ``with_copies_s`` adds the copies over the host link."""
     rows = []
     for n in sizes:
         flops, dev_bytes, link_bytes = cost(op, n)
-        compute = max(flops / ref.flops, dev_bytes / ref.bandwidth)
+        compute = max(flops / ref.flop_per_s, dev_bytes / ref.bytes_per_s)
         rows.append({"op": op, "n": n, "compute_s": compute, "with_copies_s": compute + link_bytes / link_bytes_per_s})
     return pd.DataFrame(rows)
 

@@ -21,8 +21,10 @@ from typing import Any
 
 NO_OPENCL_ENV = "COURSEKIT_NO_OPENCL"
 SYSTEM_VENDORS_DIR = "/etc/OpenCL/vendors"  # where distributions register ICDs (Debian's pocl-opencl-icd)
-FIX = ("Debian/Ubuntu: `apt-get install pocl-opencl-icd` (a PoCL that builds kernels for recent AMD and "
-       "Intel CPUs); elsewhere `pip install -e '.[opencl]'`. The rest of the course runs without OpenCL")
+FIX = (
+    "Debian/Ubuntu: `apt-get install pocl-opencl-icd` (a PoCL that builds kernels for recent AMD and "
+    "Intel CPUs); elsewhere `pip install -e '.[opencl]'`. The rest of the course runs without OpenCL"
+)
 
 PROBE_SOURCE = """
 __kernel void probe(__global float *out, const int n) {
@@ -110,7 +112,7 @@ def _pocl_version(device) -> str:
     words = device.platform.version.split()
     if "PoCL" in words:
         i = words.index("PoCL")
-        return " ".join(words[i:i + 2])
+        return " ".join(words[i : i + 2])
     return " ".join(words[:2])
 
 
@@ -138,8 +140,9 @@ def verdict() -> Verdict:
             failures.append(f"{_label(dev)}: {_first_error_line(exc)}")
             continue
         return Verdict(dev, ctx, queue, "", tuple(failures))
-    return Verdict(None, None, None, f"no OpenCL CPU device can build a kernel ({failures[0]}). Fix: {FIX}",
-                   tuple(failures))
+    return Verdict(
+        None, None, None, f"no OpenCL CPU device can build a kernel ({failures[0]}). Fix: {FIX}", tuple(failures)
+    )
 
 
 def available() -> bool:
@@ -170,3 +173,29 @@ def build(source: str):
 
     ctx, _ = context()
     return cl.Program(ctx, source).build()
+
+
+def to_device(array):
+    """A read-only device buffer holding a copy of ``array`` (``cudaMalloc`` + ``cudaMemcpy`` host->device)."""
+    import pyopencl as cl
+
+    ctx, _ = context()
+    return cl.Buffer(ctx, cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR, hostbuf=array)
+
+
+def device_empty(nbytes: int):
+    """An uninitialised write-only device buffer of ``nbytes`` bytes (``cudaMalloc``)."""
+    import pyopencl as cl
+
+    ctx, _ = context()
+    return cl.Buffer(ctx, cl.mem_flags.WRITE_ONLY, nbytes)
+
+
+def to_host(buffer, out):
+    """Copy ``buffer`` into the numpy array ``out`` (``cudaMemcpy`` device->host), wait, return ``out``."""
+    import pyopencl as cl
+
+    _, queue = context()
+    cl.enqueue_copy(queue, out, buffer)
+    queue.finish()
+    return out

@@ -33,7 +33,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +42,7 @@ import numpy as np
 from . import device as _device
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 # One sample should last at least this long so the clock's resolution and the loop's own
 # overhead are negligible (perf_counter resolves ~100 ns; 200 us is 2000x that).
@@ -77,7 +77,7 @@ class Measurement:
     ``batch`` calls and divided); on a GPU these are device times from CUDA events and
     ``host_times`` the host's time to enqueue the same calls. ``n`` is the number of calls
     timed; ``cold`` the time of the very first call (compilation, caches, allocation included).
-    ``flops``/``bytes`` are the work of one call, for rates.
+    ``flop``/``nbytes`` are the work of one call (FLOP, bytes), for rates.
     """
 
     label: str
@@ -88,8 +88,8 @@ class Measurement:
     device: str = "cpu"
     simulator: bool = False
     host_times: np.ndarray | None = None
-    flops: float | None = None
-    bytes: float | None = None
+    flop: float | None = None
+    nbytes: float | None = None
     threads: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -119,14 +119,14 @@ class Measurement:
         return None if self.host_times is None else float(np.median(self.host_times))
 
     @property
-    def flop_rate(self) -> float | None:
-        """FLOP/s at the median time, when ``flops`` (per call) was given."""
-        return None if self.flops is None else self.flops / self.median
+    def flop_per_s(self) -> float | None:
+        """FLOP/s at the median time, when ``flop`` (per call) was given."""
+        return None if self.flop is None else self.flop / self.median
 
     @property
-    def byte_rate(self) -> float | None:
-        """Bytes/s at the median time, when ``bytes`` (per call) was given."""
-        return None if self.bytes is None else self.bytes / self.median
+    def bytes_per_s(self) -> float | None:
+        """Bytes/s at the median time, when ``nbytes`` (per call) was given."""
+        return None if self.nbytes is None else self.nbytes / self.median
 
     @property
     def where(self) -> str:
@@ -141,10 +141,10 @@ class Measurement:
         )
         if self.host_times is not None:
             text += f", host enqueue {format_seconds(self.host_median)}"
-        if self.flop_rate is not None:
-            text += f", {self.flop_rate / 1e9:.3g} GFLOP/s"
-        if self.byte_rate is not None:
-            text += f", {self.byte_rate / 1e9:.3g} GB/s"
+        if self.flop_per_s is not None:
+            text += f", {self.flop_per_s / 1e9:.3g} GFLOP/s"
+        if self.bytes_per_s is not None:
+            text += f", {self.bytes_per_s / 1e9:.3g} GB/s"
         return text
 
     def _repr_html_(self) -> str:
@@ -268,8 +268,16 @@ def _resolve_device(device: str, values: Sequence[Any]) -> bool:
     return device == "cuda"
 
 
-def _measurement(label: str, sampler: _Sampler, times: list[float], hosts: list[float | None], batch: int,
-                 cold: float, flops: float | None, bytes: float | None) -> Measurement:  # noqa: A002
+def _measurement(
+    label: str,
+    sampler: _Sampler,
+    times: list[float],
+    hosts: list[float | None],
+    batch: int,
+    cold: float,
+    flop: float | None,
+    nbytes: float | None,
+) -> Measurement:
     on_gpu = sampler.on_gpu
     return Measurement(
         label=label,
@@ -281,8 +289,8 @@ def _measurement(label: str, sampler: _Sampler, times: list[float], hosts: list[
         # CUDA work without a GPU can only have run on numba-cuda's CPU simulator.
         simulator=on_gpu and not _device.gpu_available() and _device.simulator_enabled(),
         host_times=None if hosts[0] is None else np.asarray(hosts, dtype=float),
-        flops=flops,
-        bytes=bytes,
+        flop=flop,
+        nbytes=nbytes,
         threads=thread_counts(),
     )
 
@@ -296,8 +304,8 @@ def benchmark(
     max_time: float = 5.0,
     min_samples: int = 5,
     label: str | None = None,
-    flops: float | None = None,
-    bytes: float | None = None,  # noqa: A002 - the unit is the point
+    flop: float | None = None,
+    nbytes: float | None = None,
     **kwargs: Any,
 ) -> Measurement:
     """Time ``fn(*args, **kwargs)``; per-call seconds in the returned :class:`Measurement`.
@@ -308,7 +316,7 @@ def benchmark(
     is a GPU array, else ``"cpu"``. For closures over GPU data, say ``device="cuda"``.
     ``warmup``: calls after the cold one before timing. Samples are collected until
     ``min_time`` seconds and ``min_samples`` samples exist; ``max_time`` seconds cut that short
-    (keeping at least 3 samples, for a median and a spread). ``flops``/``bytes``: work per call.
+    (keeping at least 3 samples, for a median and a spread). ``flop``/``nbytes``: work per call (FLOP, bytes).
     """
     on_gpu = _resolve_device(device, [*args, *kwargs.values()])
     sampler = _Sampler(_bind(fn, args, kwargs), on_gpu)
@@ -323,7 +331,7 @@ def benchmark(
         t, h = sampler.sample(batch)
         times.append(t)
         hosts.append(h)
-    return _measurement(label or getattr(fn, "__name__", "fn"), sampler, times, hosts, batch, cold, flops, bytes)
+    return _measurement(label or getattr(fn, "__name__", "fn"), sampler, times, hosts, batch, cold, flop, nbytes)
 
 
 class Timer:
@@ -353,135 +361,3 @@ class Timer:
         if self.device != "cpu":
             _device.sync("cuda")
         self.elapsed = time.perf_counter() - self._t0
-
-
-# ------------------------------------------------------------------------------ comparisons
-
-
-def _as_numpy(value: Any) -> np.ndarray:
-    if hasattr(value, "detach"):  # torch
-        value = value.detach().cpu().numpy()
-    elif hasattr(value, "get") and (type(value).__module__ or "").startswith("cupy"):
-        value = value.get()
-    elif hasattr(value, "copy_to_host"):  # numba device array
-        value = value.copy_to_host()
-    return np.asarray(value)
-
-
-def interleaved(
-    fns: Mapping[str, Callable[..., Any]],
-    *args: Any,
-    device: str = "auto",
-    min_time: float = 0.2,
-    max_time: float = 10.0,
-    min_samples: int = 5,
-    check: bool = True,
-    rtol: float = 1e-5,
-    atol: float = 1e-6,
-    **kwargs: Any,
-) -> list[Measurement]:
-    """Time several functions of the same arguments in rounds A, B, A, B, ...
-
-    Interleaving means that a change in the machine's speed while timing (another process,
-    clock scaling) affects every function alike instead of posing as a difference between them.
-    With ``check``, first verifies that all return equal results (``numpy.allclose`` with
-    ``rtol``/``atol``) and raises ``ValueError`` naming the one that differs.
-    """
-    if not fns:
-        raise ValueError("interleaved: no functions given")
-    on_gpu = _resolve_device(device, [*args, *kwargs.values()])
-    samplers = {label: _Sampler(_bind(fn, args, kwargs), on_gpu) for label, fn in fns.items()}
-    colds = {label: s.cold() for label, s in samplers.items()}
-    if check:
-        labels = list(samplers)
-        reference = _as_numpy(samplers[labels[0]].result)
-        for label in labels[1:]:
-            got = _as_numpy(samplers[label].result)
-            if got.shape != reference.shape or not np.allclose(got, reference, rtol=rtol, atol=atol):
-                raise ValueError(f"interleaved: {label!r} returns a different result from {labels[0]!r}")
-    for s in samplers.values():
-        s.warm(1)
-    batches, times, hosts = {}, {}, {}
-    for label, s in samplers.items():
-        batches[label], first, host = s.autorange()
-        times[label], hosts[label] = [first], [host]
-    start = time.perf_counter()
-    while True:
-        rounds = min(len(t) for t in times.values())
-        if _done(rounds, time.perf_counter() - start, min_samples, min_time * len(fns), max_time):
-            break
-        for label, s in samplers.items():
-            t, h = s.sample(batches[label])
-            times[label].append(t)
-            hosts[label].append(h)
-    return [
-        _measurement(label, samplers[label], times[label], hosts[label], batches[label], colds[label], None, None)
-        for label in samplers
-    ]
-
-
-def compare(
-    items: Sequence[Measurement] | Mapping[str, Callable[..., Any]],
-    *args: Any,
-    baseline: str | None = None,
-    **kwargs: Any,
-) -> pd.DataFrame:
-    """A table: median and IQR per call, speed-up vs ``baseline`` (default: the first).
-
-    ``items`` is either finished :class:`Measurement` objects, or a mapping of labels to
-    callables that are then timed on ``*args`` with :func:`interleaved` (results checked for
-    equality; extra keyword arguments go to :func:`interleaved`). Speed-up is
-    ``baseline median / median``: bigger is faster. Columns ``median_s``/``iqr_s`` hold seconds.
-    """
-    import pandas as pd
-
-    measurements = interleaved(items, *args, **kwargs) if isinstance(items, Mapping) else list(items)
-    if not measurements:
-        raise ValueError("compare: no measurements given")
-    by_label = {m.label: m for m in measurements}
-    if len(by_label) != len(measurements):
-        raise ValueError("compare: labels must be distinct")
-    if baseline is not None and baseline not in by_label:
-        raise ValueError(f"compare: baseline {baseline!r} is not among {list(by_label)}")
-    base = by_label[baseline] if baseline is not None else measurements[0]
-    rows = [
-        {
-            "label": m.label,
-            "median": format_seconds(m.median),
-            "iqr": format_seconds(m.iqr),
-            "speedup": float(f"{base.median / m.median:.4g}"),  # 4 significant digits, even when tiny
-            "device": m.where,
-            "median_s": m.median,
-            "iqr_s": m.iqr,
-        }
-        for m in measurements
-    ]
-    return pd.DataFrame(rows).set_index("label")
-
-
-# ------------------------------------------------------------------------------------ plots
-
-
-def plot_comparison(measurements: Sequence[Measurement], baseline: str | None = None, ax=None,
-                    title: str | None = None):
-    """Horizontal bars of median time per call (log seconds axis), IQR as error bars.
-
-    Each bar is annotated with its median and speed-up vs ``baseline``. Returns the Axes.
-    """
-    import matplotlib.pyplot as plt
-
-    table = compare(measurements, baseline=baseline)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 0.6 + 0.5 * len(table)))
-    medians = table["median_s"].to_numpy()
-    y = np.arange(len(table))
-    ax.barh(y, medians, xerr=table["iqr_s"].to_numpy(), color="tab:blue", alpha=0.8)
-    ax.set_yticks(y, table.index)
-    ax.invert_yaxis()
-    ax.set_xscale("log")
-    ax.set_xlabel("median time per call (seconds, log scale)")
-    for yi, (med, sp) in enumerate(zip(medians, table["speedup"], strict=True)):
-        ax.annotate(f" {format_seconds(med)} ({sp:.3g}x)", (med, yi), va="center", fontsize=9)
-    ax.set_xlim(right=medians.max() * 30)
-    ax.set_title(title or "Median time per call (shorter is faster)")
-    return ax

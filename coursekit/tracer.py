@@ -91,12 +91,16 @@ class TracedArray:
     def _index(self, idx: Any) -> tuple[int, ...]:
         idx = idx if isinstance(idx, tuple) else (idx,)
         if len(idx) != self._data.ndim or not all(isinstance(i, (int, np.integer)) for i in idx):
-            raise IndexError(f"{self._space} array '{self._name}' of shape {self.shape} needs {self._data.ndim} "
-                             f"integer index(es), got {idx!r}")
+            raise IndexError(
+                f"{self._space} array '{self._name}' of shape {self.shape} needs {self._data.ndim} "
+                f"integer index(es), got {idx!r}"
+            )
         for i, n in zip(idx, self._data.shape, strict=True):
             if not 0 <= i < n:
-                raise IndexError(f"index {tuple(int(j) for j in idx)} is out of bounds for {self._space} array "
-                                 f"'{self._name}' of shape {self.shape}")
+                raise IndexError(
+                    f"index {tuple(int(j) for j in idx)} is out of bounds for {self._space} array "
+                    f"'{self._name}' of shape {self.shape}"
+                )
         return tuple(int(i) for i in idx)
 
     def __getitem__(self, idx: Any):
@@ -260,8 +264,9 @@ class Trace:
             return pd.DataFrame()
         t["kind"] = t["space"] + " " + t["op"] + "s"
         out = t.groupby(["block", "thread", "kind"]).size().unstack(fill_value=0)
-        return out.reindex(columns=[c for c in ("global reads", "global writes", "shared reads", "shared writes")
-                                    if c in out.columns])
+        return out.reindex(
+            columns=[c for c in ("global reads", "global writes", "shared reads", "shared writes") if c in out.columns]
+        )
 
     def writers(self, array: str) -> np.ndarray:
         """Global thread number (block-major) of the last writer of each element; -1 if unwritten."""
@@ -337,9 +342,13 @@ def _run_block(bound: Callable, args: list, recorder: _Recorder, block_idx: tupl
         except _Abort:
             pass
         except BaseException as exc:  # noqa: BLE001 - reported to the caller with the thread's name
-            state.fail(KernelError(f"block {block_idx[:2] if block_d.z == 1 else block_idx}, thread "
-                                   f"{loc.thread_idx[0] if block_d.y == block_d.z == 1 else loc.thread_idx}: "
-                                   f"{type(exc).__name__}: {exc}"))
+            state.fail(
+                KernelError(
+                    f"block {block_idx[:2] if block_d.z == 1 else block_idx}, thread "
+                    f"{loc.thread_idx[0] if block_d.y == block_d.z == 1 else loc.thread_idx}: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+            )
 
     threads = [threading.Thread(target=body, args=(t,), daemon=True) for t in range(n)]
     for t in threads:
@@ -374,8 +383,11 @@ def plot_writers(tr: Trace, array: str, ax=None, title: str | None = None):
     if blocks.ndim == 1 and blocks.size <= 64:
         for i, t in enumerate(threads):
             ax.text(i, 0, "-" if t < 0 else str(t), ha="center", va="center", fontsize=7)
-    ax.set_xlabel(f"element of '{array}' (colour = block, number = thread in block; - = not written)"
-                  if blocks.ndim == 1 else "column")
+    ax.set_xlabel(
+        f"element of '{array}' (colour = block, number = thread in block; - = not written)"
+        if blocks.ndim == 1
+        else "column"
+    )
     if blocks.ndim == 1:
         ax.set_yticks([])
     else:
@@ -397,8 +409,7 @@ def _block_index(block: int | tuple) -> tuple[int, int, int]:
     return tuple(int(p) for p in parts) + (0,) * (3 - len(parts))
 
 
-def plot_accesses(tr: Trace, block: int | tuple = 0, space: str = "shared", array: str | None = None,
-                  ax_list=None):
+def plot_accesses(tr: Trace, block: int | tuple = 0, space: str = "shared", array: str | None = None, ax_list=None):
     """Reads and writes of one block, one panel per barrier phase: rows = threads, columns = element
     of ``array`` in ``space`` ("shared" or "global"; 1-D arrays, or the first index of 2-D ones);
     blue = written, orange = read, green = both. ``block`` is ``blockIdx`` as an int (1-D grid) or
@@ -419,8 +430,9 @@ def plot_accesses(tr: Trace, block: int | tuple = 0, space: str = "shared", arra
     width = 1 + max(i[0] for i in t["index"])
     phases = sorted(t["phase"].unique())
     if ax_list is None:
-        _, ax_list = plt.subplots(1, len(phases), figsize=(min(14, 4.5 * len(phases)), 0.18 * n_threads + 1.4),
-                                  squeeze=False)
+        _, ax_list = plt.subplots(
+            1, len(phases), figsize=(min(14, 4.5 * len(phases)), 0.18 * n_threads + 1.4), squeeze=False
+        )
         ax_list = ax_list[0]
     cmap = ListedColormap(["white", "tab:blue", "tab:orange", "tab:green"])
     label = f"{space}-memory index" + (f" of '{array}'" if array else "")

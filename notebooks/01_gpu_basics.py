@@ -46,7 +46,7 @@ import pandas as pd
 import torch
 
 import coursekit as ck
-from coursekit import crossover, device, mimd, opencl, roofline, timing
+from coursekit import ceilings, compare, crossover, device, mimd, opencl, reference, roofline, timing
 from coursekit.asyncqueue import BackgroundQueue, time_launches
 
 info = ck.setup()
@@ -66,16 +66,16 @@ device.describe()
 # cycle); FLOP/s per dollar uses the launch price where one was published.
 
 # %% tags=["nbval-ignore-output"]
-here = roofline.measure_ceilings("cpu")
-devices = roofline.devices_table(here)
+here = ceilings.measure_ceilings("cpu")
+devices = reference.devices_table(here)
 devices[["kind", "year", "cores", "clock_ghz", "memory_gib", "bandwidth_gbs", "fp32_tflops", "price_usd",
          "gflops_per_usd", "source"]]
 
 # %% tags=["nbval-ignore-output"]
-ax = roofline.plot_devices(devices)
-h100 = roofline.PUBLISHED["NVIDIA H100 SXM"]
-ax.set_title(f"An H100 has {h100.flops / here.flops:,.0f}x this CPU's FLOP/s and "
-             f"{h100.bandwidth / here.bandwidth:,.0f}x its bandwidth")
+ax = reference.plot_devices(devices)
+h100 = reference.PUBLISHED["NVIDIA H100 SXM"]
+ax.set_title(f"An H100 has {h100.flop_per_s / here.flop_per_s:,.0f}x this CPU's FLOP/s and "
+             f"{h100.bytes_per_s / here.bytes_per_s:,.0f}x its bandwidth")
 plt.show()
 
 # %% [markdown]
@@ -85,8 +85,8 @@ plt.show()
 # little arithmetic per byte cannot use the compute — section 5 makes this precise.
 
 # %%
-assert here.bandwidth > 1e9 and here.flops > 1e9, "this machine moves more than 1 GB/s and does more than 1 GFLOP/s"
-assert h100.flops > 10 * here.flops
+assert here.bytes_per_s > 1e9 and here.flop_per_s > 1e9, "this machine moves more than 1 GB/s and does more than 1 GFLOP/s"
+assert h100.flop_per_s > 10 * here.flop_per_s
 
 # %% [markdown]
 # ## 2. MIMD: different work on different cores
@@ -134,8 +134,8 @@ else:
 # Inside each core, *single instruction, multiple data* units apply one instruction to a whole
 # vector register. The lectures' running example is `max(X, 0)` (ReLU): every element independent.
 # Here it is four ways: an explicit Python loop, a list comprehension, numpy and PyTorch on the CPU.
-# `timing.interleaved` runs them in alternating rounds and first checks they return the same
-# numbers; `timing.compare` tabulates the result.
+# `compare.interleaved` runs them in alternating rounds and first checks they return the same
+# numbers; `compare.compare` tabulates the result.
 
 # %%
 n = ck.size(small=100_000, default=1_000_000)
@@ -158,8 +158,8 @@ relu_variants = {
 }
 
 # %% tags=["nbval-ignore-output"]
-relu_runs = timing.interleaved(relu_variants, min_time=0.3)
-relu_table = timing.compare(relu_runs)
+relu_runs = compare.interleaved(relu_variants, min_time=0.3)
+relu_table = compare.compare(relu_runs)
 relu_table[["median", "iqr", "speedup"]]
 
 # %% [markdown]
@@ -174,8 +174,8 @@ saxpy_variants = {
     "numpy": lambda: a * x + y,
     "torch (CPU)": lambda: torch.add(y_torch, x_torch, alpha=float(a)),
 }
-saxpy_runs = timing.interleaved(saxpy_variants, min_time=0.3, rtol=1e-5, atol=1e-5)
-saxpy_table = timing.compare(saxpy_runs)
+saxpy_runs = compare.interleaved(saxpy_variants, min_time=0.3, rtol=1e-5, atol=1e-5)
+saxpy_table = compare.compare(saxpy_runs)
 saxpy_table[["median", "iqr", "speedup"]]
 
 # %%
@@ -199,9 +199,9 @@ print(f"at {clock_hz / 1e9:.2f} GHz, numpy.maximum handles {per_cycle_numpy:.2f}
 
 # %% tags=["nbval-ignore-output"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 2.8))
-timing.plot_comparison(relu_runs, ax=axes[0],
+compare.plot_comparison(relu_runs, ax=axes[0],
                        title=f"max(X, 0), n = {n:,}: numpy {relu_speedup:.0f}x faster than the loop")
-timing.plot_comparison(saxpy_runs, ax=axes[1],
+compare.plot_comparison(saxpy_runs, ax=axes[1],
                        title=f"saxpy: numpy {saxpy_speedup:.0f}x faster than the loop")
 fig.tight_layout()
 plt.show()
@@ -234,7 +234,7 @@ def saxpy_numpy(a, x, y):
 
 
 # %% nbgrader={"grade": true, "grade_id": "nb01_saxpy_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false} tags=["nbval-ignore-output"]
-from coursekit.grading import check_close, check_true
+from coursekit.checks import check_close, check_true
 
 rng = np.random.default_rng(1)
 xs, ys = rng.standard_normal(1000), rng.standard_normal(1000)
@@ -310,16 +310,17 @@ plt.show()
 ck.show(simt.time_divergence)
 
 # %% tags=["nbval-ignore-output"]
-recorded_div = None if info.gpu else (roofline.reference_data("H100") or {}).get("divergence")
-if info.gpu:
-    div = simt.time_divergence(1 << 22, work=200)  # checked against numpy, then timed (synchronised medians)
-    print(f"divergent warps take {div['ratio']:.2f}x as long: warps agree {timing.format_seconds(div['agree_s'])}, "
-          f"lanes alternate {timing.format_seconds(div['alternate_s'])}")
-    assert div["ratio"] > 1.2, "warps whose lanes disagree run both paths"
-elif recorded_div is not None:
-    print(f"No GPU here. Recorded on a GPU ({recorded_div['n']:,} elements, {recorded_div['work']} steps): "
-          f"divergent warps took {recorded_div['ratio']:.2f}x as long "
-          f"({timing.format_seconds(recorded_div['agree_s'])} vs {timing.format_seconds(recorded_div['alternate_s'])})")
+# measured on this GPU (checked against numpy, then timed), else recorded on one, else nothing to show
+div = reference.gpu_result("divergence", measure=lambda: simt.time_divergence(1 << 22, work=200), gpu=info.gpu)
+if div.source == "measured":
+    d = div.value
+    print(f"divergent warps take {d['ratio']:.2f}x as long: warps agree {timing.format_seconds(d['agree_s'])}, "
+          f"lanes alternate {timing.format_seconds(d['alternate_s'])}")
+    assert d["ratio"] > 1.2, "warps whose lanes disagree run both paths"
+elif div:
+    d = div.value
+    print(f"No GPU here. {div.label} ({d['n']:,} elements, {d['work']} steps): divergent warps took "
+          f"{d['ratio']:.2f}x as long ({timing.format_seconds(d['agree_s'])} vs {timing.format_seconds(d['alternate_s'])})")
 else:
     print("No GPU here: divergence has no cost on the simulator, which runs one thread at a time. "
           "On a GPU, alternating lanes make each warp run both branches: about twice the time.")
@@ -337,15 +338,12 @@ __kernel void relu(__global const float *x, __global float *out, const int n) {
 }
 """
 if opencl.available():
-    import pyopencl as cl
-
-    ctx, queue = opencl.context()
+    _, queue = opencl.context()
     kernel = opencl.build(RELU_CL).relu
-    mf = cl.mem_flags
     n_ocl = ck.size(small=4_000_000, default=16_000_000)  # large: memory traffic, not launch cost, dominates
     x_ocl = np.random.default_rng(6).standard_normal(n_ocl).astype(np.float32)
-    x_buf = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=x_ocl)
-    out_buf = cl.Buffer(ctx, mf.WRITE_ONLY, x_ocl.nbytes)
+    x_buf = opencl.to_device(x_ocl)  # host -> device copy, as cudaMemcpy
+    out_buf = opencl.device_empty(x_ocl.nbytes)
     out_np = np.empty_like(x_ocl)
 
     def relu_opencl():
@@ -353,8 +351,7 @@ if opencl.available():
         queue.finish()
 
     relu_opencl()
-    result = np.empty_like(x_ocl)
-    cl.enqueue_copy(queue, result, out_buf)
+    result = opencl.to_host(out_buf, np.empty_like(x_ocl))  # device -> host
     np.testing.assert_array_equal(result, np.maximum(x_ocl, 0))
     ocl = timing.benchmark(relu_opencl, min_time=0.3, label="OpenCL relu on PoCL")
     numpy_relu = timing.benchmark(np.maximum, x_ocl, 0, out=out_np, min_time=0.3, label="numpy.maximum")
@@ -383,9 +380,9 @@ else:
 # caches, and `P` with a large matrix multiply:
 
 # %% tags=["nbval-ignore-output"]
-print(f"bandwidth {here.bandwidth / 1e9:.1f} GB/s — {here.method['bandwidth']}")
-print(f"compute   {here.flops / 1e9:.0f} GFLOP/s — {here.method['flops']}")
-peak, how = roofline.cpu_peak_flops()
+print(f"bandwidth {here.bytes_per_s / 1e9:.1f} GB/s — {here.method['bandwidth']}")
+print(f"compute   {here.flop_per_s / 1e9:.0f} GFLOP/s — {here.method['flops']}")
+peak, how = reference.cpu_peak_flops()
 print(f"theoretical peak of this CPU: {peak / 1e9:.0f} GFLOP/s ({how})")
 print(f"ridge point: {here.ridge:.1f} FLOP/byte")
 
@@ -395,14 +392,14 @@ print(f"ridge point: {here.ridge:.1f} FLOP/byte")
 # the H100's *published* peaks (dotted; labelled as such).
 
 # %% tags=["nbval-ignore-output"]
-kernels = roofline.course_kernels("cpu")
+kernels = ceilings.course_kernels("cpu")
 roofs, all_kernels = [here], list(kernels)
 if info.gpu:
-    gpu_here = roofline.measure_ceilings("cuda")
+    gpu_here = ceilings.measure_ceilings("cuda")
     roofs.append(gpu_here)
-    all_kernels += roofline.course_kernels("cuda")
+    all_kernels += ceilings.course_kernels("cuda")
 else:
-    gpu_ref, gpu_ref_kernels = roofline.load_reference("H100")
+    gpu_ref, gpu_ref_kernels = reference.load_reference("H100")
     roofs.append(gpu_ref)
     all_kernels += gpu_ref_kernels
     print(f"No GPU here: the GPU roof is {gpu_ref.label}.")
@@ -443,16 +440,16 @@ def matvec_intensity(m, n, itemsize=4):
 def predicted_bound(intensity, ceilings):
     """'memory-bound' below the device's ridge point, 'compute-bound' at or above it."""
     ### BEGIN SOLUTION
-    return "memory-bound" if intensity < ceilings.flops / ceilings.bandwidth else "compute-bound"
+    return "memory-bound" if intensity < ceilings.flop_per_s / ceilings.bytes_per_s else "compute-bound"
     ### END SOLUTION
 
 
 # %% nbgrader={"grade": true, "grade_id": "nb01_intensity_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-from coursekit.grading import check_close, check_equal
+from coursekit.checks import check_close, check_equal
 
 check_close(matvec_intensity(1000, 1000), 2e6 / (1_002_000 * 4), what="matvec_intensity(1000, 1000)")
 check_close(matvec_intensity(10, 20, itemsize=8), 400 / (230 * 8), what="matvec_intensity(10, 20, itemsize=8)")
-toy = roofline.Ceilings("toy", "cpu", "float32", bandwidth=10e9, flops=100e9)  # ridge at 10 FLOP/byte
+toy = roofline.Ceilings("toy", "cpu", "float32", bytes_per_s=10e9, flop_per_s=100e9)  # ridge at 10 FLOP/byte
 check_equal(predicted_bound(0.5, toy), "memory-bound", what="bound at 0.5 FLOP/byte")
 check_equal(predicted_bound(50.0, toy), "compute-bound", what="bound at 50 FLOP/byte")
 print("matvec stays below 0.5 FLOP/byte in float32 whatever its size: always memory-bound on this machine:",
@@ -475,14 +472,13 @@ add_sizes = [2**k for k in range(10, ck.size(small=21, default=25, gpu=29), 2)]
 mm_sizes = [2**k for k in range(4, ck.size(small=10, default=12, gpu=14))]
 curves = {"add": {"this CPU": crossover.measure("add", add_sizes)},
           "matmul": {"this CPU": crossover.measure("matmul", mm_sizes)}}
-recorded = None if info.gpu else roofline.reference_data("H100")
-if info.gpu:
-    for op, sizes in (("add", add_sizes), ("matmul", mm_sizes)):
-        curves[op][f"this GPU ({device.gpus()[0].name})"] = crossover.measure(op, sizes, device="cuda")
-elif recorded is not None:
+gpu_curves = reference.gpu_result(
+    "crossover", gpu=info.gpu,
+    measure=lambda: [*crossover.measure("add", add_sizes, device="cuda").to_dict("records"),
+                     *crossover.measure("matmul", mm_sizes, device="cuda").to_dict("records")])
+if gpu_curves:  # measured on this GPU, or recorded on one
     for op in ("add", "matmul"):
-        curves[op][f"{recorded['recorded']['device']} (recorded {recorded['recorded']['date'][:10]})"] = \
-            crossover.from_recorded(recorded["crossover"], op)
+        curves[op][gpu_curves.label] = crossover.from_recorded(gpu_curves.value, op)
 else:
     print("No GPU here and no recorded GPU run yet: the GPU curves are best-case *bounds* from the H100's "
           "published peaks and PCIe 5.0 x16 (64 GB/s), not measurements; real GPUs add launch overheads.")
@@ -539,7 +535,7 @@ def crossover_size(sizes, t_cpu, t_gpu):
 
 
 # %% nbgrader={"grade": true, "grade_id": "nb01_crossover_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-from coursekit.grading import check_equal
+from coursekit.checks import check_equal
 
 sizes = [10, 100, 1000, 10_000]
 check_equal(crossover_size(sizes, [1, 2, 3, 4], [5, 5, 1, 1]), 1000, what="a clean crossover")
@@ -574,10 +570,10 @@ if info.gpu:
     print(f"timing.benchmark with CUDA events: {timing.format_seconds(events.median)} "
           f"(IQR {timing.format_seconds(events.iqr)})")
     assert pitfall_gpu.ratio > 5, "the launch returns long before the matmul has finished"
-elif recorded is not None:
-    pit = recorded["async_pitfall"]
+elif (recorded_pitfall := reference.gpu_result("async_pitfall")):
+    pit = recorded_pitfall.value
     spread = lambda key: f" (IQR {timing.format_seconds(pit[key])})" if key in pit else ""  # noqa: E731
-    print(f"No GPU here. Recorded on {recorded['recorded']['device']} ({recorded['recorded']['date'][:10]}), "
+    print(f"No GPU here. {recorded_pitfall.label}, "
           f"{pit['n']} x {pit['n']} matmul: unsynchronised {timing.format_seconds(pit['unsynchronised_s'])}"
           f"{spread('unsynchronised_iqr_s')}, synchronised {timing.format_seconds(pit['synchronised_s'])}"
           f"{spread('synchronised_iqr_s')}.")
@@ -682,8 +678,8 @@ assert stream_table["peak extra memory (MiB)"].iloc[1] < stream_table["peak extr
 
 # %% tags=["nbval-ignore-output"]
 summary = pd.DataFrame([
-    ("memory bandwidth (triad)", f"{here.bandwidth / 1e9:.1f} GB/s"),
-    ("peak compute (GEMM)", f"{here.flops / 1e9:.0f} GFLOP/s"),
+    ("memory bandwidth (triad)", f"{here.bytes_per_s / 1e9:.1f} GB/s"),
+    ("peak compute (GEMM)", f"{here.flop_per_s / 1e9:.0f} GFLOP/s"),
     ("ridge point", f"{here.ridge:.1f} FLOP/byte"),
     (f"MIMD speed-up, {cores} workers", f"{best_at_cores:.1f}x"),
     ("SIMD: numpy vs Python loop, max(X, 0)", f"{relu_speedup:.0f}x"),

@@ -47,7 +47,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import coursekit as ck
-from coursekit import opencl, roofline, timing, tracer
+from coursekit import ceilings, compare, opencl, reference, roofline, timing, tracer
 from coursekit.datasets import load_fashion_mnist
 
 info = ck.setup()  # must come before numba is imported: it may switch on the simulator
@@ -206,7 +206,7 @@ def saxpy_kernel(a, x, y, out):
 
 
 # %% nbgrader={"grade": true, "grade_id": "nb02_saxpy_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
-from coursekit.grading import check_close
+from coursekit.checks import check_close
 
 
 def run_saxpy(a, x, y, threads=64, extra_blocks=0):
@@ -294,7 +294,7 @@ def relu_2d(x, out):
 
 
 # %% nbgrader={"grade": true, "grade_id": "nb02_relu2d_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-from coursekit.grading import check_close
+from coursekit.checks import check_close
 
 
 def run_relu_2d(x, block=(8, 8)):
@@ -487,7 +487,7 @@ def transpose_tiled(x, out):
 
 
 # %% nbgrader={"grade": true, "grade_id": "nb02_transpose_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
-from coursekit.grading import check_close
+from coursekit.checks import check_close
 
 
 def run_transpose(x):
@@ -608,7 +608,7 @@ def block_max(x, out):
 
 
 # %% nbgrader={"grade": true, "grade_id": "nb02_blockmax_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
-from coursekit.grading import check_close
+from coursekit.checks import check_close
 
 
 def run_block_max(x):
@@ -665,8 +665,8 @@ if info.gpu:
     n_mm = 2048
     t_mm = matmul.time_on_gpu(n_mm)  # naive, tiled and cuBLAS (torch.matmul), synchronised medians
     k = roofline.matmul(n_mm, n_mm, n_mm)
-    gpu_roof = roofline.measure_ceilings("cuda")
-    mm_kernels = [roofline.Kernel(f"{name} n={n_mm}", k.flops, k.bytes, t_mm[f"{name}_s"], "this GPU")
+    gpu_roof = ceilings.measure_ceilings("cuda")
+    mm_kernels = [roofline.Kernel(f"{name} n={n_mm}", k.flop, k.nbytes, t_mm[f"{name}_s"], "this GPU")
                   for name in ("naive", "tiled", "cublas")]
     roofline.plot(gpu_roof, mm_kernels)
     plt.show()
@@ -676,12 +676,11 @@ if info.gpu:
     assert max(t_mm["naive_rel_error"], t_mm["tiled_rel_error"]) < 1e-3, "both kernels compute A @ B"
     assert t_mm["cublas_s"] < t_mm["naive_s"], "cuBLAS beats the naive kernel"
 else:
-    rec = roofline.reference_data("H100")
-    if rec is not None and "matmul_kernels" in rec:
-        mk = rec["matmul_kernels"]
-        print(f"No GPU here. Recorded on {rec['recorded']['device']} ({rec['recorded']['date'][:10]}), "
-              f"n = {mk['n']}: naive {timing.format_seconds(mk['naive_s'])}, tiled "
-              f"{timing.format_seconds(mk['tiled_s'])}, cuBLAS {timing.format_seconds(mk['cublas_s'])}")
+    rec = reference.gpu_result("matmul_kernels")  # recorded on a real GPU, if one has been
+    if rec:
+        mk = rec.value
+        print(f"No GPU here. {rec.label}, n = {mk['n']}: naive {timing.format_seconds(mk['naive_s'])}, "
+              f"tiled {timing.format_seconds(mk['tiled_s'])}, cuBLAS {timing.format_seconds(mk['cublas_s'])}")
     else:
         print("No GPU here and no recorded GPU run yet: the kernels are checked for correctness on the "
               "simulator only (its timings would measure Python, not a GPU).")
@@ -794,15 +793,13 @@ __kernel void stencil_1d(__global const float *in, __global float *out, const in
 if opencl.available():
     import pyopencl as cl
 
-    ctx, queue = opencl.context()
+    _, queue = opencl.context()
     program = opencl.build(OPENCL_SOURCE)
-    mf = cl.mem_flags
     n_cl = ck.size(small=4_000_000, default=16_000_000)
     a_h = np.random.default_rng(18).random(n_cl, dtype=np.float32)
     b_h = np.random.default_rng(19).random(n_cl, dtype=np.float32)
-    a_d = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=a_h)
-    b_d = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=b_h)
-    c_d = cl.Buffer(ctx, mf.WRITE_ONLY, a_h.nbytes)
+    a_d, b_d = opencl.to_device(a_h), opencl.to_device(b_h)  # host -> device, as cudaMemcpy
+    c_d = opencl.device_empty(a_h.nbytes)
 
     sum_kernel = cl.Kernel(program, "sum")  # retrieve each kernel once, then launch it many times
     stencil_kernel = cl.Kernel(program, "stencil_1d")
@@ -812,8 +809,7 @@ if opencl.available():
         queue.finish()
 
     sum_opencl()
-    c_h = np.empty_like(a_h)
-    cl.enqueue_copy(queue, c_h, c_d)
+    c_h = opencl.to_host(c_d, np.empty_like(a_h))  # device -> host
     np.testing.assert_array_equal(c_h, a_h + b_h)
     out_np = np.empty_like(a_h)
     t_cl = timing.benchmark(sum_opencl, min_time=0.3).median
@@ -825,12 +821,10 @@ if opencl.available():
     local = 128
     n_s = ck.size(small=100_000, default=1_000_000) + 5  # not a multiple of the work-group size
     pad_h = np.random.default_rng(20).random(n_s + 2 * R, dtype=np.float32)
-    pad_d = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=pad_h)
-    st_d = cl.Buffer(ctx, mf.WRITE_ONLY, 4 * n_s)
+    pad_d, st_d = opencl.to_device(pad_h), opencl.device_empty(4 * n_s)
     global_size = (n_s + local - 1) // local * local
     stencil_kernel(queue, (global_size,), (local,), pad_d, st_d, np.int32(n_s), cl.LocalMemory(4 * (local + 2 * R)))
-    st_h = np.empty(n_s, dtype=np.float32)
-    cl.enqueue_copy(queue, st_h, st_d)
+    st_h = opencl.to_host(st_d, np.empty(n_s, dtype=np.float32))
     np.testing.assert_allclose(st_h, reference_stencil(pad_h), rtol=1e-5)
     print(f"OpenCL stencil with __local memory and a barrier equals numpy.convolve on {n_s:,} outputs")
 else:
@@ -865,7 +859,7 @@ kernel_time = timing.benchmark(launch, device="cuda", min_time=0.3, max_time=3, 
 numpy_time = timing.benchmark(np.add, xa_t, xb_t, min_time=0.3, label="numpy a + b (CPU)")
 np.testing.assert_array_equal(d_out_t.copy_to_host(), xa_t + xb_t)
 print(kernel_time)
-timing.compare([numpy_time, kernel_time])[["median", "iqr", "speedup", "device"]]
+compare.compare([numpy_time, kernel_time])[["median", "iqr", "speedup", "device"]]
 
 # %%
 if not info.gpu:

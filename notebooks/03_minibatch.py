@@ -30,7 +30,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import coursekit as ck
-from coursekit import timing
+from coursekit import compare, timing
 
 info = ck.setup()
 
@@ -76,7 +76,7 @@ print(f"batch of {B}: both gradients agree to float32 precision")
 # %% tags=["nbval-ignore-output"]
 per_example = timing.benchmark(grad_per_example, X, Y, W, label="per-example loop")
 batched = timing.benchmark(grad_minibatch, X, Y, W, label="minibatch")
-timing.compare([per_example, batched])
+compare.compare([per_example, batched])
 
 # %%
 speedup = per_example.median / batched.median
@@ -142,7 +142,7 @@ def mse_grad_minibatch(X, y, w):
 
 
 # %% nbgrader={"grade": true, "grade_id": "nb03_mse_grad_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false} tags=["nbval-ignore-output"]
-from coursekit.grading import check_close, check_true
+from coursekit.checks import check_close, check_true
 
 rng = np.random.default_rng(3)
 Xb, yb, wb = rng.standard_normal((37, 20)), rng.standard_normal(37), rng.standard_normal(20)

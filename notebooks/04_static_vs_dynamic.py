@@ -30,7 +30,7 @@
 import numpy as np
 
 import coursekit as ck
-from coursekit import timing
+from coursekit import compare, timing
 
 info = ck.setup()
 
@@ -68,7 +68,7 @@ print(f"{n:,} elements: both evaluations agree")
 # %% tags=["nbval-ignore-output"]
 t_eager = timing.benchmark(eager, x, label="eager (temporaries)")
 t_fused = timing.benchmark(fused, x, buffer, label="fused by hand (one buffer)")
-timing.compare([t_eager, t_fused])
+compare.compare([t_eager, t_fused])
 
 # %% [markdown]
 # Each full pass over the array moves `n * 4` bytes in and out of memory, so the fewer passes and
@@ -112,7 +112,7 @@ def softplus(x):
 
 
 # %% nbgrader={"grade": true, "grade_id": "nb04_softplus_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-from coursekit.grading import check_close
+from coursekit.checks import check_close
 
 moderate = np.array([-5.0, -1.0, 0.0, 1.0, 5.0])
 check_close(softplus(moderate), np.log(1 + np.exp(moderate)), what="softplus on moderate values")

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 import coursekit as ck
-from coursekit import device, roofline, timing
+from coursekit import compare, device, reference, timing
 
 info = ck.setup()
 print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
@@ -73,7 +73,7 @@ def throughput(model, dev: str) -> list[float]:
     model = model.to(dev)
     batches = {f"B={b} on {dev}": torch.randn(b, 1, 28, 28, device=dev) for b in batch_sizes}
     with torch.no_grad():
-        runs = timing.interleaved({label: (lambda x=x: model(x)) for label, x in batches.items()},
+        runs = compare.interleaved({label: (lambda x=x: model(x)) for label, x in batches.items()},
                                   device=dev, check=False, min_time=0.2)
     return [b / m.median for b, m in zip(batch_sizes, runs)]
 
@@ -82,12 +82,11 @@ curves = {"CPU": (batch_sizes, throughput(model, "cpu"))}
 if info.gpu:  # ck.setup()'s answer: COURSEKIT_FORCE_CPU=1 hides a GPU here too
     curves[f"GPU ({device.gpus()[0].name})"] = (batch_sizes, throughput(model, "cuda"))
 else:
-    recorded = (roofline.reference_data("H100") or {})
-    lenet_ref = recorded.get("minibatch", {}).get("lenet_inference")
+    rec = reference.gpu_result("minibatch")  # recorded on a real GPU, if one has been
+    lenet_ref = rec.value.get("lenet_inference") if rec else None
     if lenet_ref:
-        label = f"{recorded['recorded']['device']} (recorded {recorded['recorded']['date'][:10]})"
-        curves[label] = ([r["batch"] for r in lenet_ref], [r["images_per_s"] for r in lenet_ref])
-        print(f"No GPU here: the GPU curve was recorded on {label}.")
+        curves[rec.label] = ([r["batch"] for r in lenet_ref], [r["images_per_s"] for r in lenet_ref])
+        print(f"No GPU here: the GPU curve is {rec.label}.")
     else:
         print("No GPU here and no recorded GPU throughput yet: CPU only.")
 
@@ -136,7 +135,7 @@ def conv_output_size(size, kernel, stride=1, padding=0):
 
 
 # %% nbgrader={"grade": true, "grade_id": "nb05_conv_size_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-from coursekit.grading import check_equal
+from coursekit.checks import check_equal
 
 check_equal(conv_output_size(28, 5), 24, what="conv 5x5 on 28x28")
 check_equal(conv_output_size(24, 2, stride=2), 12, what="max-pool 2x2 on 24x24")

@@ -9,7 +9,7 @@ import sys
 import nbformat
 import pytest
 
-from coursekit import assignments, grading
+from coursekit import assignments, checks
 
 from conftest import NOTEBOOKS, ROOT
 
@@ -59,10 +59,12 @@ def test_release_has_no_solutions_hidden_tests_outputs_or_scripts(released):
             if assignments.nbgrader_meta(cell).get("solution"):
                 answer = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0].strip()
                 assert answer not in text, f"the solution of {assignments.nbgrader_meta(cell)['grade_id']} leaked"
-        assert all(not c.get("outputs") and c.get("execution_count") is None for c in student.cells
-                   if c.cell_type == "code")
-        assert [assignments.nbgrader_meta(c).get("grade_id") for c in student.cells] == \
-               [assignments.nbgrader_meta(c).get("grade_id") for c in instructor.cells], "nbgrader metadata kept"
+        assert all(
+            not c.get("outputs") and c.get("execution_count") is None for c in student.cells if c.cell_type == "code"
+        )
+        assert [assignments.nbgrader_meta(c).get("grade_id") for c in student.cells] == [
+            assignments.nbgrader_meta(c).get("grade_id") for c in instructor.cells
+        ], "nbgrader metadata kept"
         assert all("checksum" in assignments.nbgrader_meta(c) for c in assignments.grade_cells(student))
         MetadataValidator().validate_nb(student)
 
@@ -119,29 +121,40 @@ def test_score_counts_points_of_cells_without_errors():
 
 def test_grade_cli_exit_status(released, tmp_path):
     path = ROOT / "notebooks" / "04_static_vs_dynamic.ipynb"
-    fail = subprocess.run([sys.executable, "-m", "coursekit.cli", "grade", str(released / path.name),
-                           "--instructor", str(path)], capture_output=True, text=True, timeout=600)
+    fail = subprocess.run(
+        [sys.executable, "-m", "coursekit.cli", "grade", str(released / path.name), "--instructor", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert fail.returncode == 1 and "0/2" in fail.stdout and "NotImplementedError" in fail.stdout
     solved = tmp_path / path.name
     solved.write_text(path.read_text())
-    ok = subprocess.run([sys.executable, "-m", "coursekit.cli", "grade", str(solved), "--instructor", str(path)],
-                        capture_output=True, text=True, timeout=600)
+    ok = subprocess.run(
+        [sys.executable, "-m", "coursekit.cli", "grade", str(solved), "--instructor", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert ok.returncode == 0 and "2/2" in ok.stdout, ok.stdout + ok.stderr
 
 
-@pytest.mark.parametrize("check, args, message", [
-    (grading.check_close, ([1.0, 2.0], [1.0, 2.5]), "expected .*2.5.*1 of 2 elements differ"),
-    (grading.check_close, (None, 1.0), "forget to `return`"),
-    (grading.check_close, (1.0, [1.0]), "expected shape"),
-    (grading.check_equal, (3, 4), "expected 4, got 3"),
-    (grading.check_true, (False, "measured 2x"), "measured 2x"),
-])
+@pytest.mark.parametrize(
+    "check, args, message",
+    [
+        (checks.check_close, ([1.0, 2.0], [1.0, 2.5]), "expected .*2.5.*1 of 2 elements differ"),
+        (checks.check_close, (None, 1.0), "forget to `return`"),
+        (checks.check_close, (1.0, [1.0]), "expected shape"),
+        (checks.check_equal, (3, 4), "expected 4, got 3"),
+        (checks.check_true, (False, "measured 2x"), "measured 2x"),
+    ],
+)
 def test_grading_messages_say_expected_and_got(check, args, message):
     with pytest.raises(AssertionError, match=message):
-        check(*args, what="x") if check is not grading.check_true else check(*args)
+        check(*args, what="x") if check is not checks.check_true else check(*args)
 
 
 def test_grading_checks_pass_on_right_answers():
-    grading.check_close([1.0, 2.0], [1.0, 2.0 + 1e-9])
-    grading.check_equal((2, 3), (2, 3))
-    grading.check_true(True, "never shown")
+    checks.check_close([1.0, 2.0], [1.0, 2.0 + 1e-9])
+    checks.check_equal((2, 3), (2, 3))
+    checks.check_true(True, "never shown")

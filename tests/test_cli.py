@@ -9,8 +9,9 @@ from conftest import ROOT
 
 
 def test_info_prints_cpu_and_backends():
-    out = subprocess.run([sys.executable, "-m", "coursekit.cli", "info"], capture_output=True, text=True,
-                         cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "coursekit.cli", "info"], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("CPU: ")
     assert "numba-cuda-simulator" in out.stdout
@@ -29,12 +30,18 @@ def test_bench_writes_csvs_and_roofline_png(tmp_path):
     import pandas as pd
 
     env = {**os.environ, "COURSEKIT_QUICK": "1", "COURSEKIT_CACHE_DIR": str(tmp_path / "cache")}
-    out = subprocess.run([sys.executable, "-m", "coursekit.cli", "bench", "--out", str(tmp_path / "res")],
-                         capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
+    out = subprocess.run(
+        [sys.executable, "-m", "coursekit.cli", "bench", "--out", str(tmp_path / "res")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     ceilings = pd.read_csv(tmp_path / "res" / "ceilings.csv")
     kernels = pd.read_csv(tmp_path / "res" / "kernels.csv")
-    assert (ceilings["bandwidth_bytes_per_s"] > 1e8).all() and (ceilings["flops_per_s"] > 1e8).all()
+    assert (ceilings["bandwidth_bytes_per_s"] > 1e8).all() and (ceilings["flop_per_s"] > 1e8).all()
     assert {"add", "dot", "matvec", "matmul", "softmax"} <= {k.split()[0] for k in kernels["kernel"]}
     assert set(kernels["bound"]) == {"memory-bound", "compute-bound"}
     assert (tmp_path / "res" / "roofline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -249,10 +249,20 @@ def test_words_filters():
         datasets.load_words(languages=["xx"])
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("Cat's", "cat"), ("NASA", None), ("ab", None), ("Straße", "straße"), ("e-mail", None),
-    ("aujourd'hui", None), ("Ünïcödé", "ünïcödé"), ("x" * 21, None), ("cafe\u0301", "café"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("Cat's", "cat"),
+        ("NASA", None),
+        ("ab", None),
+        ("Straße", "straße"),
+        ("e-mail", None),
+        ("aujourd'hui", None),
+        ("Ünïcödé", "ünïcödé"),
+        ("x" * 21, None),
+        ("cafe\u0301", "café"),
+    ],
+)
 def test_normalize_word(raw, expected):
     assert words_mod.normalize_word(raw) == expected
 

@@ -109,8 +109,11 @@ def test_torch_cpu_only(fresh_device, monkeypatch):
 def test_sync_waits_on_each_imported_gpu_library(fresh_device, monkeypatch):
     """On the GPU path sync() must call each framework's synchronise (fake libraries here)."""
     calls = []
-    torch = types.SimpleNamespace(cuda=types.SimpleNamespace(
-        is_available=lambda: True, is_initialized=lambda: True, synchronize=lambda: calls.append("torch")))
+    torch = types.SimpleNamespace(
+        cuda=types.SimpleNamespace(
+            is_available=lambda: True, is_initialized=lambda: True, synchronize=lambda: calls.append("torch")
+        )
+    )
     stream = types.SimpleNamespace(synchronize=lambda: calls.append("cupy"))
     cupy = types.SimpleNamespace(cuda=types.SimpleNamespace(get_current_stream=lambda: stream))
     monkeypatch.setitem(sys.modules, "torch", torch)

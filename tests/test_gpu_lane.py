@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 
-from coursekit import roofline
+from coursekit import reference
 
 from conftest import ROOT
 
@@ -78,10 +78,10 @@ def test_dry_run_runs_every_step_and_writes_a_reference_that_loads(tmp_path):
     assert [r["batch"] for r in lenet] == [1, 8] and all(r["images_per_s"] > 0 for r in lenet)
     assert all(r["examples_per_s"] > 0 for r in data["minibatch"]["softmax_grad"])
 
-    ceilings, kernels = roofline.load_reference("dry run", directory=lane)
+    ceilings, kernels = reference.load_reference("dry run", directory=lane)
     assert ceilings.source == "recorded" and ceilings.name == data["recorded"]["device"]
     assert len(kernels) >= 5 and all(k.device == ceilings.name and k.seconds > 0 for k in kernels)
-    assert roofline.reference_data("dry run", directory=lane)["divergence"] == data["divergence"]
+    assert reference.reference_data("dry run", directory=lane)["divergence"] == data["divergence"]
 
 
 FAILING = r"""

@@ -6,11 +6,11 @@ import math
 import threading
 import time
 
+import numpy as np
 import pytest
 
-from coursekit import asyncqueue, crossover, device, mimd, roofline, show
-
-from conftest import run_python
+from coursekit import asyncqueue, crossover, device, mimd, reference, roofline, show
+from coursekit.kernels import simt
 
 
 def test_mimd_tasks_compute_known_answers():
@@ -44,31 +44,28 @@ def test_background_queue_is_asynchronous_and_ordered():
         assert done == [1, 2]
 
 
-def test_simt_kernels_match_numpy_on_odd_sizes():
-    out = run_python(
-        "import numpy as np, math\n"
-        "from coursekit.kernels import simt\n"
-        "rng = np.random.default_rng(0)\n"
-        "for n in (1, 31, 33, 100):\n"
-        "    x = rng.standard_normal(n).astype(np.float32)\n"
-        "    blocks = (n + 31) // 32\n"
-        "    o = np.zeros_like(x); simt.relu[blocks, 32](x, o)\n"
-        "    assert np.array_equal(o, np.maximum(x, 0)), n\n"
-        "    b = np.zeros(n, np.int32); simt.branch_record[blocks + 1, 32](x, b)\n"
-        "    assert np.array_equal(b, np.where(x > 0, 1, 2)), n\n"
-        "    h = np.zeros_like(x); simt.heavy_branches[blocks, 32](x, h, 4)\n"
-        "    ref = []\n"
-        "    for v0 in x.astype(float):\n"
-        "        v = v0\n"
-        "        for _ in range(4):\n"
-        "            v = math.sin(v) + 1 if v0 > 0 else math.cos(v) - 1\n"
-        "        ref.append(v)\n"
-        "    assert np.allclose(h, ref, atol=1e-5), n\n"
-        "print('ok')\n",
-        env={"COURSEKIT_FORCE_CPU": "1"},
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "ok"
+def test_divergence_data_makes_warps_agree_or_alternate():
+    """The divergence demo's data, launched in this process (conftest switched the simulator on
+    without a GPU): on ``agree`` every warp but one takes a single branch, on ``alternate`` every warp
+    takes both, and heavy_branches computes the same function on either. The kernels themselves are
+    checked on sizes that are not multiples of the block in tests/test_kernels.py."""
+    n = 3 * simt.WARP_SIZE + 10  # even, and not a multiple of the warp
+    blocks = (n + simt.WARP_SIZE - 1) // simt.WARP_SIZE
+    agree, alternate = simt.divergence_data(n)
+    np.testing.assert_array_equal(np.abs(agree), np.abs(alternate))
+    mixed = {}
+    for name, x in (("agree", agree), ("alternate", alternate)):
+        branch = np.zeros(n, np.int32)
+        simt.branch_record[blocks, simt.WARP_SIZE](x, branch)
+        np.testing.assert_array_equal(branch, np.where(x > 0, 1, 2))
+        mixed[name] = sum(len(set(branch[w : w + simt.WARP_SIZE])) > 1 for w in range(0, n, simt.WARP_SIZE))
+        out = np.zeros(n, np.float32)
+        simt.heavy_branches[blocks, simt.WARP_SIZE](x, out, 3)
+        v = x.astype(np.float64)
+        for _ in range(3):
+            v = np.where(x > 0, np.sin(v) + 1, np.cos(v) - 1)
+        np.testing.assert_allclose(out, v, rtol=1e-5, atol=1e-5, err_msg=name)
+    assert mixed["agree"] <= 1 and mixed["alternate"] == blocks
 
 
 def test_crossover_costs_bounds_and_first_faster():
@@ -76,9 +73,9 @@ def test_crossover_costs_bounds_and_first_faster():
     assert crossover.cost("matmul", 4) == (128.0, 192.0, 192.0)
     with pytest.raises(ValueError):
         crossover.cost("conv", 3)
-    h100 = roofline.PUBLISHED["NVIDIA H100 SXM"]
+    h100 = reference.PUBLISHED["NVIDIA H100 SXM"]
     bound = crossover.bound_from_published(h100, "matmul", [1024])
-    assert bound.loc[0, "compute_s"] == pytest.approx(2 * 1024**3 / h100.flops)
+    assert bound.loc[0, "compute_s"] == pytest.approx(2 * 1024**3 / h100.flop_per_s)
     assert bound.loc[0, "with_copies_s"] == pytest.approx(bound.loc[0, "compute_s"] + 3 * 1024**2 * 4 / 64e9)
     assert crossover.first_faster([1, 2, 3], [5, 5, 5], [9, 4, 9]) == 2
     assert crossover.first_faster([1, 2], [1, 1], [2, 2]) is None
@@ -87,8 +84,10 @@ def test_crossover_costs_bounds_and_first_faster():
 def test_crossover_measure_on_cpu_and_recorded_rows():
     frame = crossover.measure("add", [1024, 4096], min_time=0.01)
     assert list(frame["n"]) == [1024, 4096] and (frame["compute_s"] == frame["with_copies_s"]).all()
-    rows = [{"op": "add", "n": 1, "compute_s": 1.0, "with_copies_s": 2.0},
-            {"op": "matmul", "n": 2, "compute_s": 3.0, "with_copies_s": 4.0}]
+    rows = [
+        {"op": "add", "n": 1, "compute_s": 1.0, "with_copies_s": 2.0},
+        {"op": "matmul", "n": 2, "compute_s": 3.0, "with_copies_s": 4.0},
+    ]
     assert crossover.from_recorded(rows, "matmul")["n"].tolist() == [2]
 
 
@@ -97,10 +96,10 @@ def test_devices_table_adds_this_machine_and_plots(monkeypatch):
 
     matplotlib.use("Agg")
     here = roofline.Ceilings("this CPU: test", "cpu", "float32", 20e9, 300e9, date="2026-01-01")
-    table = roofline.devices_table(here)
+    table = reference.devices_table(here)
     assert table.loc["this CPU: test", "source"].startswith("measured")
     assert table.loc["this CPU: test", "bandwidth_gbs"] == 20.0
-    ax = roofline.plot_devices(table)
+    ax = reference.plot_devices(table)
     assert ax.get_xscale() == "log" and "bytes/s" in ax.get_xlabel() and "FLOP/s" in ax.get_ylabel()
     assert len(ax.get_lines()) == len(table)
 

@@ -59,6 +59,7 @@ def test_committed_outputs_are_clean_and_small(path):
         for out in cell.outputs:
             assert out.output_type != "error", f"cell {i} of {path.name} has an error output"
             assert not (out.output_type == "stream" and out.name == "stderr"), (
-                f"cell {i} of {path.name} wrote to stderr (a warning?): {out.text[:200]!r}")
+                f"cell {i} of {path.name} wrote to stderr (a warning?): {out.text[:200]!r}"
+            )
         size = len(json.dumps(cell.outputs))
         assert size < MAX_OUTPUT_BYTES, f"cell {i} of {path.name} has {size} bytes of output"

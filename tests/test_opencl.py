@@ -13,9 +13,11 @@ from coursekit import opencl
 
 from conftest import ROOT
 
-ZEN5_LOG = ("clBuildProgram failed: BUILD_PROGRAM_FAILURE - clBuildProgram failed: BUILD_PROGRAM_FAILURE\n\n"
-            "Build on <pyopencl.Device 'pthread-AMD EPYC 9B45'>:\n\nerror: unknown target CPU 'generic'\n"
-            "note: valid target CPU values are: nocona, core2, ...")
+ZEN5_LOG = (
+    "clBuildProgram failed: BUILD_PROGRAM_FAILURE - clBuildProgram failed: BUILD_PROGRAM_FAILURE\n\n"
+    "Build on <pyopencl.Device 'pthread-AMD EPYC 9B45'>:\n\nerror: unknown target CPU 'generic'\n"
+    "note: valid target CPU values are: nocona, core2, ..."
+)
 
 
 @pytest.fixture
@@ -113,18 +115,13 @@ def test_system_icds_are_used_only_when_unset_and_present(monkeypatch, tmp_path)
 def test_relu_kernel_on_the_chosen_device_matches_numpy(fresh):
     if not fresh.available():
         pytest.skip(fresh.describe())
-    import pyopencl as cl
-
     src = """__kernel void relu(__global const float *x, __global float *out, const int n) {
         int i = get_global_id(0); if (i < n) out[i] = fmax(x[i], 0.0f); }"""
-    ctx, queue = fresh.context()
+    _, queue = fresh.context()
     x = np.random.default_rng(0).standard_normal(1000).astype(np.float32)  # not a multiple of any group size
-    mf = cl.mem_flags
-    xb = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=x)
-    ob = cl.Buffer(ctx, mf.WRITE_ONLY, x.nbytes)
+    xb, ob = fresh.to_device(x), fresh.device_empty(x.nbytes)
     fresh.build(src).relu(queue, (1024,), None, xb, ob, np.int32(1000))  # 24 surplus work-items
-    out = np.empty_like(x)
-    cl.enqueue_copy(queue, out, ob)
+    out = fresh.to_host(ob, np.empty_like(x))
     np.testing.assert_array_equal(out, np.maximum(x, 0))
     assert fresh.verdict().device.name.strip() in fresh.describe()
 
@@ -136,8 +133,24 @@ def test_notebooks_01_and_02_pass_without_opencl():
     env.update({opencl.NO_OPENCL_ENV: "1", "COURSEKIT_QUICK": "1"})
     notebooks = [str(ROOT / "notebooks" / n) for n in ("01_gpu_basics.ipynb", "02_cuda_kernels.ipynb")]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *notebooks, "--nbval",
-         "--nbval-current-env", "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg")],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *notebooks,
+            "--nbval",
+            "--nbval-current-env",
+            "--nbval-sanitize-with",
+            str(ROOT / "tests" / "nbval_sanitize.cfg"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "failed" not in result.stdout

@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from coursekit import ceilings, roofline, session
+from coursekit import ceilings, reference, roofline, session
 from coursekit.roofline import Ceilings, Kernel
 
 from conftest import ROOT
@@ -17,19 +17,19 @@ from conftest import ROOT
 
 def test_kernel_flops_and_bytes_from_shapes():
     add = roofline.elementwise(1000, "float32")
-    assert (add.flops, add.bytes) == (1000, 3 * 1000 * 4)
+    assert (add.flop, add.nbytes) == (1000, 3 * 1000 * 4)
     relu = roofline.elementwise(1000, "float64", inputs=1)
-    assert relu.bytes == 2 * 1000 * 8
+    assert relu.nbytes == 2 * 1000 * 8
     d = roofline.dot(500, "float32")
-    assert (d.flops, d.bytes) == (1000, 4000)
+    assert (d.flop, d.nbytes) == (1000, 4000)
     mv = roofline.matvec(30, 20, "float32")
-    assert (mv.flops, mv.bytes) == (2 * 30 * 20, (600 + 20 + 30) * 4)
+    assert (mv.flop, mv.nbytes) == (2 * 30 * 20, (600 + 20 + 30) * 4)
     mm = roofline.matmul(64, 32, 16, "float32")  # (64 x 16) @ (16 x 32)
-    assert mm.flops == 2 * 64 * 32 * 16
-    assert mm.bytes == (64 * 16 + 16 * 32 + 64 * 32) * 4
+    assert mm.flop == 2 * 64 * 32 * 16
+    assert mm.nbytes == (64 * 16 + 16 * 32 + 64 * 32) * 4
     assert roofline.matmul(8, 8, 8).name == "matmul n=8"
     sm = roofline.softmax(10, 100, "float32")
-    assert (sm.flops, sm.bytes) == (5000, 8000)
+    assert (sm.flop, sm.nbytes) == (5000, 8000)
 
 
 def test_square_matmul_intensity_grows_with_n():
@@ -40,14 +40,14 @@ def test_square_matmul_intensity_grows_with_n():
 
 def test_kernel_rates_once_timed():
     k = roofline.dot(1_000_000).timed(1e-3, "this CPU")
-    assert k.flop_rate == pytest.approx(2e9)
-    assert k.byte_rate == pytest.approx(8e9)
+    assert k.flop_per_s == pytest.approx(2e9)
+    assert k.bytes_per_s == pytest.approx(8e9)
     assert k.device == "this CPU"
-    assert Kernel("x", 1, 1).flop_rate is None
+    assert Kernel("x", 1, 1).flop_per_s is None
 
 
 def test_ceilings_ridge_roof_and_bound():
-    c = Ceilings("dev", "cpu", "float32", bandwidth=10e9, flops=100e9)
+    c = Ceilings("dev", "cpu", "float32", bytes_per_s=10e9, flop_per_s=100e9)
     assert c.ridge == pytest.approx(10.0)
     assert c.attainable(1.0) == pytest.approx(10e9)
     assert c.attainable(1000.0) == pytest.approx(100e9)
@@ -57,21 +57,30 @@ def test_ceilings_ridge_roof_and_bound():
 
 
 def test_published_devices_have_sources_and_consistent_peaks():
-    table = roofline.published_peaks()
-    for name in ("Intel Core i7-7700K", "Intel Core i7-6950X", "NVIDIA Titan Xp", "NVIDIA GTX 1070",
-                 "NVIDIA TITAN X (Pascal)", "NVIDIA DGX-1 (8x P100)", "NVIDIA V100 SXM2",
-                 "NVIDIA A100 SXM 80GB", "NVIDIA H100 SXM", "NVIDIA H200 SXM"):
+    table = reference.published_peaks()
+    for name in (
+        "Intel Core i7-7700K",
+        "Intel Core i7-6950X",
+        "NVIDIA Titan Xp",
+        "NVIDIA GTX 1070",
+        "NVIDIA TITAN X (Pascal)",
+        "NVIDIA DGX-1 (8x P100)",
+        "NVIDIA V100 SXM2",
+        "NVIDIA A100 SXM 80GB",
+        "NVIDIA H100 SXM",
+        "NVIDIA H200 SXM",
+    ):
         assert name in table.index
-        assert roofline.PUBLISHED[name].source
+        assert reference.PUBLISHED[name].source
     # GPU FP32 peaks follow cores x clock x 2 within 5 %
     for name in ("NVIDIA Titan Xp", "NVIDIA GTX 1070", "NVIDIA TITAN X (Pascal)"):
-        d = roofline.PUBLISHED[name]
-        assert d.flops == pytest.approx(d.cores * d.clock_ghz * 1e9 * 2, rel=0.05)
+        d = reference.PUBLISHED[name]
+        assert d.flop_per_s == pytest.approx(d.cores * d.clock_ghz * 1e9 * 2, rel=0.05)
     assert table.loc["NVIDIA GTX 1070", "gflops_per_usd"] == pytest.approx(6460 / 399, rel=0.01)
 
 
 def test_cpu_peak_is_positive_and_explained():
-    peak, how = roofline.cpu_peak_flops()
+    peak, how = reference.cpu_peak_flops()
     assert peak > 1e9 and "cores" in how and "FMA" in how
 
 
@@ -99,18 +108,18 @@ def fake_measurements(monkeypatch, tmp_path):
 
 def test_ceilings_are_cached_in_memory_and_on_disk(fake_measurements, monkeypatch):
     calls, cache = fake_measurements
-    first = roofline.measure_ceilings("cpu")
-    assert (first.bandwidth, first.flops, first.source) == (20e9, 200e9, "measured")
-    assert roofline.measure_ceilings("cpu") is first
+    first = ceilings.measure_ceilings("cpu")
+    assert (first.bytes_per_s, first.flop_per_s, first.source) == (20e9, 200e9, "measured")
+    assert ceilings.measure_ceilings("cpu") is first
     assert calls == {"bw": 1, "flops": 1}
     stored = json.loads((cache / "ceilings.json").read_text())
     assert len(stored) == 1
     monkeypatch.setattr(ceilings, "_MEMORY_CACHE", {})  # a new process: read back from disk
-    again = roofline.measure_ceilings("cpu")
+    again = ceilings.measure_ceilings("cpu")
     assert again == first and calls["bw"] == 1
-    roofline.measure_ceilings("cpu", refresh=True)
+    ceilings.measure_ceilings("cpu", refresh=True)
     assert calls["bw"] == 2
-    roofline.measure_ceilings("cpu", dtype="float64")  # another dtype is another entry
+    ceilings.measure_ceilings("cpu", dtype="float64")  # another dtype is another entry
     assert calls["bw"] == 3
     assert len(json.loads((cache / "ceilings.json").read_text())) == 2
 
@@ -118,19 +127,19 @@ def test_ceilings_are_cached_in_memory_and_on_disk(fake_measurements, monkeypatc
 def test_quick_result_is_never_served_to_default_mode(fake_measurements, monkeypatch):
     calls, cache = fake_measurements
     monkeypatch.setenv(session.QUICK_ENV, "1")
-    quick = roofline.measure_ceilings("cpu")
-    assert quick.bandwidth == 10e9 and quick.meta["quick"] is True and calls["bw"] == 1
+    quick = ceilings.measure_ceilings("cpu")
+    assert quick.bytes_per_s == 10e9 and quick.meta["quick"] is True and calls["bw"] == 1
     monkeypatch.delenv(session.QUICK_ENV)
-    full = roofline.measure_ceilings("cpu")  # measures again, in full mode
-    assert full.bandwidth == 20e9 and full.meta["quick"] is False and calls["bw"] == 2
-    assert roofline.measure_ceilings("cpu") is full  # each mode reuses its own result ...
+    full = ceilings.measure_ceilings("cpu")  # measures again, in full mode
+    assert full.bytes_per_s == 20e9 and full.meta["quick"] is False and calls["bw"] == 2
+    assert ceilings.measure_ceilings("cpu") is full  # each mode reuses its own result ...
     monkeypatch.setenv(session.QUICK_ENV, "1")
-    assert roofline.measure_ceilings("cpu") is quick
+    assert ceilings.measure_ceilings("cpu") is quick
     assert calls["bw"] == 2
     monkeypatch.setattr(ceilings, "_MEMORY_CACHE", {})  # ... from disk too, in a new process
-    assert roofline.measure_ceilings("cpu").bandwidth == 10e9
+    assert ceilings.measure_ceilings("cpu").bytes_per_s == 10e9
     monkeypatch.delenv(session.QUICK_ENV)
-    assert roofline.measure_ceilings("cpu").bandwidth == 20e9
+    assert ceilings.measure_ceilings("cpu").bytes_per_s == 20e9
     assert calls["bw"] == 2
     keys = list(json.loads((cache / "ceilings.json").read_text()))
     assert len(keys) == 2 and any("|quick|" in k for k in keys) and any("|full|" in k for k in keys)
@@ -140,40 +149,40 @@ def test_results_of_older_methods_are_measured_again(fake_measurements, monkeypa
     calls, cache = fake_measurements
     old = Ceilings("this CPU: old", "cpu", "float32", 1e9, 1e9).to_dict()  # the key before method versions
     (cache / "ceilings.json").write_text(json.dumps({f"{ceilings._signature('cpu')}|float32": old}))
-    assert roofline.measure_ceilings("cpu").bandwidth == 20e9 and calls["bw"] == 1
+    assert ceilings.measure_ceilings("cpu").bytes_per_s == 20e9 and calls["bw"] == 1
     monkeypatch.setattr(ceilings, "_MEMORY_CACHE", {})
     monkeypatch.setattr(ceilings, "METHOD_VERSION", ceilings.METHOD_VERSION + 1)
-    roofline.measure_ceilings("cpu")
+    ceilings.measure_ceilings("cpu")
     assert calls["bw"] == 2
 
 
 def test_corrupt_cache_is_remeasured(fake_measurements):
     calls, cache = fake_measurements
     (cache / "ceilings.json").write_text("{not json")
-    assert roofline.measure_ceilings("cpu").bandwidth == 20e9
+    assert ceilings.measure_ceilings("cpu").bytes_per_s == 20e9
     assert calls["bw"] == 1
 
 
 def test_measure_ceilings_errors(monkeypatch):
     with pytest.raises(ValueError, match="'cpu' or 'cuda'"):
-        roofline.measure_ceilings("tpu")
+        ceilings.measure_ceilings("tpu")
     monkeypatch.setattr(ceilings._device, "gpu_available", lambda: False)
     with pytest.raises(RuntimeError, match="no GPU"):
-        roofline.measure_ceilings("cuda")
+        ceilings.measure_ceilings("cuda")
 
 
 def test_triad_arrays_are_4x_the_cache_and_256_mib_within_memory(monkeypatch):
     big = types.SimpleNamespace(available=64 * 2**30)
     monkeypatch.setattr("psutil.virtual_memory", lambda: big)
     monkeypatch.setattr(ceilings, "_last_level_cache_bytes", lambda: 32 * 2**20)
-    assert roofline.triad_elements("float32")[0] * 4 == 256 * 2**20  # 4 x 32 MiB < 256 MiB
-    assert roofline.triad_elements("float64")[0] * 8 == 256 * 2**20
+    assert ceilings.triad_elements("float32")[0] * 4 == 256 * 2**20  # 4 x 32 MiB < 256 MiB
+    assert ceilings.triad_elements("float64")[0] * 8 == 256 * 2**20
     monkeypatch.setattr(ceilings, "_last_level_cache_bytes", lambda: 384 * 2**20)  # e.g. 12 CCDs x 32 MiB
-    n, note = roofline.triad_elements("float32")
+    n, note = ceilings.triad_elements("float32")
     assert n * 4 == 4 * 384 * 2**20 and "cache-assisted" not in note
     small = types.SimpleNamespace(available=1200 * 2**20)  # 3 arrays <= 40 % of it: 160 MiB each
     monkeypatch.setattr("psutil.virtual_memory", lambda: small)
-    n, note = roofline.triad_elements("float32")
+    n, note = ceilings.triad_elements("float32")
     assert n * 4 == int(0.4 * small.available / 3) // 4 * 4 and "cache-assisted" in note
 
 
@@ -220,11 +229,11 @@ def test_cpu_bandwidth_runs_every_triad_and_names_the_winner(monkeypatch):
 
 
 def test_load_reference_falls_back_to_published(tmp_path):
-    ceilings, kernels = roofline.load_reference("H100", directory=tmp_path)
+    ceilings, kernels = reference.load_reference("H100", directory=tmp_path)
     assert ceilings.source == "published" and kernels == []
     assert "H100" in ceilings.name
     with pytest.raises(KeyError):
-        roofline.load_reference("no such device", directory=tmp_path)
+        reference.load_reference("no such device", directory=tmp_path)
 
 
 def test_plot_returns_axes_with_roofs_and_points():
@@ -232,7 +241,7 @@ def test_plot_returns_axes_with_roofs_and_points():
 
     matplotlib.use("Agg")
     cpu = Ceilings("this CPU: test", "cpu", "float32", 20e9, 200e9)
-    gpu = roofline.PUBLISHED["NVIDIA H100 SXM"].ceilings()
+    gpu = reference.PUBLISHED["NVIDIA H100 SXM"].ceilings()
     kernels = [roofline.dot(10**6).timed(1e-4, "this CPU"), roofline.matmul(512, 512, 512).timed(2e-3, "this CPU")]
     ax = roofline.plot([cpu, gpu], kernels)
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
@@ -260,8 +269,14 @@ def test_record_reference_dry_run_round_trips(tmp_path):
         "sys.argv = ['record_reference.py', '--cpu-dry-run', '--out', sys.argv[1]]; "
         "import runpy; runpy.run_path('benchmarks/record_reference.py', run_name='__main__')"
     )
-    out = subprocess.run([sys.executable, "-c", env_code, str(tmp_path)], capture_output=True, text=True,
-                         cwd=ROOT, timeout=600, env={**__import__("os").environ, "COURSEKIT_QUICK": "1"})
+    out = subprocess.run(
+        [sys.executable, "-c", env_code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        env={**__import__("os").environ, "COURSEKIT_QUICK": "1"},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     (path,) = [p for p in tmp_path.glob("*.json") if p.name != "ceilings.json"]
     data = json.loads(path.read_text())
@@ -269,13 +284,19 @@ def test_record_reference_dry_run_round_trips(tmp_path):
     assert {"date", "versions", "host_cpu"} <= set(data["recorded"])
     assert data["async_pitfall"]["synchronised_s"] > 0
     assert {row["op"] for row in data["crossover"]} == {"add", "matmul"}
-    ceilings, kernels = roofline.load_reference("dry run", directory=tmp_path)
+    ceilings, kernels = reference.load_reference("dry run", directory=tmp_path)
     assert ceilings.source == "recorded" and len(kernels) >= 5
     assert all(k.device == ceilings.name for k in kernels)
 
 
 def test_record_reference_refuses_without_gpu():
-    out = subprocess.run([sys.executable, "benchmarks/record_reference.py"], capture_output=True, text=True,
-                         cwd=ROOT, timeout=120, env={**__import__("os").environ, "COURSEKIT_FORCE_CPU": "1"})
+    out = subprocess.run(
+        [sys.executable, "benchmarks/record_reference.py"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**__import__("os").environ, "COURSEKIT_FORCE_CPU": "1"},
+    )
     assert out.returncode == 2
     assert "No CUDA GPU here" in out.stderr

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from coursekit import timing
+from coursekit import compare, timing
 
 
 def _measurement(samples, label="m", **kw):
@@ -15,12 +15,12 @@ def _measurement(samples, label="m", **kw):
 
 
 def test_measurement_statistics_on_synthetic_samples():
-    m = _measurement([1.0, 2.0, 3.0, 4.0, 100.0], flops=8.0, bytes=4.0)
+    m = _measurement([1.0, 2.0, 3.0, 4.0, 100.0], flop=8.0, nbytes=4.0)
     assert m.median == 3.0
     assert m.mean == pytest.approx(22.0)
     assert m.iqr == pytest.approx(2.0)  # numpy's linear percentiles: q1 = 2, q3 = 4
-    assert m.flop_rate == pytest.approx(8.0 / 3.0)
-    assert m.byte_rate == pytest.approx(4.0 / 3.0)
+    assert m.flop_per_s == pytest.approx(8.0 / 3.0)
+    assert m.bytes_per_s == pytest.approx(4.0 / 3.0)
     assert "median 3 s" in repr(m) and "GFLOP/s" in repr(m)
 
 
@@ -52,21 +52,21 @@ def test_benchmark_passes_arguments():
 
 def test_compare_speedups_relative_to_baseline():
     slow, fast = _measurement([4.0] * 3, "slow"), _measurement([1.0] * 3, "fast")
-    table = timing.compare([slow, fast])
+    table = compare.compare([slow, fast])
     assert table.loc["fast", "speedup"] == pytest.approx(4.0)
     assert table.loc["slow", "speedup"] == pytest.approx(1.0)
-    assert timing.compare([slow, fast], baseline="fast").loc["slow", "speedup"] == pytest.approx(0.25)
+    assert compare.compare([slow, fast], baseline="fast").loc["slow", "speedup"] == pytest.approx(0.25)
     with pytest.raises(ValueError, match="baseline"):
-        timing.compare([slow, fast], baseline="nope")
+        compare.compare([slow, fast], baseline="nope")
     with pytest.raises(ValueError, match="distinct"):
-        timing.compare([slow, slow])
+        compare.compare([slow, slow])
 
 
 def test_plot_comparison_returns_labelled_axes():
     import matplotlib
 
     matplotlib.use("Agg")
-    ax = timing.plot_comparison([_measurement([2e-3] * 3, "a"), _measurement([1e-3] * 3, "b")])
+    ax = compare.plot_comparison([_measurement([2e-3] * 3, "a"), _measurement([1e-3] * 3, "b")])
     assert ax.get_xscale() == "log"
     assert "seconds" in ax.get_xlabel()
     assert len(ax.patches) == 2
@@ -172,15 +172,16 @@ def test_compare_callables_runs_interleaved_and_checks_results():
             order.append(tag)
             time.sleep(0.001)  # long enough that each sample is one call
             return x * value
+
         return fn
 
-    table = timing.compare({"A": make("A", 2), "B": make("B", 2)}, np.ones(4), min_time=0.02, min_samples=5)
+    table = compare.compare({"A": make("A", 2), "B": make("B", 2)}, np.ones(4), min_time=0.02, min_samples=5)
     assert list(table.index) == ["A", "B"]
     assert table.loc["A", "speedup"] == 1.0
     # after cold calls, warm-up and batch sizing, samples alternate A, B, A, B ...
     assert "".join(order[-10:]) == "AB" * 5
     with pytest.raises(ValueError, match="different result"):
-        timing.compare({"A": make("A", 2), "B": make("B", 3)}, np.ones(4), min_time=0.01)
+        compare.compare({"A": make("A", 2), "B": make("B", 3)}, np.ones(4), min_time=0.01)
 
 
 def test_max_time_caps_a_slow_function():

@@ -50,19 +50,41 @@ def _wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float
 def lab_server(tmp_path):
     """JupyterLab serving a temporary copy of the repository, in quick mode."""
     repo = tmp_path / "repo"
-    shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(".venv", ".git", "build", "release", "bench-results",
-                                                              "__pycache__", ".pytest_cache", "kernel-*"))
+    shutil.copytree(
+        ROOT,
+        repo,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "build", "release", "bench-results", "__pycache__", ".pytest_cache", "kernel-*"
+        ),
+    )
     port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ, COURSEKIT_QUICK="1", JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"))
+    env = dict(
+        os.environ,
+        COURSEKIT_QUICK="1",
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+    )
     log_path = tmp_path / "lab.log"
     log = open(log_path, "w")
     root_flag = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
     proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("jupyter")), "lab", "--no-browser", f"--port={port}",
-         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={repo}",
-         "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None", *root_flag],
-        cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(Path(sys.executable).with_name("jupyter")),
+            "lab",
+            "--no-browser",
+            f"--port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={repo}",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=None",
+            *root_flag,
+        ],
+        cwd=repo,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         _wait_for_server(f"http://127.0.0.1:{port}/api/status?token={token}", proc, log_path)

@@ -17,6 +17,20 @@ from .idx import read_idx, write_idx
 from .words import LANGUAGES, load_words
 
 __all__ = [
-    "CLASS_NAMES", "END", "LANGUAGES", "PAD", "START", "CharVocab", "Dates", "data_dir", "encode_chars",
-    "gaussian_clusters", "load_dates", "load_fashion_mnist", "load_words", "read_idx", "sha256", "write_idx",
+    "CLASS_NAMES",
+    "END",
+    "LANGUAGES",
+    "PAD",
+    "START",
+    "CharVocab",
+    "Dates",
+    "data_dir",
+    "encode_chars",
+    "gaussian_clusters",
+    "load_dates",
+    "load_fashion_mnist",
+    "load_words",
+    "read_idx",
+    "sha256",
+    "write_idx",
 ]

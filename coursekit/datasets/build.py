@@ -37,8 +37,11 @@ def build_fashion_mnist(out: Path, debian_dir: Path = fashion_mnist.DEBIAN_DIR) 
     written = []
     for split, (image_name, label_name) in fashion_mnist.FILES.items():
         for name in (image_name, label_name):
-            verify(debian_dir / name, fashion_mnist.DEBIAN_SHA256[name],
-                   hint="Install it with `apt-get install dataset-fashion-mnist`.")
+            verify(
+                debian_dir / name,
+                fashion_mnist.DEBIAN_SHA256[name],
+                hint="Install it with `apt-get install dataset-fashion-mnist`.",
+            )
         images, labels = read_idx(debian_dir / image_name), read_idx(debian_dir / label_name)
         keep = stratified_indices(labels, FASHION_PER_CLASS[split], SEED)
         write_idx(out / image_name, images[keep])

@@ -49,8 +49,9 @@ class CharVocab:
         return "".join(out)
 
 
-def encode_chars(texts: Sequence[str], vocab: CharVocab | None = None,
-                 max_len: int | None = None) -> tuple[np.ndarray, np.ndarray, CharVocab]:
+def encode_chars(
+    texts: Sequence[str], vocab: CharVocab | None = None, max_len: int | None = None
+) -> tuple[np.ndarray, np.ndarray, CharVocab]:
     """Pad ``texts`` into an int64 id matrix.
 
     Returns ``(ids, lengths, vocab)``: ``ids`` (N, T) with 0 as padding after each text, T the

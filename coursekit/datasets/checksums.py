@@ -66,6 +66,8 @@ def verify_shipped(relative: str) -> Path:
     sums = shipped_sums()
     if relative not in sums:
         raise ValueError(f"{data_dir() / relative}: not listed in {data_dir() / 'SHA256SUMS'}")
-    return verify(data_dir() / relative, sums[relative],
-                  hint="Restore it with `git checkout -- data/` or rebuild it with "
-                       "`python -m coursekit.datasets build`.")
+    return verify(
+        data_dir() / relative,
+        sums[relative],
+        hint="Restore it with `git checkout -- data/` or rebuild it with `python -m coursekit.datasets build`.",
+    )

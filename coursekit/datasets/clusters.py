@@ -11,9 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def gaussian_clusters(n_samples: int = 10_000, n_features: int = 500, n_classes: int = 5, seed: int = 0,
-                      sigma: float = 0.1, shuffle: bool = True,
-                      dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]:
+def gaussian_clusters(
+    n_samples: int = 10_000,
+    n_features: int = 500,
+    n_classes: int = 5,
+    seed: int = 0,
+    sigma: float = 0.1,
+    shuffle: bool = True,
+    dtype: str = "float32",
+) -> tuple[np.ndarray, np.ndarray]:
     """``(X, onehot)``: ``X`` (n_samples, n_features), ``onehot`` (n_samples, n_classes).
 
     Class sizes differ by at most one when ``n_samples`` is not a multiple of ``n_classes``.

@@ -14,8 +14,20 @@ import numpy as np
 
 from .chars import END, START, CharVocab
 
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December"]
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 FIRST, LAST = dt.date(1950, 1, 1), dt.date(2049, 12, 31)
 
@@ -23,15 +35,15 @@ FIRST, LAST = dt.date(1950, 1, 1), dt.date(2049, 12, 31)
 def _fmt(d: dt.date, style: int) -> str:
     month, wd = MONTHS[d.month - 1], WEEKDAYS[d.weekday()]
     return [
-        f"{d.day} {month} {d.year}",                      # 3 May 1998
-        f"{month} {d.day}, {d.year}",                     # May 3, 1998
-        f"{d.day:02d} {month[:3]} {d.year}",              # 03 May 1998
-        f"{month[:3]} {d.day} {d.year}",                  # May 3 1998
-        f"{wd} {d.day} {month} {d.year}",                 # Sunday 3 May 1998
-        f"{wd[:3]}, {month[:3]} {d.day}, {d.year}",       # Sun, May 3, 1998
-        f"{d.day}.{d.month}.{d.year}",                    # 3.5.1998 (day first)
-        f"{d.year}/{d.month:02d}/{d.day:02d}",            # 1998/05/03
-        f"{d.day} {month.lower()} {d.year}",              # 3 may 1998
+        f"{d.day} {month} {d.year}",  # 3 May 1998
+        f"{month} {d.day}, {d.year}",  # May 3, 1998
+        f"{d.day:02d} {month[:3]} {d.year}",  # 03 May 1998
+        f"{month[:3]} {d.day} {d.year}",  # May 3 1998
+        f"{wd} {d.day} {month} {d.year}",  # Sunday 3 May 1998
+        f"{wd[:3]}, {month[:3]} {d.day}, {d.year}",  # Sun, May 3, 1998
+        f"{d.day}.{d.month}.{d.year}",  # 3.5.1998 (day first)
+        f"{d.year}/{d.month:02d}/{d.day:02d}",  # 1998/05/03
+        f"{d.day} {month.lower()} {d.year}",  # 3 may 1998
     ][style]
 
 
@@ -87,5 +99,10 @@ def load_dates(n: int = 10_000, seed: int = 0) -> Dates:
     targets = [d.isoformat() for d in dates]
     # Vocabularies from every character any style can produce, not just this sample's.
     source_chars = "".join(MONTHS + WEEKDAYS) + "".join(m.lower() for m in MONTHS) + "0123456789 ,./"
-    return Dates(sources, targets, [int(s) for s in styles], CharVocab.build([source_chars]),
-                 CharVocab.build(["0123456789-"], extra=(START, END)))
+    return Dates(
+        sources,
+        targets,
+        [int(s) for s in styles],
+        CharVocab.build([source_chars]),
+        CharVocab.build(["0123456789-"], extra=(START, END)),
+    )

@@ -14,8 +14,7 @@ import numpy as np
 from .checksums import data_dir, verify, verify_shipped
 from .idx import read_idx
 
-CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-               "Ankle boot"]
+CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 SHIPPED_DIR = "fashion-mnist"
 
@@ -49,9 +48,14 @@ def _paths(split: str, source: str, debian_dir: Path) -> tuple[Path, Path, str]:
     return paths[0], paths[1], f"the subset shipped in {data_dir() / SHIPPED_DIR}"
 
 
-def load_fashion_mnist(split: str = "train", source: str = "auto", limit: int | None = None,
-                       normalize: bool = True, verbose: bool = True,
-                       debian_dir: Path = DEBIAN_DIR) -> tuple[np.ndarray, np.ndarray]:
+def load_fashion_mnist(
+    split: str = "train",
+    source: str = "auto",
+    limit: int | None = None,
+    normalize: bool = True,
+    verbose: bool = True,
+    debian_dir: Path = DEBIAN_DIR,
+) -> tuple[np.ndarray, np.ndarray]:
     """Fashion-MNIST images and labels: ``X`` of shape (N, 28, 28), ``y`` int64 class numbers.
 
     ``split``: ``"train"`` or ``"test"``. ``source``: ``"debian"`` (the full set), ``"shipped"``

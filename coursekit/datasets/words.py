@@ -26,6 +26,7 @@ LANGUAGES = {
 SHIPPED = "words/words.tsv.gz"
 DICT_DIR = Path("/usr/share/dict")
 
+
 def normalize_word(raw: str) -> str | None:
     """Lower-cased, NFC-composed word, or None to drop it.
 
@@ -42,6 +43,7 @@ def normalize_word(raw: str) -> str | None:
     if not word.isalpha() or not 3 <= len(word) <= 20:
         return None
     return word
+
 
 def build_words(per_language: int = 3000, seed: int = 2026, dict_dir: Path = DICT_DIR) -> list[tuple[str, str]]:
     """A balanced, deterministic sample of ``(word, language code)`` from Debian's word lists.
@@ -72,10 +74,12 @@ def build_words(per_language: int = 3000, seed: int = 2026, dict_dir: Path = DIC
     # Shuffle, so that any prefix (load_words' ``limit``) is a random, mixed sample.
     return [sample[i] for i in rng.permutation(len(sample))]
 
+
 def write_words(path: Path, pairs: list[tuple[str, str]]) -> None:
     """Write ``(word, language)`` pairs as gzip TSV with a header; byte-identical reruns."""
     text = "word\tlanguage\n" + "".join(f"{w}\t{c}\n" for w, c in pairs)
     write_gzip_deterministic(path, text.encode("utf-8"))
+
 
 def load_words(languages: list[str] | None = None, limit: int | None = None) -> tuple[list[str], np.ndarray, list[str]]:
     """The shipped words: ``(words, labels, language_codes)``.
@@ -102,4 +106,3 @@ def load_words(languages: list[str] | None = None, limit: int | None = None) -> 
             words.append(word)
             labels.append(codes.index(code))
     return words, np.array(labels, dtype=np.int64), codes
-

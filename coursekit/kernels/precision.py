@@ -19,6 +19,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..show import python_function
+
 # An LLVM instruction that computes on, produces or converts to a double. A float64 *literal*
 # narrowed to float (``fptrunc double 5.0e-01 to float``) is folded at compile time and allowed.
 _DOUBLE = re.compile(r"\bdouble\b")
@@ -65,7 +67,7 @@ def float64_work(kernel: Callable, argtypes: Sequence[Any], cc: tuple[int, int] 
         )
     from numba.cuda.compiler import compile_cuda
 
-    pyfunc = getattr(kernel, "py_func", kernel)
+    pyfunc = python_function(kernel)
     cres = compile_cuda(pyfunc, None, tuple(argtypes), cc=cc)
     ann = cres.type_annotation
     typemap, calltypes = ann.typemap, ann.calltypes
@@ -103,7 +105,7 @@ def ptx_float64_lines(kernel: Callable, argtypes: Sequence[Any], cc: tuple[int, 
 
     if cc is None:
         cc = cuda.get_current_device().compute_capability
-    ptx, _ = cuda.compile_ptx(getattr(kernel, "py_func", kernel), tuple(argtypes), cc=cc)
+    ptx, _ = cuda.compile_ptx(python_function(kernel), tuple(argtypes), cc=cc)
     return [line.strip() for line in ptx.splitlines() if ".f64" in line and not line.lstrip().startswith("//")]
 
 

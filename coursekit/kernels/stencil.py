@@ -27,7 +27,7 @@ def make_stencil_1d(radius: int, block: int, barrier: bool = True):
         g = cuda.blockIdx.x * cuda.blockDim.x + t  # this thread's output element
         if g + R < inp.size:
             temp[t + R] = inp[g + R]  # the centre of the tile
-        if t < R:
+        if t < R and g < inp.size:  # a block past the end of `out` must not read past `inp`
             temp[t] = inp[g]  # left halo
             if g + B + R < inp.size:
                 temp[t + B + R] = inp[g + B + R]  # right halo

@@ -16,8 +16,7 @@ def _short(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def check_close(actual: Any, expected: Any, what: str = "the result", rtol: float = 1e-5,
-                atol: float = 1e-8) -> None:
+def check_close(actual: Any, expected: Any, what: str = "the result", rtol: float = 1e-5, atol: float = 1e-8) -> None:
     """``actual`` equals ``expected`` within ``rtol``/``atol`` (numbers or arrays, same shape)."""
     if actual is None:
         raise AssertionError(f"{what}: got None — did the function forget to `return` its result?")
@@ -26,8 +25,12 @@ def check_close(actual: Any, expected: Any, what: str = "the result", rtol: floa
         raise AssertionError(f"{what}: expected shape {e.shape}, got shape {a.shape}")
     if not np.allclose(a, e, rtol=rtol, atol=atol, equal_nan=True):
         bad = ~np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
-        where = "" if a.ndim == 0 else f" ({int(bad.sum())} of {bad.size} elements differ, first at index " \
-                                       f"{tuple(int(i) for i in np.argwhere(bad)[0])})"
+        where = (
+            ""
+            if a.ndim == 0
+            else f" ({int(bad.sum())} of {bad.size} elements differ, first at index "
+            f"{tuple(int(i) for i in np.argwhere(bad)[0])})"
+        )
         raise AssertionError(f"{what}: expected {_short(e)}, got {_short(a)}{where}")
 
 
