@@ -1,0 +1,145 @@
+"""A third CPU code generator: numpy ufuncs for the transcendental ops, numba loops for the rest.
+
+Why: numba compiles ``exp``/``log1p`` to calls of the C library, one element at a time (this llvmlite
+has no SVML), while numpy's ufuncs for them are vectorised (AVX2/AVX-512). numpy, in turn, pays one
+pass over the block and a ufunc call for every cheap ``+``, ``*``, ``max``. So, per block: each
+maximal run of cheap ops becomes one small ``@numba.njit(nogil=True)`` loop (values stay in registers),
+and each expensive op stays a numpy ufunc. Only temporaries that cross from one step to another get a
+block buffer. ``nogil`` lets the blocks run on several threads, as with the pure-numpy generator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .codegen import Program, _literal, numpy_stmts, scalar_expr
+
+EXPENSIVE = frozenset({"exp", "log", "log1p", "expm1", "tanh", "sigmoid", "softplus"})
+
+
+def _expensive(ins) -> bool:
+    if ins.op.name == "pow":
+        return not (ins.args[1][0] == "const" and float(np.asarray(ins.args[1][1])) in (1.0, 2.0))
+    return ins.op.name in EXPENSIVE
+
+
+def plan(prog: Program) -> list[tuple]:
+    """Steps in order: ``("seg", [j, ...])`` for a run of cheap instructions, ``("uf", j)`` for an
+    expensive one. Cheap instructions run as late as possible: just before the first expensive op that
+    needs them, or in the last segment, so few of their results have to be stored in a buffer."""
+    steps: list[tuple] = []
+    placed: set[int] = set()
+
+    def cheap_closure(j: int) -> list[int]:
+        found, stack = set(), [v for kind, v in prog.instrs[j].args if kind == "tmp"]
+        while stack:
+            t = stack.pop()
+            if t in placed or t in found or _expensive(prog.instrs[t]):
+                continue
+            found.add(t)
+            stack += [v for kind, v in prog.instrs[t].args if kind == "tmp"]
+        return sorted(found)
+
+    for j, ins in enumerate(prog.instrs):
+        if _expensive(ins):
+            seg = cheap_closure(j)
+            if seg:
+                steps.append(("seg", seg))
+            placed.update(seg)
+            steps.append(("uf", j))
+            placed.add(j)
+    rest = [j for j in range(len(prog.instrs)) if j not in placed]
+    if rest:
+        steps.append(("seg", rest))
+    return steps
+
+
+def hybrid_blocks_source(prog: Program, sliced, name: str = "fused_hybrid"):
+    """Like :func:`codegen.numpy_blocks_source` (same driver signature), plus the numba segment
+    functions defined before it. Returns ``(source, constants, buffers)``."""
+    steps = plan(prog)
+    root = len(prog.instrs) - 1
+    step_of = {j: k for k, (kind, v) in enumerate(steps) for j in (v if kind == "seg" else [v])}
+    last_use: dict[int, int] = {}
+    for k, (kind, v) in enumerate(steps):
+        for j in v if kind == "seg" else [v]:
+            for a_kind, t in prog.instrs[j].args:
+                if a_kind == "tmp" and step_of[t] != k:
+                    last_use[t] = k
+    buffers: list = []
+    free: dict = {}
+    where: dict[int, str] = {root: "o"}
+    consts: dict = {}
+    segments, body = [], []
+
+    def materialise(j: int) -> str:
+        if j not in where:
+            pool = free.get(prog.instrs[j].dtype, [])
+            if pool:
+                where[j] = pool.pop()
+            else:
+                buffers.append((prog.instrs[j].dtype, None))
+                where[j] = f"b{len(buffers) - 1}"
+        return where[j]
+
+    def input_name(k: int) -> str:
+        return f"x{k}" if sliced[k] else f"i{k}"
+
+    for k, (kind, v) in enumerate(steps):
+        for t, last in list(last_use.items()):  # buffers whose last reader is this step can be reused
+            if last == k and t in where and t != root:
+                free.setdefault(prog.instrs[t].dtype, []).append(where[t])
+        if kind == "uf":
+            ins = prog.instrs[v]
+            args = [
+                input_name(a) if ak == "in" else where[a] if ak == "tmp" else (_literal(a) or repr(a))
+                for ak, a in ins.args
+            ]
+            out = materialise(v)
+            body += [f"        {stmt}  # t{v} = {ins.op.name}" for stmt in numpy_stmts(ins, args, out)]
+            continue
+        members = set(v)
+        reads: dict[str, str] = {}  # driver-side name -> loop variable
+        for j in v:
+            for ak, a in prog.instrs[j].args:
+                if ak == "in":
+                    reads.setdefault(input_name(a), f"v{a}")
+                elif ak == "tmp" and a not in members:
+                    reads.setdefault(where[a], f"t{a}")
+        outs = [j for j in v if j == root or last_use.get(j, -1) > k]
+        writes = {j: materialise(j) for j in outs}
+        fname = f"{name}_s{len(segments)}"
+        params = [f"p{n}" for n in range(len(reads))] + [f"w{n}" for n in range(len(writes))]
+        src = [
+            "@numba.njit(nogil=True, cache=False)",
+            f"def {fname}({', '.join(params)}):",
+            "    for j in range(w0.shape[0]):",
+        ]
+        for n, (drv, var) in enumerate(reads.items()):
+            scalar = drv.startswith("i")
+            src.append(f"        {var} = p{n}" + ("" if scalar else "[j]"))
+        for j in v:
+            ins = prog.instrs[j]
+            names = [f"v{a}" if ak == "in" else f"t{a}" for ak, a in ins.args]
+            src.append(f"        t{j} = {scalar_expr(ins, names, consts)}")
+        src += [f"        w{n}[j] = t{j}" for n, j in enumerate(writes)]
+        segments.append("\n".join(src))
+        ops = ", ".join(prog.instrs[j].op.name for j in v)
+        body.append(f"        {fname}({', '.join([*reads, *writes.values()])})  # {ops}")
+    bufs = [f"b{k}" for k in range(len(buffers))]
+    ins_names = [f"i{k}" for k in range(len(prog.in_dtypes))]
+    lines = [
+        *segments,
+        "",
+        f"def {name}(lo, hi, B, out, {', '.join(ins_names)}, bufs):",
+        "    " + (", ".join(bufs) + ", = bufs" if bufs else "pass"),
+        "    for s in range(lo, hi, B):",
+        "        e = s + B",
+        "        if e > hi:",
+        "            e = hi",
+    ]
+    lines += [f"            {b} = {b}[:e - s]" for b in bufs]
+    lines += [f"        x{k} = i{k}[s:e]" for k in range(len(prog.in_dtypes)) if sliced[k]]
+    lines.append("        o = out[s:e]")
+    lines += body
+    return "\n".join(lines) + "\n", consts, buffers
