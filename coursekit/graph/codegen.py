@@ -135,8 +135,16 @@ def numpy_blocks_source(prog: Program, sliced, name: str = "fused"):
             for v in dying:
                 free.setdefault(prog.instrs[v].dtype, []).append(where[v])
         body += [f"        {stmt}  # t{j} = {ins.op.name}" for stmt in numpy_stmts(ins, args, out)]
-    ins_names = [f"i{k}" for k in range(len(prog.in_dtypes))]
-    bufs = [f"b{k}" for k in range(len(buffers))]
+    lines = block_loop_source(name, len(prog.in_dtypes), len(buffers), sliced, body)
+    return "\n".join(lines) + "\n", consts, buffers
+
+
+def block_loop_source(name: str, n_inputs: int, n_buffers: int, sliced: list[bool], body: list[str]) -> list[str]:
+    """Source lines of ``name(lo, hi, B, out, i0, i1, ..., bufs)``: a loop over blocks of ``B``
+    elements of ``[lo, hi)`` that slices the inputs marked in ``sliced`` (``x{k}``), the output
+    (``o``) and the scratch buffers (``b{k}``, shortened for the last block), then runs ``body``."""
+    ins_names = [f"i{k}" for k in range(n_inputs)]
+    bufs = [f"b{k}" for k in range(n_buffers)]
     lines = [f"def {name}(lo, hi, B, out, {', '.join(ins_names)}, bufs):"]
     lines.append("    " + (", ".join(bufs) + ", = bufs" if bufs else "pass"))
     lines += [
@@ -146,10 +154,9 @@ def numpy_blocks_source(prog: Program, sliced, name: str = "fused"):
         "            e = hi",
     ]
     lines += [f"            {b} = {b}[:e - s]" for b in bufs]
-    lines += [f"        x{k} = i{k}[s:e]" for k in range(len(prog.in_dtypes)) if sliced[k]]
+    lines += [f"        x{k} = i{k}[s:e]" for k in range(n_inputs) if sliced[k]]
     lines.append("        o = out[s:e]")
-    lines += body
-    return "\n".join(lines) + "\n", consts, buffers
+    return lines + body
 
 
 # ---- numba, one parallel loop ------------------------------------------------------------------------

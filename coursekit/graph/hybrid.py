@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codegen import Program, _literal, numpy_stmts, scalar_expr
+from .codegen import Program, _literal, block_loop_source, numpy_stmts, scalar_expr
 
 EXPENSIVE = frozenset({"exp", "log", "log1p", "expm1", "tanh", "sigmoid", "softplus"})
 
@@ -126,20 +126,5 @@ def hybrid_blocks_source(prog: Program, sliced, name: str = "fused_hybrid"):
         segments.append("\n".join(src))
         ops = ", ".join(prog.instrs[j].op.name for j in v)
         body.append(f"        {fname}({', '.join([*reads, *writes.values()])})  # {ops}")
-    bufs = [f"b{k}" for k in range(len(buffers))]
-    ins_names = [f"i{k}" for k in range(len(prog.in_dtypes))]
-    lines = [
-        *segments,
-        "",
-        f"def {name}(lo, hi, B, out, {', '.join(ins_names)}, bufs):",
-        "    " + (", ".join(bufs) + ", = bufs" if bufs else "pass"),
-        "    for s in range(lo, hi, B):",
-        "        e = s + B",
-        "        if e > hi:",
-        "            e = hi",
-    ]
-    lines += [f"            {b} = {b}[:e - s]" for b in bufs]
-    lines += [f"        x{k} = i{k}[s:e]" for k in range(len(prog.in_dtypes)) if sliced[k]]
-    lines.append("        o = out[s:e]")
-    lines += body
+    lines = [*segments, "", *block_loop_source(name, len(prog.in_dtypes), len(buffers), sliced, body)]
     return "\n".join(lines) + "\n", consts, buffers
