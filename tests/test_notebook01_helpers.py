@@ -102,6 +102,9 @@ def test_devices_table_adds_this_machine_and_plots(monkeypatch):
     ax = reference.plot_devices(table)
     assert ax.get_xscale() == "log" and "bytes/s" in ax.get_xlabel() and "FLOP/s" in ax.get_ylabel()
     assert len(ax.get_lines()) == len(table)
+    plotted = sorted((line.get_xdata()[0], line.get_ydata()[0]) for line in ax.get_lines())
+    expected = sorted(zip(table["bandwidth_gbs"] * 1e9, table["fp32_tflops"] * 1e12, strict=True))
+    np.testing.assert_allclose(plotted, expected, rtol=1e-9)
 
 
 def test_cpu_clock_and_show():

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import types
 
+import numpy as np
 import pytest
 
 from coursekit import ceilings, reference, roofline, session
@@ -252,6 +253,12 @@ def test_plot_returns_axes_with_roofs_and_points():
     points = [line for line in lines if line.get_marker() == "s"]
     assert len(points) == 2 and all(p.get_color() == roofs[0].get_color() for p in points)
     assert len(ax.get_legend().get_texts()) == 2
+    for roof, ceil in zip(roofs, (cpu, gpu), strict=True):  # the plotted roof is min(P, W * I)
+        x, y = np.asarray(roof.get_xdata()), np.asarray(roof.get_ydata())
+        np.testing.assert_allclose(y, ceil.attainable(x), rtol=1e-9)
+    plotted = sorted((p.get_xdata()[0], p.get_ydata()[0]) for p in points)
+    expected = sorted((k.intensity, k.flop_per_s) for k in kernels)
+    np.testing.assert_allclose(plotted, expected, rtol=1e-9)
 
 
 def test_kernel_table_reports_fraction_of_roof():

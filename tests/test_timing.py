@@ -70,6 +70,7 @@ def test_plot_comparison_returns_labelled_axes():
     assert ax.get_xscale() == "log"
     assert "seconds" in ax.get_xlabel()
     assert len(ax.patches) == 2
+    np.testing.assert_allclose(sorted(p.get_width() for p in ax.patches), [1e-3, 2e-3])  # bar length = median
 
 
 def test_simulator_times_are_labelled_and_cpu_times_are_not():
