@@ -1,0 +1,97 @@
+"""EDF's epoch time against PyTorch eager's on the same float32 MLP, on the CPU (issue 12's target).
+
+The lecture's 784-128-10 sigmoid MLP, softmax and log-loss, plain SGD, batches of 100, one epoch
+over the shipped Fashion-MNIST training subset (10,000 images). The two are timed in alternating
+rounds, so a change in the machine's speed affects both alike; the verdict is the median of the
+rounds' time ratios (EDF / torch). Target: <= 1.3. Both use the thread counts they start with
+(printed). Exits 1 when the target is missed.
+
+Run: python benchmarks/edf_vs_torch.py [--rounds 15] [--batch 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+import torch
+
+from coursekit import edf
+from coursekit.datasets import load_fashion_mnist
+
+TARGET = 1.3
+SIZES = [784, 128, 10]
+
+
+def edf_trainer(images: np.ndarray, labels: np.ndarray, batch: int, eta: float):
+    """One epoch of EDF minibatch SGD over ``images`` (N, 784) float32; returns the function."""
+    edf.clear()
+    x, y = edf.Input(), edf.Input()
+    loss = edf.LogLoss(edf.Aref(edf.mlp(x, SIZES, activation=edf.Sigmoid), y))
+
+    def epoch() -> None:
+        for k in range(0, len(images), batch):
+            x.set(images[k : k + batch])
+            y.set(labels[k : k + batch])
+            edf.Forward()
+            edf.Backward(loss)
+            edf.SGD(eta)
+
+    return epoch
+
+
+def torch_trainer(images: np.ndarray, labels: np.ndarray, batch: int, eta: float):
+    """The same model and epoch in PyTorch eager (float32, SGD); returns the function."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.Sigmoid(), torch.nn.Linear(128, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=eta)
+    xs, ys = torch.from_numpy(images), torch.from_numpy(labels)
+
+    def epoch() -> None:
+        for k in range(0, len(xs), batch):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(xs[k : k + batch]), ys[k : k + batch])
+            loss.backward()
+            opt.step()
+
+    return epoch
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15, help="alternating timed epochs of each")
+    parser.add_argument("--batch", type=int, default=100, help="minibatch size B")
+    args = parser.parse_args()
+    images, labels = load_fashion_mnist("train", source="shipped")
+    images = images.reshape(len(images), -1)
+    runs = {
+        "EDF": edf_trainer(images, labels, args.batch, 0.1),
+        "torch": torch_trainer(images, labels, args.batch, 0.1),
+    }
+    for epoch in runs.values():
+        epoch()  # warm-up: first-touch allocations, BLAS thread start-up
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.rounds):
+        for name, epoch in runs.items():
+            start = time.perf_counter()
+            epoch()
+            seconds[name].append(time.perf_counter() - start)
+    edf_s, torch_s = np.array(seconds["EDF"]), np.array(seconds["torch"])
+    ratio = float(np.median(edf_s / torch_s))
+    print(
+        f"{len(images):,} images per epoch, B={args.batch}, float32 784-128-10 sigmoid MLP; "
+        f"torch {torch.__version__} with {torch.get_num_threads()} threads, numpy {np.__version__}"
+    )
+    for name, t in (("EDF", edf_s), ("torch eager", torch_s)):
+        q1, q3 = np.percentile(t, [25, 75])
+        print(f"  {name:<12} epoch {np.median(t) * 1e3:7.1f} ms (IQR {q1 * 1e3:.1f}-{q3 * 1e3:.1f} ms)")
+    print(f"  EDF / torch: {ratio:.2f} (median of {args.rounds} rounds' ratios; target <= {TARGET})")
+    ok = ratio <= TARGET
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
