@@ -127,24 +127,30 @@ class _Abort(BaseException):
 
 
 class _Block:
-    """Runs one block's threads one at a time in a fixed order, switching only at barriers."""
+    """Runs one block's threads one at a time in a fixed order, switching only at barriers.
+
+    Each thread waits on its own event, so handing the turn on wakes exactly one thread (waking
+    them all at every hand-off made barriers cost the square of the block size).
+    """
 
     def __init__(self, n_threads: int):
-        self.cond = threading.Condition()
+        self.lock = threading.Lock()
+        self.wake = [threading.Event() for _ in range(n_threads)]
         self.state = ["ready"] * n_threads  # ready / barrier / done
         self.turn: int | None = 0
         self.phase = 0
         self.error: BaseException | None = None
         self.shared: list[TracedArray] = []
+        self.wake[0].set()
 
     def wait_turn(self, tid: int) -> None:
-        with self.cond:
-            self.cond.wait_for(lambda: self.turn == tid or self.error is not None)
-            if self.error is not None and self.turn != tid:
-                raise _Abort()
+        self.wake[tid].wait()
+        self.wake[tid].clear()  # only this thread clears its own event, and only while it has the turn
+        if self.error is not None and self.turn != tid:
+            raise _Abort()
 
     def give_turn(self, tid: int, new_state: str) -> None:
-        with self.cond:
+        with self.lock:
             self.state[tid] = new_state
             nxt = next((t for t in range(tid + 1, len(self.state)) if self.state[t] == "ready"), None)
             if nxt is None:  # everyone has reached the barrier or finished: next phase
@@ -155,14 +161,16 @@ class _Block:
                         self.state[t] = "ready"
                     nxt = waiting[0]
             self.turn = nxt
-            self.cond.notify_all()
+            if nxt is not None:
+                self.wake[nxt].set()
 
     def fail(self, exc: BaseException) -> None:
-        with self.cond:
+        with self.lock:
             if self.error is None:
                 self.error = exc
             self.turn = None
-            self.cond.notify_all()
+            for event in self.wake:  # every waiting thread wakes, sees the error and unwinds
+                event.set()
 
 
 class _Recorder:
