@@ -20,6 +20,7 @@ import torch
 
 from coursekit import edf
 from coursekit.datasets import load_fashion_mnist
+from coursekit.timing import iqr
 
 TARGET = 1.3
 SIZES = [784, 128, 10]
@@ -85,8 +86,7 @@ def main() -> int:
         f"torch {torch.__version__} with {torch.get_num_threads()} threads, numpy {np.__version__}"
     )
     for name, t in (("EDF", edf_s), ("torch eager", torch_s)):
-        q1, q3 = np.percentile(t, [25, 75])
-        print(f"  {name:<12} epoch {np.median(t) * 1e3:7.1f} ms (IQR {q1 * 1e3:.1f}-{q3 * 1e3:.1f} ms)")
+        print(f"  {name:<12} epoch {np.median(t) * 1e3:7.1f} ms (IQR {iqr(t) * 1e3:.1f} ms)")
     print(f"  EDF / torch: {ratio:.2f} (median of {args.rounds} rounds' ratios; target <= {TARGET})")
     ok = ratio <= TARGET
     print("PASS" if ok else "FAIL")

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from .timing import format_seconds, iqr
+
 
 class BackgroundQueue:
     """A FIFO of calls executed by one background thread. Use as a context manager."""
@@ -69,18 +71,13 @@ class LaunchTimes:
     unsynchronised: tuple[float, ...]
     synchronised: tuple[float, ...]
 
-    @staticmethod
-    def _iqr(values: tuple[float, ...]) -> float:
-        q25, q75 = np.percentile(values, [25, 75])
-        return float(q75 - q25)
-
     @property
     def wrong_median(self) -> float:
         return float(np.median(self.unsynchronised))
 
     @property
     def wrong_iqr(self) -> float:
-        return self._iqr(self.unsynchronised)
+        return iqr(self.unsynchronised)
 
     @property
     def right_median(self) -> float:
@@ -88,7 +85,7 @@ class LaunchTimes:
 
     @property
     def right_iqr(self) -> float:
-        return self._iqr(self.synchronised)
+        return iqr(self.synchronised)
 
     @property
     def ratio(self) -> float:
@@ -96,8 +93,7 @@ class LaunchTimes:
         return self.right_median / self.wrong_median
 
     def summary(self) -> str:
-        from .timing import format_seconds as f
-
+        f = format_seconds
         return (
             f"without synchronising {f(self.wrong_median)} (IQR {f(self.wrong_iqr)}), "
             f"with {f(self.right_median)} (IQR {f(self.right_iqr)}): {self.ratio:,.0f}x, "

@@ -19,6 +19,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from .simulator import truthy
+
 NO_OPENCL_ENV = "COURSEKIT_NO_OPENCL"
 SYSTEM_VENDORS_DIR = "/etc/OpenCL/vendors"  # where distributions register ICDs (Debian's pocl-opencl-icd)
 FIX = (
@@ -119,7 +121,7 @@ def _pocl_version(device) -> str:
 @functools.lru_cache(maxsize=1)
 def verdict() -> Verdict:
     """Find the first OpenCL CPU device that builds and runs the probe kernel (cached per process)."""
-    if os.environ.get(NO_OPENCL_ENV, "").strip().lower() not in ("", "0", "false", "no", "off"):
+    if truthy(os.environ.get(NO_OPENCL_ENV)):
         return Verdict(None, None, None, f"switched off by {NO_OPENCL_ENV}=1")
     use_system_icds()
     try:

@@ -60,6 +60,12 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
+def iqr(values: Any) -> float:
+    """Interquartile range of ``values`` (same unit): the spread the course reports beside a median."""
+    q1, q3 = np.percentile(values, [25, 75])
+    return float(q3 - q1)
+
+
 def thread_counts() -> dict[str, int]:
     """Threads each loaded library may use: ``cpus`` (logical CPUs), ``torch`` when imported."""
     counts = {"cpus": os.cpu_count() or 1}
@@ -105,8 +111,7 @@ class Measurement:
     @property
     def iqr(self) -> float:
         """Interquartile range of the per-call times (seconds): the spread."""
-        q1, q3 = np.percentile(self.times, [25, 75])
-        return float(q3 - q1)
+        return iqr(self.times)
 
     @property
     def best(self) -> float:
