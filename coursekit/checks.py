@@ -44,3 +44,22 @@ def check_true(condition: bool, message: str) -> None:
     """Fail with ``message`` (say what was expected and what was measured) unless ``condition``."""
     if not condition:
         raise AssertionError(message)
+
+
+def passed(grade_id: str, points: float, hidden: bool = False) -> str:
+    """Print (and return) what a test cell that ran to its end means for the student's grade.
+
+    Called as the last line of a locked test cell: ``points`` is the cell's value; ``hidden``
+    says whether the cell holds hidden tests, which the student's copy does not show and which
+    run only when the notebook is graded.
+    """
+    pts = f"{points:g} point{'s' if points != 1 else ''}"
+    if hidden:
+        text = (
+            f"PASSED {grade_id}: every visible test passes. Worth {pts} if the hidden tests, "
+            "which run when your notebook is graded, pass too."
+        )
+    else:
+        text = f"PASSED {grade_id}: every test passes ({pts})."
+    print(text)
+    return text

@@ -22,7 +22,12 @@ from .roofline import Ceilings, Kernel, _itemsize
 if TYPE_CHECKING:
     import pandas as pd
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "data" / "reference"
+
+def reference_dir() -> Path:
+    """``data/reference/``, wherever the course's data folder is (see ``datasets.data_dir``)."""
+    from .datasets.checksums import data_dir
+
+    return data_dir() / "reference"
 
 
 @dataclass(frozen=True)
@@ -246,7 +251,7 @@ def cpu_peak_flops(dtype: Any = "float32", fma_units: int = 2) -> tuple[float, s
 
 def reference_files(directory: Path | None = None) -> list[Path]:
     """Recorded GPU results shipped in ``data/reference/`` (JSON), newest first."""
-    directory = directory or REFERENCE_DIR
+    directory = directory or reference_dir()
 
     def recorded_date(path: Path) -> str:  # ISO dates sort as text; file times mean nothing in a clone
         try:

@@ -158,3 +158,10 @@ def test_grading_checks_pass_on_right_answers():
     checks.check_close([1.0, 2.0], [1.0, 2.0 + 1e-9])
     checks.check_equal((2, 3), (2, 3))
     checks.check_true(True, "never shown")
+
+
+def test_passed_tells_the_student_what_the_points_depend_on(capsys):
+    text = checks.passed("nb03_tanh", 2, hidden=True)
+    assert "nb03_tanh" in text and "2 points" in text and "hidden tests" in text and "graded" in text
+    assert capsys.readouterr().out.strip() == text
+    assert checks.passed("nb01_relu", 1) == "PASSED nb01_relu: every test passes (1 point)."

@@ -5,15 +5,46 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import site
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+DATA_ENV = "COURSEKIT_DATA_DIR"
+# Where a (non-editable) `pip install` puts data/: the wheel carries it as data files under
+# <prefix>/share/coursekit/data (pyproject.toml, [tool.setuptools.data-files]).
+INSTALLED_DATA = Path("share") / "coursekit" / "data"
+
+
+def data_dirs() -> list[Path]:
+    """Where the course's ``data/`` folder is looked for, in order: ``$COURSEKIT_DATA_DIR`` (when
+    set, the only place), the source checkout next to this package, then the installed copy
+    under ``sys.prefix`` (and ``sys.base_prefix``, ``site.USER_BASE``)."""
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return [Path(env)]
+    prefixes = dict.fromkeys([sys.prefix, sys.base_prefix, site.USER_BASE or sys.prefix])
+    return [ROOT / "data", *(Path(prefix) / INSTALLED_DATA for prefix in prefixes)]
 
 
 def data_dir() -> Path:
-    """The course's ``data/`` folder ($COURSEKIT_DATA_DIR overrides)."""
-    env = os.environ.get("COURSEKIT_DATA_DIR")
-    return Path(env) if env else ROOT / "data"
+    """The course's ``data/`` folder: the first of :func:`data_dirs` that holds ``SHA256SUMS``
+    (the first candidate when none does, so that errors name where it was expected)."""
+    candidates = data_dirs()
+    for candidate in candidates:
+        if (candidate / "SHA256SUMS").is_file():
+            return candidate
+    return candidates[0]
+
+
+def missing_data_message() -> str:
+    """What to do when the course's data folder is not found."""
+    looked = ", ".join(str(p) for p in data_dirs())
+    return (
+        f"the course's data/ folder was not found (looked in: {looked}). Install coursekit from the "
+        f"course's repository (`pip install .` ships data/ with the package), or set {DATA_ENV} to the "
+        "folder that holds SHA256SUMS (e.g. a clone's data/)."
+    )
 
 
 def write_gzip_deterministic(path: str | os.PathLike, data: bytes) -> None:
@@ -44,7 +75,10 @@ def read_sums(path: str | os.PathLike) -> dict[str, str]:
 
 def shipped_sums() -> dict[str, str]:
     """Checksums of the files shipped in data/ (from data/SHA256SUMS), by path relative to data/."""
-    return read_sums(data_dir() / "SHA256SUMS")
+    sums = data_dir() / "SHA256SUMS"
+    if not sums.is_file():
+        raise FileNotFoundError(missing_data_message())
+    return read_sums(sums)
 
 
 def verify(path: str | os.PathLike, expected: str, hint: str = "") -> Path:
