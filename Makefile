@@ -15,7 +15,7 @@ LINTED := coursekit tests benchmarks
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: setup setup-student lab test test-fast test-unit test-notebooks lint fmt sync notebooks notebook \
-        info bench gpu-lane release clean help
+        info bench gpu-lane release student clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -86,6 +86,9 @@ info: setup-student  ## what hardware and backends coursekit sees here
 release: setup  ## build the student version of every notebook into release/
 	$(BIN)/coursekit release --out release
 
+student: setup  ## write the student edition (released notebooks, coursekit, data, binder) into student-edition/
+	$(BIN)/coursekit publish --out student-edition
+
 bench: setup-student  ## measure this machine's roofline and kernels into bench-results/
 	$(BIN)/coursekit bench --out bench-results
 
@@ -93,4 +96,4 @@ gpu-lane: setup  ## on a CUDA machine: every GPU path, the reference file and th
 	$(BIN)/python benchmarks/gpu_lane.py --notebooks --out gpu-lane
 
 clean:  ## remove everything the Makefile creates
-	rm -rf $(VENV) .pytest_cache .ruff_cache release bench-results build gpu-lane
+	rm -rf $(VENV) .pytest_cache .ruff_cache release student-edition bench-results build gpu-lane

@@ -57,6 +57,22 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _publish(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .publish import leaks, publish
+
+    out = Path(args.out)
+    released = publish(out)
+    found = leaks(out)
+    for problem in found:
+        print(f"LEAK {problem}")
+    print(
+        f"wrote the student edition to {out}: {len(released)} notebooks, coursekit, data/, binder/, README.md, tests/"
+    )
+    return 1 if found else 0
+
+
 def _grade(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -80,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     rel.add_argument("--out", default="release", help="folder for the student notebooks (default: release/)")
     rel.add_argument("notebooks", nargs="*", help="instructor notebooks (default: all of notebooks/)")
     rel.set_defaults(func=_release)
+    pub = sub.add_parser("publish", help="write the student edition: a folder to push as the students' repository")
+    pub.add_argument(
+        "--out", default="student-edition", help="folder to write (emptied first; default: student-edition/)"
+    )
+    pub.set_defaults(func=_publish)
     grd = sub.add_parser("grade", help="run a student's notebook with the hidden tests and print its score")
     grd.add_argument("notebook", help="the student's .ipynb")
     grd.add_argument("--instructor", help="the instructor version (default: notebooks/<same name>)")

@@ -254,6 +254,7 @@ check_close(ys, y_before, what="y after the call (inputs must not change)")
 x32 = xs.astype(np.float32)
 check_close(saxpy_numpy(np.float32(2), x32, x32), 3 * x32, what="saxpy_numpy on float32", rtol=1e-6)
 ### END HIDDEN TESTS
+ck.checks.passed("nb01_saxpy", 2, hidden=True)
 
 # %% [markdown]
 # ## 4. SIMT: the same operation as a GPU kernel
@@ -460,6 +461,7 @@ check_close(matvec_intensity(4096, 16), 2 * 4096 * 16 / ((4096 * 16 + 16 + 4096)
 check_equal(predicted_bound(10.0, toy), "compute-bound", what="bound exactly at the ridge")
 check_equal(predicted_bound(9.99, toy), "memory-bound", what="bound just below the ridge")
 ### END HIDDEN TESTS
+ck.checks.passed("nb01_intensity", 2, hidden=True)
 
 # %% [markdown]
 # ## 6. When does the GPU win?
@@ -546,6 +548,7 @@ check_equal(crossover_size(sizes, [5, 5, 5, 5], [1, 1, 1, 1]), 10, what="when th
 check_equal(crossover_size([1000, 10, 10_000, 100], [3, 1, 4, 2], [1, 5, 1, 5]), 1000, what="unsorted sizes")
 check_equal(crossover_size(sizes, [1, 2, 3, 4], [1, 2, 3, 4]), None, what="ties are not wins")
 ### END HIDDEN TESTS
+ck.checks.passed("nb01_crossover", 2, hidden=True)
 
 # %% [markdown]
 # ## 7. The asynchronous-launch pitfall

@@ -229,6 +229,7 @@ check_close(run_saxpy(0.0, xs, ys), ys, what="saxpy_kernel with a = 0")
 check_close(run_saxpy(-1.5, xs, ys, threads=32, extra_blocks=2), -1.5 * xs + ys,
             what="saxpy_kernel with 2 surplus blocks", rtol=1e-6)
 ### END HIDDEN TESTS
+ck.checks.passed("nb02_saxpy", 3, hidden=True)
 
 # %% [markdown]
 # ## 3. 2-D grids
@@ -315,6 +316,7 @@ check_close(run_relu_2d(xs, block=(4, 2)), np.maximum(xs, 0), what="relu_2d on 3
 xs = rng.standard_normal((20, 3)).astype(np.float32)  # tall
 check_close(run_relu_2d(xs, block=(4, 2)), np.maximum(xs, 0), what="relu_2d on 20 x 3 with 4 x 2 blocks")
 ### END HIDDEN TESTS
+ck.checks.passed("nb02_relu2d", 2, hidden=True)
 
 # %% [markdown]
 # ## 4. Shared memory and barriers: `stencil_1d`
@@ -507,6 +509,7 @@ check_close(run_transpose(xs), xs.T, what="transpose of a 3 x 17 matrix")
 xs = rng.standard_normal((8, 8)).astype(np.float32)
 check_close(run_transpose(xs), xs.T, what="transpose of one full tile")
 ### END HIDDEN TESTS
+ck.checks.passed("nb02_transpose", 3, hidden=True)
 
 # %% [markdown]
 # ## 5. Reductions: atomics vs a tree
@@ -628,6 +631,7 @@ check_close(run_block_max(xs), np.maximum.reduceat(xs, [0, 32]), what="block max
 xs = np.arange(32, dtype=np.float32)[::-1].copy()  # the maximum in thread 0
 check_close(run_block_max(xs), [31.0], what="block max with the maximum first")
 ### END HIDDEN TESTS
+ck.checks.passed("nb02_blockmax", 3, hidden=True)
 
 # %% [markdown]
 # ## 6. Matrix multiply: naive vs tiled vs cuBLAS

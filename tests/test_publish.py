@@ -1,0 +1,119 @@
+"""The student edition (`coursekit publish`): what it holds, that nothing of the instructor's leaks
+into it, and (slow) that its own test passes: every notebook runs with only its graded cells failing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+import tomllib
+
+from coursekit import edition_check, publish
+
+from conftest import NOTEBOOKS, ROOT
+
+pytest.importorskip("nbgrader")
+
+
+@pytest.fixture(scope="module")
+def edition(tmp_path_factory):
+    out = tmp_path_factory.mktemp("edition") / "students"
+    publish.publish(out)
+    return out
+
+
+def test_edition_tree(edition):
+    top = sorted(p.name for p in edition.iterdir())
+    assert top == ["README.md", "binder", "coursekit", "data", "notebooks", "pyproject.toml", "tests"]
+    assert sorted(p.name for p in (edition / "notebooks").iterdir()) == [p.name for p in NOTEBOOKS]
+    assert [p.name for p in (edition / "tests").iterdir()] == ["test_notebooks.py"]
+    assert (edition / "data" / "SHA256SUMS").is_file() and (edition / "binder" / "postBuild").is_file()
+    assert not (edition / "coursekit" / "assignments.py").exists(), "the instructor's tools stay home"
+    assert not list(edition.rglob("__pycache__"))
+    readme = (edition / "README.md").read_text()
+    assert all(p.stem in readme for p in NOTEBOOKS) and "NotImplementedError" in readme
+
+
+def test_edition_installs_nothing_of_the_instructors(edition):
+    project = tomllib.loads((edition / "pyproject.toml").read_text())["project"]
+    assert set(project["optional-dependencies"]) == {"gpu", "gpu-cuda13", "opencl"}
+    text = (edition / "pyproject.toml").read_text() + (edition / "binder" / "requirements.txt").read_text()
+    assert "nbgrader" not in text, "nbgrader's instructor panels must not appear in the students' JupyterLab"
+
+
+def test_edition_leaks_nothing(edition):
+    assert publish.leaks(edition) == []
+
+
+def test_leak_scan_finds_what_was_planted(edition, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(edition, copy)
+    secrets = publish._instructor_only_text(ROOT)
+    solution = next(text for what, text in secrets if what.startswith("the solution"))
+    hidden = next(text for what, text in secrets if what.startswith("a hidden test"))
+    (copy / "coursekit" / "notes.md").write_text(f"handy:\n{solution}\n")
+    (copy / "coursekit" / "more.py").write_text(f"{hidden}\n")
+    shutil.copy(ROOT / "notebooks" / "01_gpu_basics.py", copy / "notebooks")
+    shutil.copy(ROOT / "tests" / "test_edf_wrong_answers.py", copy / "tests")
+    found = "\n".join(publish.leaks(copy))
+    for expected in (
+        "notes.md: contains the solution",
+        "more.py: contains a hidden test",
+        "the .py twin",
+        "an instructor",
+    ):
+        assert expected in found, f"the scan missed {expected!r}:\n{found}"
+
+
+def _cell(source, **nbgrader):
+    cell = nbformat.v4.new_code_cell(source, metadata={"nbgrader": nbgrader} if nbgrader else {})
+    return cell
+
+
+def _error(name):
+    return nbformat.v4.new_output("error", ename=name, evalue="x", traceback=[])
+
+
+def test_unexpected_failures_tells_graded_from_ordinary_cells():
+    nb = nbformat.v4.new_notebook()
+    stub = _cell("def f(): raise NotImplementedError()", solution=True, grade_id="nb09_f")
+    stub.outputs = [_error("NotImplementedError")]
+    failing_test = _cell("check(f)", grade=True, grade_id="nb09_f_tests")
+    failing_test.outputs = [_error("NotImplementedError")]
+    nb.cells = [stub, failing_test]
+    assert edition_check.unexpected_failures(nb) == []
+    lucky_test = _cell("pass", grade=True, grade_id="nb09_g_tests")
+    broken = _cell("1 / 0")
+    broken.outputs = [_error("ZeroDivisionError")]
+    nb.cells += [lucky_test, broken]
+    problems = edition_check.unexpected_failures(nb)
+    assert problems == ["nb09_g_tests: passed without a solution", "code cell 3: ZeroDivisionError: x"]
+
+
+@pytest.mark.slow
+def test_edition_runs_its_own_test(edition):
+    """The edition's own coursekit (not this clone's) runs every blank notebook: graded cells fail,
+    nothing else does. This is the course's one run of the student version."""
+    env = {**os.environ, "PYTHONPATH": str(edition), "COURSEKIT_QUICK": "1"}
+    env.pop("COURSEKIT_DATA_DIR", None)
+    where = subprocess.run(
+        [sys.executable, "-c", "import coursekit, coursekit.datasets as d; print(coursekit.__file__, d.data_dir())"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=edition,
+    )
+    assert where.stdout.split() == [str(edition / "coursekit" / "__init__.py"), str(edition / "data")], where
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=edition,
+        timeout=3600,
+    )
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
