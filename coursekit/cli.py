@@ -73,6 +73,17 @@ def _publish(args: argparse.Namespace) -> int:
     return 1 if found else 0
 
 
+def _nbgrader_course(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .nbgrader_course import make_course
+
+    names = make_course(Path(args.dir), [Path(p) for p in args.notebooks] or None, course_id=args.course_id)
+    print(f"wrote {Path(args.dir) / 'nbgrader_config.py'} and source/ for: {', '.join(names)}")
+    print(f"next: cd {args.dir} && nbgrader generate_assignment {names[0]}")
+    return 0
+
+
 def _grade(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -101,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="student-edition", help="folder to write (emptied first; default: student-edition/)"
     )
     pub.set_defaults(func=_publish)
+    nbg = sub.add_parser("nbgrader-course", help="write an nbgrader course directory (config + source/)")
+    nbg.add_argument("dir", help="the course directory to write into")
+    nbg.add_argument("--course-id", default="coursekit", help="nbgrader's course id (default: coursekit)")
+    nbg.add_argument("notebooks", nargs="*", help="instructor notebooks (default: all of notebooks/)")
+    nbg.set_defaults(func=_nbgrader_course)
     grd = sub.add_parser("grade", help="run a student's notebook with the hidden tests and print its score")
     grd.add_argument("notebook", help="the student's .ipynb")
     grd.add_argument("--instructor", help="the instructor version (default: notebooks/<same name>)")
