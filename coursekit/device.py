@@ -17,10 +17,12 @@ import ctypes
 import functools
 import importlib
 import importlib.util
+import math
 import os
 import platform
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -220,6 +222,32 @@ def cpu() -> CPUInfo:
         vector_bits=bits,
         memory_bytes=int(psutil.virtual_memory().total),
     )
+
+
+def _cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs allowed by this process's cgroup quota (cgroup v2 ``cpu.max`` or v1
+    ``cpu.cfs_quota_us``/``cpu.cfs_period_us``), e.g. 2.0 on a Binder pod; None when unlimited."""
+    try:
+        v2 = root / "cpu.max"
+        if v2.is_file():
+            quota, period = v2.read_text().split()[:2]
+            return None if quota == "max" else int(quota) / int(period)
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return None if quota <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
+def usable_cpus() -> int:
+    """How many CPUs this process may really keep busy: the CPUs in its affinity mask, capped by
+    its cgroup CPU quota (rounded up). On Binder the quota is often below the visible core count,
+    and thread pools sized by ``os.cpu_count()`` then oversubscribe it."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    limit = _cgroup_cpu_limit()
+    if limit is not None:
+        cpus = min(cpus, max(1, math.ceil(limit)))
+    return max(1, cpus)
 
 
 def cpu_clock_hz() -> float:

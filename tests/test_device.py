@@ -201,3 +201,30 @@ def test_parse_device_names_the_caller_and_the_choices():
         device.parse_device("tpu", allow_auto=False, who="Timer")
     with pytest.raises(ValueError, match="use 'cpu' or 'cuda'"):
         device.parse_device("auto", allow_auto=False)
+
+
+def test_cgroup_quota_v2_and_v1(tmp_path):
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("150000 100000\n")
+    assert device._cgroup_cpu_limit(v2) == 1.5
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert device._cgroup_cpu_limit(v2) is None
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("200000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert device._cgroup_cpu_limit(v1) == 2.0
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert device._cgroup_cpu_limit(v1) is None
+    assert device._cgroup_cpu_limit(tmp_path / "absent") is None
+
+
+def test_usable_cpus_honours_affinity_and_quota(monkeypatch):
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(device, "_cgroup_cpu_limit", lambda: None)
+    assert device.usable_cpus() == 4
+    monkeypatch.setattr(device, "_cgroup_cpu_limit", lambda: 1.5)  # a Binder-like quota: 1.5 CPUs
+    assert device.usable_cpus() == 2
+    monkeypatch.setattr(device, "_cgroup_cpu_limit", lambda: 8.0)
+    assert device.usable_cpus() == 4

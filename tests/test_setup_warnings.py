@@ -58,3 +58,29 @@ def test_without_setup_the_advice_is_shown():
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["installed"] == 0 and len(result["shown"]) == 4
+
+
+def test_threads_fitted_only_when_fewer_cpus_are_usable(monkeypatch):
+    import os
+
+    import torch
+
+    from coursekit import session
+
+    for name in session.THREAD_ENV:  # set, then deleted: monkeypatch restores each one's absence afterwards
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(session.os, "cpu_count", lambda: 8)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(4)
+        assert session.fit_threads_to_cpus(8) == 8
+        assert torch.get_num_threads() == 4 and "OMP_NUM_THREADS" not in os.environ, "nothing changes"
+        assert session.fit_threads_to_cpus(1) == 1
+        assert torch.get_num_threads() == 1
+        assert all(os.environ[name] == "1" for name in session.THREAD_ENV)
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        session.fit_threads_to_cpus(2)
+        assert os.environ["OMP_NUM_THREADS"] == "3", "a setting the user made is kept"
+    finally:
+        torch.set_num_threads(before)
