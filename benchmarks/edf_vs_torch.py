@@ -4,9 +4,10 @@ The lecture's 784-128-10 sigmoid MLP, softmax and log-loss, plain SGD, batches o
 over the shipped Fashion-MNIST training subset (10,000 images). The two are timed in alternating
 rounds, so a change in the machine's speed affects both alike; the verdict is the median of the
 rounds' time ratios (EDF / torch). Target: <= 1.3. Both use the thread counts they start with
-(printed). Exits 1 when the target is missed.
+(printed), or ``--threads N`` each (numpy's OpenBLAS and torch; notebook 03 uses 1 on machines with
+at most 4 cores, where two pools of threads fight over the cores). Exits 1 when the target is missed.
 
-Run: python benchmarks/edf_vs_torch.py [--rounds 15] [--batch 100]
+Run: python benchmarks/edf_vs_torch.py [--rounds 15] [--batch 100] [--threads 1]
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 import numpy as np
 import torch
 
-from coursekit import edf
+from coursekit import edf, threads
 from coursekit.datasets import load_fashion_mnist
 from coursekit.timing import iqr
 
@@ -64,7 +65,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15, help="alternating timed epochs of each")
     parser.add_argument("--batch", type=int, default=100, help="minibatch size B")
+    parser.add_argument("--threads", type=int, default=0, help="threads for numpy's BLAS and torch (0: as started)")
     args = parser.parse_args()
+    if args.threads:
+        threads.set_threads(args.threads)
     images, labels = load_fashion_mnist("train", source="shipped")
     images = images.reshape(len(images), -1)
     runs = {
@@ -83,7 +87,8 @@ def main() -> int:
     ratio = float(np.median(edf_s / torch_s))
     print(
         f"{len(images):,} images per epoch, B={args.batch}, float32 784-128-10 sigmoid MLP; "
-        f"torch {torch.__version__} with {torch.get_num_threads()} threads, numpy {np.__version__}"
+        f"torch {torch.__version__} with {torch.get_num_threads()} threads, numpy {np.__version__} "
+        f"with {threads.blas_threads()} BLAS threads"
     )
     for name, t in (("EDF", edf_s), ("torch eager", torch_s)):
         print(f"  {name:<12} epoch {np.median(t) * 1e3:7.1f} ms (IQR {iqr(t) * 1e3:.1f} ms)")

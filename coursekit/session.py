@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TypeVar
 
-from . import device, simulator
+from . import device, simulator, threads
 
 QUICK_ENV = "COURSEKIT_QUICK"
 DEFAULT_SEED = 0
@@ -85,27 +85,6 @@ def quiet_numba_advice() -> None:
         warnings.filterwarnings("ignore", message=message, category=Warning)
 
 
-# Thread-pool sizes read by OpenMP, OpenBLAS, MKL and numexpr when they start.
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_MAX_THREADS")
-
-
-def fit_threads_to_cpus(cpus: int | None = None) -> int:
-    """Keep thread pools within the CPUs this process may use (:func:`device.usable_cpus`).
-
-    When that is fewer than the CPUs the machine shows (a cgroup quota, as on Binder, or an
-    affinity mask), pools sized by the visible count oversubscribe it: set the thread variables of
-    the libraries not yet loaded (unless already set) and torch's pool if torch is loaded.
-    Otherwise nothing changes. Returns the number of usable CPUs."""
-    cpus = cpus or device.usable_cpus()
-    if cpus < (os.cpu_count() or 1):
-        for name in THREAD_ENV:
-            os.environ.setdefault(name, str(cpus))
-        torch = sys.modules.get("torch")
-        if torch is not None and torch.get_num_threads() > cpus:
-            torch.set_num_threads(cpus)
-    return cpus
-
-
 @dataclass(frozen=True)
 class Setup:
     """What :func:`setup` decided."""
@@ -123,13 +102,13 @@ class Setup:
 
 def setup(seed: int = DEFAULT_SEED, verbose: bool = True) -> Setup:
     """Prepare a notebook: simulator switch (before numba loads), thread pools fitted to the CPUs
-    this process may use (:func:`fit_threads_to_cpus`), numba-cuda's performance advice silenced
+    this process may use (:func:`coursekit.threads.fit_to_cpus`), numba-cuda's performance advice silenced
     (:func:`quiet_numba_advice`), seeds, plot style.
 
     Prints one line describing the machine unless ``verbose=False``. Returns a :class:`Setup`.
     """
     simulator = device.use_simulator_if_no_gpu()
-    cpus = fit_threads_to_cpus()
+    cpus = threads.fit_to_cpus()
     quiet_numba_advice()
     seed_everything(seed)
     plot_defaults()

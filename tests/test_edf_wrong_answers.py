@@ -477,3 +477,45 @@ def test_checkers_leave_the_notebook_graph_alone():
             checker(wrongs[0])
     assert edf.inputs == [x] and edf.components == [t] and edf.parameters == [w]
     edf.clear()
+
+
+# --- the notebook's own exercise cells ---------------------------------------------------------------
+
+NOTEBOOK_EXERCISES = {  # grade_id in notebooks/03_minibatch.ipynb -> (name the cell defines, exercise above)
+    "nb03_tanh": ("Tanh", "tanh"),
+    "nb03_addbias": ("AddBias", "addbias"),
+    "nb03_vdot": ("VDot", "vdot"),
+    "nb03_softmax_logloss": ("SoftmaxLogLoss", "softmax_logloss"),
+    "nb03_train_loop": ("train", "training_loop"),
+}
+
+
+def _notebook_solution_cells(student: bool = False) -> dict[str, str]:
+    import nbformat
+
+    from coursekit import assignments
+
+    from conftest import ROOT
+
+    nb = nbformat.read(ROOT / "notebooks" / "03_minibatch.ipynb", as_version=4)
+    if student:
+        nb = assignments.student_version(nb)
+    return {
+        meta["grade_id"]: cell.source
+        for cell in nb.cells
+        if (meta := assignments.nbgrader_meta(cell)).get("grade_id") in NOTEBOOK_EXERCISES
+    }
+
+
+@pytest.mark.parametrize("grade_id", list(NOTEBOOK_EXERCISES))
+def test_notebook_solutions_pass_and_blank_cells_fail(grade_id):
+    name, exercise = NOTEBOOK_EXERCISES[grade_id]
+    checker = EXERCISES[exercise][0]
+    for student, should_pass in ((False, True), (True, False)):
+        namespace = {"np": np, "edf": edf}
+        exec(_notebook_solution_cells(student)[grade_id], namespace)
+        if should_pass:
+            checker(namespace[name])
+        else:
+            with pytest.raises(AssertionError, match="NotImplementedError"):
+                checker(namespace[name])

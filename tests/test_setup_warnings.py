@@ -65,22 +65,22 @@ def test_threads_fitted_only_when_fewer_cpus_are_usable(monkeypatch):
 
     import torch
 
-    from coursekit import session
+    from coursekit import threads
 
-    for name in session.THREAD_ENV:  # set, then deleted: monkeypatch restores each one's absence afterwards
+    for name in threads.THREAD_ENV:  # set, then deleted: monkeypatch restores each one's absence afterwards
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
-    monkeypatch.setattr(session.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 8)
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(4)
-        assert session.fit_threads_to_cpus(8) == 8
+        assert threads.fit_to_cpus(8) == 8
         assert torch.get_num_threads() == 4 and "OMP_NUM_THREADS" not in os.environ, "nothing changes"
-        assert session.fit_threads_to_cpus(1) == 1
+        assert threads.fit_to_cpus(1) == 1
         assert torch.get_num_threads() == 1
-        assert all(os.environ[name] == "1" for name in session.THREAD_ENV)
+        assert all(os.environ[name] == "1" for name in threads.THREAD_ENV)
         monkeypatch.setenv("OMP_NUM_THREADS", "3")
-        session.fit_threads_to_cpus(2)
+        threads.fit_to_cpus(2)
         assert os.environ["OMP_NUM_THREADS"] == "3", "a setting the user made is kept"
     finally:
         torch.set_num_threads(before)
