@@ -150,3 +150,17 @@ def test_graph_rewrite_and_apply_local_engine_recurse_into_replacements():
     g = T.graph_rewrite(lambda outs: [o * 1 for o in outs], name="times_one")
     (new,), (rep,) = T.optimize([x], passes=[g])
     assert rep.name == "times_one" and new.is_a("mul")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_log_one_plus_exp_becomes_softplus_and_stays_finite(dtype):
+    v = T.vector("v", dtype)
+    f = T.function([v], T.log(1 + T.exp(v)))
+    assert f.fired().get("softplus_recognition") == 1
+    xs = np.array([-1000.0, -30.0, 0.0, 30.0, 1000.0], dtype)
+    with np.errstate(all="raise", under="ignore"):
+        got = f(xs)
+    np.testing.assert_allclose(got, np.logaddexp(0, xs.astype(np.float64)), rtol=1e-6)
+    raw = T.function([v], T.log(1 + T.exp(v)), optimize=False)
+    with np.errstate(over="ignore"):
+        assert np.isinf(raw(xs)[-1]) and raw(xs)[0] == 0  # the naive form: inf at 1000

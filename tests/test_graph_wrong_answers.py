@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -213,3 +215,47 @@ def test_messages_say_what_was_expected_and_what_came_back():
     assert "expected" in str(info.value) and "got" in str(info.value) and "tanh" in str(info.value)
     with pytest.raises(AssertionError, match="should fire"):
         checks.check_exp_log_rewrite(exp_log_top_only)
+
+
+# ---- notebook 04's stable softplus: its test cell, run as written in the notebook ------------------------
+
+
+def _softplus_test_cell() -> str:
+    import nbformat
+
+    from coursekit import assignments
+
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "04_static_vs_dynamic.ipynb"
+    for cell in nbformat.read(path, 4).cells:
+        if assignments.nbgrader_meta(cell).get("grade_id") == "nb04_softplus_tests":
+            return cell.source
+    raise AssertionError("notebook 04 has no nb04_softplus_tests cell")
+
+
+SOFTPLUS = {
+    "right: max(x, 0) + log1p(exp(-|x|))": (lambda x: np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x))), True),
+    "right: numpy's logaddexp": (lambda x: np.logaddexp(0, x), True),
+    "wrong: as written, log(1 + exp(x))": (lambda x: np.log(1 + np.exp(x)), False),
+    "wrong: log1p(exp(x)) overflows": (lambda x: np.log1p(np.exp(x)), False),
+    "wrong: log instead of log1p": (lambda x: np.maximum(x, 0) + np.log(1 + np.exp(-np.abs(x))), False),
+    "wrong: exp(-x) instead of exp(-|x|)": (lambda x: np.maximum(x, 0) + np.log1p(np.exp(-x)), False),
+    "wrong: |x| instead of max(x, 0)": (lambda x: np.abs(x) + np.log1p(np.exp(-np.abs(x))), False),
+    "wrong: plain ReLU": (lambda x: np.maximum(x, 0), False),
+}
+
+
+@pytest.mark.parametrize("name", list(SOFTPLUS))
+def test_softplus_answers_against_the_notebooks_tests(name, capsys):
+    import coursekit as ck
+    from coursekit.checks import check_close
+
+    answer, ok = SOFTPLUS[name]
+    namespace = {"np": np, "ck": ck, "check_close": check_close, "softplus": answer}
+    source = _softplus_test_cell()
+    if ok:
+        with np.errstate(under="ignore"):
+            exec(source, namespace)  # the notebook's own test cell
+        assert "PASSED nb04_softplus" in capsys.readouterr().out
+    else:
+        with pytest.raises((AssertionError, FloatingPointError)), np.errstate(over="ignore", invalid="ignore"):
+            exec(source, namespace)  # the notebook's own test cell

@@ -361,6 +361,15 @@ def softplus_stability(node: Variable):
     return new if same_type(new, node) else None
 
 
+def softplus_recognition(node: Variable):
+    """log1p(exp(x)) -> softplus(x): ``log(1 + exp(x))`` written out overflows to inf for x > 88 in float32
+    (exp(x) is inf) although the answer is about x; softplus is computed stably."""
+    if node.is_a("log1p") and node.inputs[0].is_a("exp"):
+        new = O.softplus(node.inputs[0].inputs[0])
+        return new if same_type(new, node) else None
+    return None
+
+
 def lower_softplus(node: Variable):
     """softplus(x) -> max(x, 0) + log1p(exp(-|x|)) in primitive ops, so that after CSE
     softplus(x) and softplus(-x) share one exp and one log1p (done just before fusion)."""
@@ -417,7 +426,7 @@ def default_passes(extra=()) -> list:
         LocalRewrite("sigmoid", sigmoid_recognition),
         canonicalize,
         LocalRewrite("softplus_stability", softplus_stability),
-        LocalRewrite("log1p", log1p_rewrite),
+        LocalRewrite("log1p", log1p_rewrite, softplus_recognition),
         canonicalize,
         constant_folding,
         cse,
@@ -432,7 +441,7 @@ def stability_passes() -> list:
         LocalRewrite("sigmoid", sigmoid_recognition),
         canonicalize,
         LocalRewrite("softplus_stability", softplus_stability),
-        LocalRewrite("log1p", log1p_rewrite),
+        LocalRewrite("log1p", log1p_rewrite, softplus_recognition),
         canonicalize,
     ]
 
