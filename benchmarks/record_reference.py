@@ -14,7 +14,9 @@ go, with logs.) It measures on the GPU everything the notebooks show from a reco
   and the shared-memory stencil on 2^24 elements;
 - ``divergence``: notebook 01's ``heavy_branches`` on warps that agree vs lanes that alternate;
 - ``minibatch``: examples per second over batch sizes, for LeNet inference (notebook 05; also in
-  float16 autocast) and batched softmax-regression gradients (notebook 03).
+  float16 autocast) and batched softmax-regression gradients (notebook 03);
+- ``softmax_regression``: seconds per iteration of notebook 03's softmax regression, CuPy and torch;
+- ``compile_speedup``: notebook 04's eager vs ``torch.compile`` (cross-entropy, MLP step).
 
 It writes data/reference/<device>.json, labelled with device, date, driver, CUDA and library
 versions. ``--cpu-dry-run --out DIR`` runs the same steps on the CPU and numba-cuda's simulator at
@@ -39,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from coursekit import crossover, device, timing
+from coursekit import crossover, device, timing, torch_graphs
+from coursekit import minibatch as _minibatch
 from coursekit.ceilings import course_kernels, measure_ceilings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -270,20 +273,24 @@ def minibatch(dev: str) -> dict[str, list[dict[str, float]]]:
                 m = timing.benchmark(model, images, device=dev, **opts)
                 rows.append({"batch": b, "median_s": m.median, "images_per_s": b / m.median})
         result[key] = rows
-    W = torch.randn(500, 5, device=dev) * 0.01
-
-    def grad(X, Y):
-        P = torch.softmax(X @ W, dim=1)
-        return X.T @ (P - Y) / len(X)
-
-    rows = []
-    for b in [1, 16, 256, 4096, 65536] if gpu else [1, 64]:
-        X = torch.randn(b, 500, device=dev)
-        Y = torch.nn.functional.one_hot(torch.randint(0, 5, (b,), device=dev), 5).float()
-        m = timing.benchmark(grad, X, Y, device=dev, **opts)
-        rows.append({"batch": b, "median_s": m.median, "examples_per_s": b / m.median})
-    result["softmax_grad"] = rows
+    batches = (1, 16, 256, 4096, 65536) if gpu else (1, 64)
+    result.update(_minibatch.measure_softmax_grad(dev, batch_sizes=batches))
     return result
+
+
+def softmax_regression(dev: str) -> dict[str, list[dict[str, Any]]]:
+    """Notebook 03: seconds per full-batch iteration of the lecture's softmax regression (10,000 x
+    500, 5 classes): the numpy code on CuPy, and torch autograd, on the GPU. The same dict as the
+    notebook's own measurement (``{"softmax_regression": rows}``)."""
+    sizes = {} if dev == "cuda" else {"n_samples": 200, "n_features": 20}
+    return _minibatch.measure_softmax_regression(dev, **sizes)
+
+
+def compile_speedup(dev: str) -> dict[str, Any]:
+    """Notebook 04: eager vs torch.compile for the cross-entropy over 10^7 float32 and the MLP step."""
+    if dev == "cuda":
+        return torch_graphs.measure_compile_speedup(dev)
+    return torch_graphs.measure_compile_speedup(dev, n=1000, with_compile=False)
 
 
 # The recording, in order: JSON key -> step. "recorded" comes first: it names the device.
@@ -296,6 +303,8 @@ STEPS: dict[str, Callable[[str], Any]] = {
     "matmul_kernels": matmul_kernels,
     "divergence": divergence,
     "minibatch": minibatch,
+    "softmax_regression": softmax_regression,
+    "compile_speedup": compile_speedup,
 }
 
 

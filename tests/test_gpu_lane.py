@@ -54,6 +54,8 @@ def test_dry_run_runs_every_step_and_writes_a_reference_that_loads(tmp_path):
         "matmul_kernels",
         "divergence",
         "minibatch",
+        "softmax_regression",
+        "compile_speedup",
         "reference",
     ]
     assert list(steps) == expected and set(steps.values()) == {"ok"}
