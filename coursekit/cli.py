@@ -60,10 +60,12 @@ def _release(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .publish import leaks, publish
+    from .publish import leaks, library_answers, publish
 
     out = Path(args.out)
     released = publish(out)
+    for note in library_answers(out):
+        print(f"note {note}")
     found = leaks(out)
     for problem in found:
         print(f"LEAK {problem}")

@@ -23,7 +23,16 @@ ROOT = Path(__file__).resolve().parents[1]
 INSTRUCTOR_EXTRAS = ("instructor", "dev")
 # Never copied into the edition: caches, and the instructor's own tools (they quote nbgrader's
 # solution markers; `coursekit release/grade/publish` need the instructor's repository anyway).
-NEVER_COPIED = ("__pycache__", "assignments.py", "publish.py", "edition_check.py")
+NEVER_COPIED = ("__pycache__", "assignments.py", "publish.py", "edition_check.py", "nbgrader_course.py")
+# Exercises that re-derive a piece of the course's own library, which the lesson reads and the
+# edition must ship: their answers are in that file by design, so the scan reports them as known
+# notes, not as leaks. Grade them as practice; an exercise whose answer the library does not hold
+# does not belong here (the tests check that every entry is still found, and nothing else).
+LIBRARY_ANSWERS = {
+    "nb03_addbias": "coursekit/edf.py",
+    "nb03_vdot": "coursekit/edf.py",
+    "nb04_softplus": "coursekit/graph/ops.py",
+}
 
 STUDENT_README = """# {title} — student edition
 
@@ -108,9 +117,9 @@ def publish(out: Path, root: Path = ROOT) -> list[Path]:
     return released
 
 
-def _instructor_only_text(root: Path) -> list[tuple[str, str]]:
-    """(what, text) pairs that must never appear in the edition: each solution's code and each
-    hidden test line (longer than 20 characters, not also a visible line of the notebook)."""
+def _instructor_only_text(root: Path) -> list[tuple[str, str, str]]:
+    """(what, grade_id, text) of what must never appear in the edition: each solution's code and
+    each hidden test line (longer than 20 characters, not also a visible line of the notebook)."""
     found = []
     for path in sorted((root / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
@@ -121,7 +130,7 @@ def _instructor_only_text(root: Path) -> list[tuple[str, str]]:
             source = cell.source
             if meta.get("solution") and "### BEGIN SOLUTION" in source:
                 answer = source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0].strip()
-                found.append((f"the solution of {meta['grade_id']}", answer))
+                found.append((f"the solution of {meta['grade_id']}", meta["grade_id"], answer))
             if "### BEGIN HIDDEN TESTS" in source:
                 before, rest = source.split("### BEGIN HIDDEN TESTS", 1)
                 block, after = rest.split("### END HIDDEN TESTS", 1)
@@ -129,7 +138,9 @@ def _instructor_only_text(root: Path) -> list[tuple[str, str]]:
                 visible.update(line.strip() for line in (before + after).splitlines())
             else:
                 visible.update(line.strip() for line in source.splitlines())
-        found += [(f"a hidden test of {gid}", line) for gid, line in hidden if len(line) > 20 and line not in visible]
+        found += [
+            (f"a hidden test of {gid}", gid, line) for gid, line in hidden if len(line) > 20 and line not in visible
+        ]
     return found
 
 
@@ -156,5 +167,20 @@ def leaks(edition: Path, root: Path = ROOT) -> list[str]:
         if path.suffix == ".ipynb":
             text = "\n".join(c.source for c in nbformat.reads(text, as_version=4).cells)
         problems += [f"{rel}: contains {m!r}" for m in markers if m in text]
-        problems += [f"{rel}: contains {what}" for what, secret in secrets if secret and secret in text]
+        problems += [
+            f"{rel}: contains {what}"
+            for what, grade_id, secret in secrets
+            if secret and secret in text and LIBRARY_ANSWERS.get(grade_id) != rel.as_posix()
+        ]
     return problems
+
+
+def library_answers(edition: Path, root: Path = ROOT) -> list[str]:
+    """The known notes: exercises of :data:`LIBRARY_ANSWERS` whose answer is found in their file."""
+    secrets = {grade_id: secret for what, grade_id, secret in _instructor_only_text(root) if what.startswith("the")}
+    found = []
+    for grade_id, rel in sorted(LIBRARY_ANSWERS.items()):
+        path = Path(edition) / rel
+        if grade_id in secrets and path.is_file() and secrets[grade_id] in path.read_text():
+            found.append(f"{grade_id}: its answer is in {rel}, which the lesson reads (by design)")
+    return found

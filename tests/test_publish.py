@@ -49,12 +49,18 @@ def test_edition_leaks_nothing(edition):
     assert publish.leaks(edition) == []
 
 
+def test_known_library_answers_are_exactly_the_listed_ones(edition):
+    """Each exercise listed as answered by the library is still found there (no stale entry)."""
+    notes = publish.library_answers(edition)
+    assert [n.split(":")[0] for n in notes] == sorted(publish.LIBRARY_ANSWERS), notes
+
+
 def test_leak_scan_finds_what_was_planted(edition, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(edition, copy)
     secrets = publish._instructor_only_text(ROOT)
-    solution = next(text for what, text in secrets if what.startswith("the solution"))
-    hidden = next(text for what, text in secrets if what.startswith("a hidden test"))
+    solution = next(text for what, _, text in secrets if what.startswith("the solution"))
+    hidden = next(text for what, _, text in secrets if what.startswith("a hidden test"))
     (copy / "coursekit" / "notes.md").write_text(f"handy:\n{solution}\n")
     (copy / "coursekit" / "more.py").write_text(f"{hidden}\n")
     shutil.copy(ROOT / "notebooks" / "01_gpu_basics.py", copy / "notebooks")
