@@ -13,6 +13,8 @@ go, with logs.) It measures on the GPU everything the notebooks show from a reco
 - ``matmul_kernels``: notebook 02's naive, tiled and cuBLAS matmul (n = 2048, each result checked)
   and the shared-memory stencil on 2^24 elements;
 - ``divergence``: notebook 01's ``heavy_branches`` on warps that agree vs lanes that alternate;
+- ``reduction`` and ``transpose``: notebook 02's atomic vs tree sum, and its transposes (naive,
+  tiled with bank conflicts, padded) against a copy;
 - ``minibatch``: examples per second over batch sizes, for LeNet inference (notebook 05; also in
   float16 autocast) and batched softmax-regression gradients (notebook 03);
 - ``softmax_regression``: seconds per iteration of notebook 03's softmax regression, CuPy and torch;
@@ -293,6 +295,25 @@ def compile_speedup(dev: str) -> dict[str, Any]:
     return torch_graphs.measure_compile_speedup(dev, n=1000, with_compile=False)
 
 
+def reduction(dev: str) -> dict[str, Any]:
+    """Notebook 02 section 5: atomic_sum vs tree_sum on 2^24 floats, errors vs float64, median seconds."""
+    from coursekit.kernels import reduce
+
+    if dev == "cuda":
+        return reduce.time_on_gpu(1 << 24)
+    return reduce.time_on_gpu(1000, **DRY_RUN_TIMING)
+
+
+def transpose_kernels(dev: str) -> dict[str, Any]:
+    """Notebook 02's warps-and-memory section: copy, naive, tiled (32-way bank conflicts) and padded
+    transpose of a 4096 x 4096 float32 matrix."""
+    from coursekit.kernels import transpose
+
+    if dev == "cuda":
+        return transpose.time_on_gpu(4096)
+    return transpose.time_on_gpu(40, **DRY_RUN_TIMING)
+
+
 # The recording, in order: JSON key -> step. "recorded" comes first: it names the device.
 STEPS: dict[str, Callable[[str], Any]] = {
     "recorded": environment,
@@ -302,6 +323,8 @@ STEPS: dict[str, Callable[[str], Any]] = {
     "crossover": crossover_rows,
     "matmul_kernels": matmul_kernels,
     "divergence": divergence,
+    "reduction": reduction,
+    "transpose": transpose_kernels,
     "minibatch": minibatch,
     "softmax_regression": softmax_regression,
     "compile_speedup": compile_speedup,

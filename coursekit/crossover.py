@@ -19,6 +19,13 @@ from .reference import ReferenceDevice
 # PCI Express 5.0 x16, per direction (PCI-SIG): the host link of H100/H200 boards.
 PCIE5_X16_BYTES_PER_S = 64e9
 
+# Latency floors of a GPU call, whatever its size. A kernel launch costs a few microseconds of
+# driver work (NVIDIA's CUDA Graphs posts: ~2-4 us per launch; a PyTorch eager op adds framework
+# overhead on top, ~5-10 us in all); a cudaMemcpy has ~10 us of fixed cost (driver, DMA set-up and
+# the PCIe round trip) before its bytes move. Typical values, not a measurement of any one system.
+LAUNCH_LATENCY_S = 5e-6
+COPY_LATENCY_S = 10e-6
+
 
 def cost(op: str, n: int, itemsize: int = 4) -> tuple[float, float, float]:
     """(FLOP, device memory bytes, host<->device bytes) of ``op`` on size ``n``.
@@ -65,16 +72,38 @@ def from_recorded(rows: list[dict], op: str) -> pd.DataFrame:
 
 
 def bound_from_published(
-    ref: ReferenceDevice, op: str, sizes: Sequence[int], link_bytes_per_s: float = PCIE5_X16_BYTES_PER_S
+    ref: ReferenceDevice,
+    op: str,
+    sizes: Sequence[int],
+    link_bytes_per_s: float = PCIE5_X16_BYTES_PER_S,
+    launch_s: float = LAUNCH_LATENCY_S,
+    copy_latency_s: float = COPY_LATENCY_S,
 ) -> pd.DataFrame:
-    """Best-case seconds on ``ref`` from its published peaks (no launch overhead, perfect
-    efficiency): NOT a measurement. ``with_copies_s`` adds the copies over the host link."""
+    """Best-case seconds on ``ref`` from its published peaks, perfect efficiency: NOT a measurement.
+
+    ``compute_s`` = one launch (``launch_s``) + ``max(FLOP / peak, bytes / bandwidth)``;
+    ``with_copies_s`` adds three copies over the host link (two inputs in, the result out), each
+    ``copy_latency_s`` + bytes / ``link_bytes_per_s``. Pass 0 latencies for the bare peaks.
+    """
     rows = []
     for n in sizes:
         flops, dev_bytes, link_bytes = cost(op, n)
-        compute = max(flops / ref.flop_per_s, dev_bytes / ref.bytes_per_s)
-        rows.append({"op": op, "n": n, "compute_s": compute, "with_copies_s": compute + link_bytes / link_bytes_per_s})
+        compute = launch_s + max(flops / ref.flop_per_s, dev_bytes / ref.bytes_per_s)
+        copies = 3 * copy_latency_s + link_bytes / link_bytes_per_s
+        rows.append({"op": op, "n": n, "compute_s": compute, "with_copies_s": compute + copies})
     return pd.DataFrame(rows)
+
+
+def crossover_size(sizes: Sequence[int], t_cpu: Sequence[float], t_gpu: Sequence[float]) -> int | None:
+    """The smallest size from which on the GPU is faster, at that size and every larger one
+    (None if it is not faster at the largest): Exercise 1.3's definition, robust to a lucky dip."""
+    answer = None
+    for n, c, g in sorted(zip(sizes, t_cpu, t_gpu, strict=True), reverse=True):
+        if g < c:
+            answer = int(n)
+        else:
+            break
+    return answer
 
 
 def first_faster(sizes: Sequence[int], t_slow: Sequence[float], t_fast: Sequence[float]) -> int | None:

@@ -62,7 +62,11 @@ class ReferenceDevice:
 GB = 1e9
 TFLOPS = 1e12
 
-# Vendors' figures. FP32 peak = cores x boost clock x 2 (one fused multiply-add per cycle).
+# Vendors' figures. FP32 peak = cores x clock x FP32 FLOP per cycle per core: 2 on a GPU's "CUDA
+# core" (one FP32 lane doing one fused multiply-add per cycle), 32 on an AVX2/AVX-512 CPU core with
+# two 256-bit FMA pipes (2 pipes x 8 lanes x 2). GPU memory: "80GB" of HBM is 80 GiB (nvidia-smi
+# shows 81,559 MiB usable on an H100 80GB); stored in bytes, shown in GiB. Each row is ONE device:
+# the lectures' DGX-1 is 8 P100s (8x the P100 row's FLOP/s and bandwidth, $129,000 in 2016).
 PUBLISHED: dict[str, ReferenceDevice] = {
     d.name: d
     for d in [
@@ -92,6 +96,20 @@ PUBLISHED: dict[str, ReferenceDevice] = {
             10 * 3.0e9 * 32,
             1723,
             "Intel ARK (i7-6950X); cs231n 2017 lecture 8 price",
+        ),
+        # AMD EPYC 9654 (Zen 4, 2022), a current server CPU: 96 cores, 2.4 GHz base; AVX-512 on two
+        # 256-bit FMA pipes -> 32 FP32 FLOP/cycle/core; 12 channels of DDR5-4800 = 460.8 GB/s.
+        ReferenceDevice(
+            "AMD EPYC 9654",
+            "CPU",
+            2022,
+            96,
+            2.4,
+            None,
+            460.8 * GB,
+            96 * 2.4e9 * 32,
+            11_805,
+            "AMD EPYC 9654 product page (launch price $11,805)",
         ),
         # NVIDIA TITAN Xp: 3840 CUDA cores, 1582 MHz boost, 12 GB GDDR5X at 547.7 GB/s.
         ReferenceDevice(
@@ -132,19 +150,19 @@ PUBLISHED: dict[str, ReferenceDevice] = {
             1200,
             "NVIDIA TITAN X (Pascal) specifications; TTIC 31230 lecture",
         ),
-        # NVIDIA DGX-1 (Pascal): 8 x Tesla P100 SXM2, each 10.6 TFLOPS FP32 (21.2 FP16; 170 FP16 in all)
-        # and 732 GB/s HBM2; 28,672 CUDA cores; $129,000 at launch.
+        # NVIDIA Tesla P100 SXM2 (the GPU of the lectures' DGX-1, which holds 8 of them): 3584 CUDA
+        # cores, 1480 MHz boost, 10.6 TFLOPS FP32, 16 GiB HBM2 at 732 GB/s; no separate list price.
         ReferenceDevice(
-            "NVIDIA DGX-1 (8x P100)",
+            "NVIDIA P100 SXM2 (1/8 of a DGX-1)",
             "GPU",
             2016,
-            28672,
+            3584,
             1.48,
-            8 * 16 * 2**30,
-            8 * 732 * GB,
-            8 * 10.6 * TFLOPS,
-            129_000,
-            "NVIDIA DGX-1 datasheet (2016), Tesla P100 datasheet",
+            16 * 2**30,
+            732 * GB,
+            10.6 * TFLOPS,
+            None,
+            "NVIDIA Tesla P100 datasheet; DGX-1 datasheet (2016): 8 x P100, $129,000",
         ),
         # NVIDIA Tesla V100 SXM2: 5120 CUDA cores, 15.7 TFLOPS FP32, 900 GB/s HBM2.
         ReferenceDevice(
@@ -166,7 +184,7 @@ PUBLISHED: dict[str, ReferenceDevice] = {
             2020,
             6912,
             1.41,
-            80e9,
+            80 * 2**30,
             2039 * GB,
             19.5 * TFLOPS,
             None,
@@ -180,20 +198,21 @@ PUBLISHED: dict[str, ReferenceDevice] = {
             2022,
             16896,
             1.98,
-            80e9,
+            80 * 2**30,
             3350 * GB,
             67 * TFLOPS,
             None,
             "NVIDIA H100 Tensor Core GPU datasheet",
         ),
-        # NVIDIA H200 SXM: same compute as H100 SXM (67 TFLOPS FP32), 141 GB HBM3e at 4.8 TB/s.
+        # NVIDIA H200 SXM: same compute as H100 SXM (67 TFLOPS FP32), "141GB" HBM3e at 4.8 TB/s
+        # (nvidia-smi: 143,771 MiB = 140.4 GiB usable; entered as the vendor's 141 GiB).
         ReferenceDevice(
             "NVIDIA H200 SXM",
             "GPU",
             2024,
             16896,
             1.98,
-            141e9,
+            141 * 2**30,
             4800 * GB,
             67 * TFLOPS,
             None,

@@ -187,7 +187,8 @@ def plot(
                 f"ridge {roof.ridge:.3g} FLOP/B",
                 (roof.ridge, roof.flop_per_s),
                 textcoords="offset points",
-                xytext=(4, -12),
+                xytext=(-6, 6),  # above and left of the ridge: clear of the roof and of kernels past it
+                ha="right",
                 fontsize=8,
                 color=colour,
             )
@@ -212,7 +213,7 @@ def plot(
     top = max([r.flop_per_s for r in roofs] + [k.flop_per_s for k in kernels])
     ax.set_ylim(top=top * 3)
     ax.set_title(title or "Roofline: solid = measured here, dashed = recorded, dotted = published")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left")  # ridge labels sit above-left of their ridge, clear of it
     return ax
 
 

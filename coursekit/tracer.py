@@ -40,6 +40,7 @@ class Access:
     array: str
     index: tuple[int, ...]
     op: str  # "read" or "write"
+    atomic: bool = False  # part of a cuda.atomic read-modify-write
 
 
 class KernelError(RuntimeError):
@@ -141,6 +142,7 @@ class _Block:
         self.phase = 0
         self.error: BaseException | None = None
         self.shared: list[TracedArray] = []
+        self.divergent = False  # a barrier was passed while some threads had already finished
         self.wake[0].set()
 
     def wait_turn(self, tid: int) -> None:
@@ -156,6 +158,8 @@ class _Block:
             if nxt is None:  # everyone has reached the barrier or finished: next phase
                 waiting = [t for t, s in enumerate(self.state) if s == "barrier"]
                 if waiting:
+                    if len(waiting) < len(self.state):
+                        self.divergent = True  # on a GPU: undefined behaviour (a hang, or worse)
                     self.phase += 1
                     for t in waiting:
                         self.state[t] = "ready"
@@ -176,13 +180,17 @@ class _Block:
 class _Recorder:
     def __init__(self) -> None:
         self.accesses: list[Access] = []
+        self.barriers: dict[tuple[int, ...], int] = {}  # block -> barriers its threads passed
+        self.divergent: list[tuple[int, ...]] = []  # blocks with a barrier not every thread reached
+        self.shared_shapes: dict[str, tuple[int, ...]] = {}
         self.local = threading.local()
         self.lock = threading.Lock()
 
     def record(self, space: str, name: str, index: tuple[int, ...], op: str) -> None:
         loc = self.local
+        atomic = getattr(loc, "atomic", False)
         with self.lock:
-            self.accesses.append(Access(loc.block_idx, loc.thread_idx, loc.block.phase, space, name, index, op))
+            self.accesses.append(Access(loc.block_idx, loc.thread_idx, loc.block.phase, space, name, index, op, atomic))
 
 
 class _Namespace:
@@ -233,7 +241,9 @@ class FakeCuda:
         block = loc.block
         if k == len(block.shared):
             data = np.full(shape, np.nan, dtype=_as_dtype(dtype))  # NaN shows reads of unwritten cells
-            block.shared.append(TracedArray(data, f"shared{k}" if k else "shared", "shared", self._rec))
+            name = f"shared{k}" if k else "shared"
+            block.shared.append(TracedArray(data, name, "shared", self._rec))
+            self._rec.shared_shapes[name] = data.shape
         return block.shared[k]
 
     def _local_array(self, shape, dtype):
@@ -241,14 +251,22 @@ class FakeCuda:
 
     def _atomic_add(self, array: TracedArray, index, value):
         with self._atomic_lock:
-            old = array[index]
-            array[index] = old + value
+            self._rec.local.atomic = True
+            try:
+                old = array[index]
+                array[index] = old + value
+            finally:
+                self._rec.local.atomic = False
             return old
 
     def _atomic_max(self, array: TracedArray, index, value):
         with self._atomic_lock:
-            old = array[index]
-            array[index] = max(old, value)
+            self._rec.local.atomic = True
+            try:
+                old = array[index]
+                array[index] = max(old, value)
+            finally:
+                self._rec.local.atomic = False
             return old
 
 
@@ -260,6 +278,9 @@ class Trace:
     grid: tuple[int, int, int]
     block: tuple[int, int, int]
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    barriers: dict[tuple[int, ...], int] = field(default_factory=dict)  # block -> barriers passed
+    divergent: list[tuple[int, ...]] = field(default_factory=list)  # blocks with a divergent barrier
+    shared_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # shared array -> shape
 
     def table(self) -> pd.DataFrame:
         """One row per access: block, thread, phase, space, array, index, op."""
@@ -332,7 +353,7 @@ def trace(kernel: Callable, grid: int | tuple, block: int | tuple, *args: Any) -
                 _run_block(bound, traced_args, recorder, (bx, by, bz), block_d)
     g = (grid_d.x, grid_d.y, grid_d.z)
     b = (block_d.x, block_d.y, block_d.z)
-    return Trace(recorder.accesses, g, b, arrays)
+    return Trace(recorder.accesses, g, b, arrays, recorder.barriers, recorder.divergent, recorder.shared_shapes)
 
 
 def _run_block(bound: Callable, args: list, recorder: _Recorder, block_idx: tuple, block_d: _Dim3) -> None:
@@ -365,100 +386,30 @@ def _run_block(bound: Callable, args: list, recorder: _Recorder, block_idx: tupl
         t.join()
     if state.error is not None:
         raise state.error
+    recorder.barriers[block_idx] = state.phase
+    if state.divergent:
+        recorder.divergent.append(block_idx)
 
 
 # ------------------------------------------------------------------------------------ plots
+# Drawn by coursekit.tracer_plots (kept apart so this module stays about running kernels).
+from .tracer_plots import plot_accesses, plot_shared, plot_writers  # noqa: E402, F401
 
 
-def plot_writers(tr: Trace, array: str, ax=None, title: str | None = None):
-    """Which (block, thread) wrote each element of ``array``: colour = block, text = thread.
+def check_contract(kernel: Callable, griddim: int | tuple, blockdim: int | tuple, *args: Any, **contract: Any):
+    """Run a kernel in the tracer and check its memory contract: see
+    :func:`coursekit.contract.check_contract` (reads, writes, shared memory, barriers, races,
+    bounds, coalescing, values)."""
+    from .contract import check_contract as _check
 
-    1-D arrays are drawn as a row of cells, 2-D arrays as an image with the block tiling. Returns
-    the Axes.
-    """
-    import matplotlib.pyplot as plt
-
-    owner = tr.writers(array)
-    per_block = int(np.prod(tr.block))
-    blocks = np.where(owner >= 0, owner // per_block, -1)
-    threads = np.where(owner >= 0, owner % per_block, -1)
-    grid2d = blocks.reshape(1, -1) if blocks.ndim == 1 else blocks
-    if ax is None:
-        width = min(12, 0.35 * grid2d.shape[1] + 1.5)
-        _, ax = plt.subplots(figsize=(width, 1.4 if blocks.ndim == 1 else 0.35 * grid2d.shape[0] + 1.2))
-    shown = np.ma.masked_less(grid2d, 0)
-    ax.imshow(shown, cmap="tab10", vmin=0, vmax=9, aspect="auto" if blocks.ndim == 1 else "equal")
-    if blocks.ndim == 1 and blocks.size <= 64:
-        for i, t in enumerate(threads):
-            ax.text(i, 0, "-" if t < 0 else str(t), ha="center", va="center", fontsize=7)
-    ax.set_xlabel(
-        f"element of '{array}' (colour = block, number = thread in block; - = not written)"
-        if blocks.ndim == 1
-        else "column"
-    )
-    if blocks.ndim == 1:
-        ax.set_yticks([])
-    else:
-        ax.set_ylabel("row")
-        for x in np.arange(0, grid2d.shape[1], tr.block[0]):
-            ax.axvline(x - 0.5, color="black", lw=1)
-        for y in np.arange(0, grid2d.shape[0], tr.block[1]):
-            ax.axhline(y - 0.5, color="black", lw=1)
-    ax.grid(False)
-    ax.set_title(title or f"Who wrote '{array}': grid {tr.grid[:2]}, block {tr.block[:2]}")
-    return ax
+    return _check(kernel, griddim, blockdim, *args, **contract)
 
 
-def _block_index(block: int | tuple) -> tuple[int, int, int]:
-    """``blockIdx`` as (x, y, z): an int is the x index of a 1-D grid; a tuple is padded with zeros."""
-    parts = (block,) if isinstance(block, (int, np.integer)) else tuple(block)
-    if not 1 <= len(parts) <= 3:
-        raise ValueError(f"block must be an int or a tuple of 1 to 3 ints, not {block!r}")
-    return tuple(int(p) for p in parts) + (0,) * (3 - len(parts))
+def __getattr__(name: str):
+    """``races``, ``sectors_per_warp``, ``bank_conflicts`` and ``uncoalesced`` live in
+    :mod:`coursekit.contract` (which imports this module); reachable here too."""
+    if name in ("races", "sectors_per_warp", "bank_conflicts", "uncoalesced"):
+        from . import contract
 
-
-def plot_accesses(tr: Trace, block: int | tuple = 0, space: str = "shared", array: str | None = None, ax_list=None):
-    """Reads and writes of one block, one panel per barrier phase: rows = threads, columns = element
-    of ``array`` in ``space`` ("shared" or "global"; 1-D arrays, or the first index of 2-D ones);
-    blue = written, orange = read, green = both. ``block`` is ``blockIdx`` as an int (1-D grid) or
-    an (x, y[, z]) tuple. Returns the Axes."""
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-
-    wanted = _block_index(block)
-    t = tr.table()
-    if t.empty:
-        raise ValueError(f"no {space}-memory accesses in this block")
-    t = t[(t["space"] == space) & (t["block"].apply(lambda b: _block_index(b) == wanted))]
-    if array is not None:
-        t = t[t["array"] == array]
-    if t.empty:
-        raise ValueError(f"no {space}-memory accesses in this block")
-    n_threads = int(np.prod(tr.block))
-    width = 1 + max(i[0] for i in t["index"])
-    phases = sorted(t["phase"].unique())
-    if ax_list is None:
-        _, ax_list = plt.subplots(
-            1, len(phases), figsize=(min(14, 4.5 * len(phases)), 0.18 * n_threads + 1.4), squeeze=False
-        )
-        ax_list = ax_list[0]
-    cmap = ListedColormap(["white", "tab:blue", "tab:orange", "tab:green"])
-    label = f"{space}-memory index" + (f" of '{array}'" if array else "")
-    for ax, phase in zip(ax_list, phases, strict=False):  # a caller may pass more Axes than phases
-        grid = np.zeros((n_threads, width), dtype=int)
-        for _, row in t[t["phase"] == phase].iterrows():
-            tx, ty, tz = _block_index(row["thread"])
-            tid = tx + tr.block[0] * (ty + tr.block[1] * tz)
-            grid[tid, row["index"][0]] |= 1 if row["op"] == "write" else 2
-        ax.imshow(grid, cmap=cmap, vmin=0, vmax=3, aspect="auto", interpolation="nearest")
-        ax.set_xlabel(label)
-        ax.set_ylabel("thread")
-        name = wanted[0] if wanted[1:] == (0, 0) else wanted[:2] if wanted[2] == 0 else wanted
-        ax.set_title(f"block {name}, phase {phase}" + (" (after a barrier)" if phase else ""))
-        ax.grid(False)
-    return ax_list
-
-
-def plot_shared(tr: Trace, block: int | tuple = 0, ax_list=None):
-    """Shared-memory reads and writes of one block per barrier phase (see :func:`plot_accesses`)."""
-    return plot_accesses(tr, block=block, space="shared", ax_list=ax_list)
+        return getattr(contract, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

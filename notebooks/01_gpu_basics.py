@@ -62,43 +62,93 @@ device.describe()
 # %% [markdown]
 # Next to it, the devices of the lectures (2016-2017) and of today, from their vendors' published
 # figures, and this machine's *measured* memory bandwidth and matrix-multiply speed (section 5
-# explains how they are measured). FP32 peak is cores x clock x 2 (one fused multiply-add per
-# cycle); FLOP/s per dollar uses the launch price where one was published.
+# explains how they are measured). FP32 peak = cores x clock x FP32 FLOP per cycle per core, and
+# that last factor differs: a GPU's "CUDA core" is one FP32 *lane* that does one fused multiply-add
+# (2 FLOP) per cycle, while a CPU core has vector units — two 256-bit FMA pipes on these CPUs, 2 x 8
+# lanes x 2 = 32 FLOP per cycle. The GPU's counterpart of a CPU core is the *streaming
+# multiprocessor* (SM): 128 FP32 lanes on an H100 SM, 132 SMs. Each row is one device (the lectures'
+# DGX-1 is 8 P100s in one box); memory is in GiB (2^30 bytes), bandwidth in GB/s (10^9 bytes/s);
+# FLOP/s per dollar uses the launch price where one was published.
 
 # %% tags=["nbval-ignore-output"]
 here = ceilings.measure_ceilings("cpu")
 devices = reference.devices_table(here)
-devices[["kind", "year", "cores", "clock_ghz", "memory_gib", "bandwidth_gbs", "fp32_tflops", "price_usd",
-         "gflops_per_usd", "source"]]
+cycles_per_s = devices["cores"] * devices["clock_ghz"] * 1e9  # core-cycles per second
+devices["flop_per_cycle_per_core"] = devices["fp32_tflops"] * 1e12 / cycles_per_s
+SMS = {"NVIDIA Titan Xp": 30, "NVIDIA GTX 1070": 15, "NVIDIA TITAN X (Pascal)": 28,  # vendors' whitepapers
+       "NVIDIA P100 SXM2 (1/8 of a DGX-1)": 56, "NVIDIA V100 SXM2": 80, "NVIDIA A100 SXM 80GB": 108,
+       "NVIDIA H100 SXM": 132, "NVIDIA H200 SXM": 132}
+devices["sms"] = pd.Series(SMS)
+devices[["kind", "year", "cores", "sms", "clock_ghz", "flop_per_cycle_per_core", "memory_gib", "bandwidth_gbs",
+         "fp32_tflops", "price_usd", "gflops_per_usd", "source"]].round(1)
 
 # %% tags=["nbval-ignore-output"]
 ax = reference.plot_devices(devices)
+for text in list(ax.texts):  # re-place the labels of the crowded middle so that none collide
+    text.remove()
+PLACE = {"Titan Xp": (-6, 5, "right"), "TITAN X (Pascal)": (-6, -4, "right"), "AMD EPYC 9654": (-6, -13, "right"),
+         "P100 SXM2 (1/8 of a DGX-1)": (6, -10, "left"), "V100 SXM2": (-6, 4, "right"), "H200 SXM": (6, -10, "left")}
+for name, row in devices.iterrows():
+    label = name.replace("NVIDIA ", "").replace("Intel Core ", "")
+    dx, dy, ha = PLACE.get(label, (6, 4, "left"))
+    ax.annotate(label, (row["bandwidth_gbs"] * 1e9, row["fp32_tflops"] * 1e12), textcoords="offset points",
+                xytext=(dx, dy), ha=ha, fontsize=8)
 h100 = reference.PUBLISHED["NVIDIA H100 SXM"]
 ax.set_title(f"An H100 has {h100.flop_per_s / here.flop_per_s:,.0f}x this CPU's FLOP/s and "
              f"{h100.bytes_per_s / here.bytes_per_s:,.0f}x its bandwidth")
+ax.legend(handles=[plt.Line2D([], [], marker="o", ls="", color="tab:blue", label="CPU (published)"),
+                   plt.Line2D([], [], marker="o", ls="", color="tab:green", label="GPU (published)"),
+                   plt.Line2D([], [], marker="*", ls="", ms=12, color="tab:red", label="this machine (measured)")],
+          loc="lower right", fontsize=8)
 plt.show()
 
 # %% [markdown]
-# Both axes are logarithmic: each grid line is a factor of ten. Two things stand out. GPUs sit
-# one to three orders of magnitude above CPUs on *both* axes; and every device is far higher on
-# compute than on bandwidth (about 10-20 FLOP per byte for the GPUs), so an operation that does
-# little arithmetic per byte cannot use the compute — section 5 makes this precise.
+# Both axes are logarithmic: each grid line is a factor of ten. How far above the CPUs are the GPUs?
+# It depends on which pair you compare, so compare like with like:
+
+# %% tags=["nbval-ignore-output"]
+pairs = [("NVIDIA Titan Xp", "Intel Core i7-7700K", "2017 desktop GPU vs 2017 desktop CPU"),
+         ("NVIDIA H100 SXM", "AMD EPYC 9654", "2022 data-centre GPU vs 2022 server CPU"),
+         ("NVIDIA H100 SXM", here.name, "H100 vs this machine (measured)")]
+ratios = pd.DataFrame([
+    {"comparison": what,
+     "FLOP/s ratio": devices.loc[g, "fp32_tflops"] / devices.loc[c, "fp32_tflops"],
+     "bandwidth ratio": devices.loc[g, "bandwidth_gbs"] / devices.loc[c, "bandwidth_gbs"]}
+    for g, c, what in pairs]).set_index("comparison")
+ratios.round(0)
+
+# %% [markdown]
+# Same-generation GPUs have about **one order of magnitude** more FP32 FLOP/s and bandwidth than a
+# big CPU of their day (a 96-core server CPU closes much of the gap); against a desktop CPU or a
+# small cloud VM like this one the gap is two to three orders. FP32 is not even the GPU's best
+# case: the H100's tensor cores do 989 TFLOP/s of dense BF16 matrix multiply, 15x its FP32 rate.
+# And every device is far higher on compute than on bandwidth (about 10-20 FLOP per byte for the
+# GPUs), so an operation that does little arithmetic per byte cannot use the compute — section 5
+# makes this precise.
 
 # %%
 assert here.bytes_per_s > 1e9 and here.flop_per_s > 1e9, "this machine moves more than 1 GB/s and does more than 1 GFLOP/s"
 assert h100.flop_per_s > 10 * here.flop_per_s
+assert 3 < ratios["FLOP/s ratio"].iloc[1] < 30, "same-generation server GPU vs server CPU: about 10x"
+assert (devices.loc[devices["kind"] == "GPU", "flop_per_cycle_per_core"].round() == 2).all(), "a CUDA core: 1 FMA/cycle"
 
 # %% [markdown]
 # ## 2. MIMD: different work on different cores
 # A multi-core CPU is a *multiple instruction, multiple data* machine: each core follows its own
-# instruction stream. Below, eight tasks of four *different* kinds (counting primes, Collatz
-# sequences, a Monte-Carlo estimate of pi, a word histogram — all plain Python) run on a pool of
-# worker processes. With one worker they run one after the other; with more, side by side.
+# instruction stream. Below, tasks of four *different* kinds (counting primes, Collatz sequences, a
+# Monte-Carlo estimate of pi, a word histogram — all plain Python) run on a pool of worker
+# processes. With one worker they run one after the other; with more, side by side. The number of
+# CPUs is the number this process may *use* (`device.usable_cpus()`: its CPU affinity, capped by a
+# container's CPU quota, as on Binder), not the machine's physical core count, and there are at
+# least two tasks per CPU so that every worker has work.
 
 # %% tags=["nbval-ignore-output"]
-tasks = mimd.mixed_tasks(copies=2, scale=ck.size(small=0.5, default=1.0))
-cores = device.cpu().physical_cores
-workers = list(range(1, 2 * cores + 1)) if cores <= 4 else [1, 2, 4, cores, 2 * cores]
+cores = device.usable_cpus()
+copies = max(2, -(-2 * cores // len(mimd.KINDS)))  # 4 kinds x copies >= 2 tasks per CPU
+tasks = mimd.mixed_tasks(copies=copies, scale=ck.size(small=0.5, default=1.0) * 2 / copies)  # same total work
+workers = list(range(1, 2 * cores + 1)) if cores <= 4 else sorted({1, 2, 4, cores // 2, cores, 2 * cores})
+print(f"{len(tasks)} tasks on up to {max(workers)} workers; this process may use {cores} CPUs "
+      f"(the machine has {device.cpu().physical_cores} physical cores)")
 wall = {}
 for w in workers:
     wall[w] = min(mimd.run_with_workers(tasks, w)[0] for _ in range(2))  # best of two runs
@@ -108,6 +158,7 @@ fig, ax = plt.subplots()
 ax.plot(workers, [speedup_mimd[w] for w in workers], "o-", label="measured")
 ax.plot(workers, [min(w, cores) for w in workers], "k:", label="ideal: min(workers, cores)")
 ax.axvline(cores, color="grey", lw=1)
+ax.set_xticks(workers)
 ax.set_xlabel("worker processes")
 ax.set_ylabel("speed-up over one worker (x)")
 ax.set_title(f"MIMD: {speedup_mimd[min(cores, max(workers))]:.1f}x with {cores} workers, no more beyond {cores} cores")
@@ -168,11 +219,11 @@ relu_table[["median", "iqr", "speedup"]]
 # %% tags=["nbval-ignore-output"]
 y = np.random.default_rng(1).standard_normal(n).astype(np.float32)
 y_list, y_torch = y.tolist(), torch.from_numpy(y)
-a = np.float32(2.5)
+a = 2.5  # a Python float: with np.float32(2.5) every a * xi makes a NumPy scalar, several times slower
 saxpy_variants = {
     "Python loop": lambda: [a * xi + yi for xi, yi in zip(x_list, y_list)],
     "numpy": lambda: a * x + y,
-    "torch (CPU)": lambda: torch.add(y_torch, x_torch, alpha=float(a)),
+    "torch (CPU)": lambda: torch.add(y_torch, x_torch, alpha=a),
 }
 saxpy_runs = compare.interleaved(saxpy_variants, min_time=0.3, rtol=1e-5, atol=1e-5)
 saxpy_table = compare.compare(saxpy_runs)
@@ -199,19 +250,67 @@ print(f"at {clock_hz / 1e9:.2f} GHz, numpy.maximum handles {per_cycle_numpy:.2f}
 
 # %% tags=["nbval-ignore-output"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 2.8))
-compare.plot_comparison(relu_runs, ax=axes[0],
-                       title=f"max(X, 0), n = {n:,}: numpy {relu_speedup:.0f}x faster than the loop")
-compare.plot_comparison(saxpy_runs, ax=axes[1],
-                       title=f"saxpy: numpy {saxpy_speedup:.0f}x faster than the loop")
+for ax, table, title in ((axes[0], relu_table, f"max(X, 0), n = {n:,}: numpy {relu_speedup:.0f}x faster than the loop"),
+                         (axes[1], saxpy_table, f"saxpy: numpy {saxpy_speedup:.0f}x faster than the loop")):
+    rows = np.arange(len(table))[::-1]  # first row at the top; dots, not bars: the axis is logarithmic
+    ax.errorbar(table["median_s"], rows, xerr=table["iqr_s"] / 2, fmt="o", capsize=3)
+    ax.set_yticks(rows, table.index)
+    ax.set_xscale("log")
+    ax.set_xlabel("median time per call (seconds; bar: interquartile range)")
+    ax.set_title(title, fontsize=10)
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
 # **What the numbers mean.** The loop pays the interpreter's cost (fetch an object, compare,
 # append) for every element: dozens to hundreds of cycles each. numpy pays it once per call and then
-# streams the array through vector instructions, finishing *several elements per cycle*. That is
-# about the rate at which memory can deliver 4-byte floats: for so little arithmetic per element,
-# the vector units are waiting on memory, not on each other (section 5 shows this on the roofline).
+# streams the array through vector instructions, finishing *several elements per cycle*. How fast
+# can memory deliver those elements? That depends on where the data lives: the arrays above
+# (`n` floats, a few hundred KiB to a few MiB) sit in this CPU's caches. A **working-set sweep**
+# times one core reading arrays from 4 KiB to far beyond the last cache (a compiled loop, so the
+# interpreter's cost does not hide the small sizes):
+
+# %% tags=["nbval-ignore-output"]
+from coursekit import memsweep  # noqa: E402
+
+import psutil  # noqa: E402
+
+caches = memsweep.cache_sizes()
+llc = max(caches.values(), default=32 * 2**20)
+l1 = caches.get("L1d", 32 * 2**10)
+# up to 4x the last-level cache (at least 128 MiB), but never more than a quarter of the free memory
+top = int(min(max(4 * llc, 2**27), psutil.virtual_memory().available / 4))
+sweep_sizes = [2**k for k in range(12, top.bit_length())]  # 4 KiB, 8 KiB, ... up to top
+ws = memsweep.sweep(sweep_sizes, bytes_per_call=ck.size(small=128, default=512) * 2**20)
+in_l1 = memsweep.plateau(ws, 0, l1 // 2 + 1)
+in_dram = memsweep.plateau(ws, sweep_sizes[-1] // 2, np.inf)  # the two largest sizes
+fig, ax = plt.subplots(figsize=(7.5, 3.6))
+ax.plot(ws["bytes"], ws["bytes_per_s"] / 1e9, "o-", ms=4)
+for name, size in caches.items():
+    ax.axvline(size, color="grey", lw=0.8, ls="--")
+    ax.text(size, ax.get_ylim()[1] * 0.95, f" {name} {size // 2**10:,} KiB", fontsize=8, va="top")
+ax.set_xscale("log", base=2)
+ax.set_xlabel("working set (bytes; dashed: this CPU's cache sizes)")
+ax.set_ylabel("read rate of one core (GB/s)")
+ax.set_title(f"One core reads {in_l1 / 1e9:.0f} GB/s from L1 but {in_dram / 1e9:.0f} GB/s from DRAM "
+             f"({in_l1 / in_dram:.0f}x less)")
+plt.show()
+print(", ".join(f"{name} {size // 2**10:,} KiB" for name, size in caches.items()) or "cache sizes unknown")
+print(f"plateaus: L1 {in_l1 / 1e9:.0f} GB/s, DRAM {in_dram / 1e9:.0f} GB/s = {in_dram / 4 / clock_hz:.1f} "
+      f"floats per cycle; numpy.maximum above ran at {per_cycle_numpy:.1f} elements per cycle on "
+      f"{x.nbytes / 2**20:.1f} MiB")
+
+# %%
+assert in_l1 > 1.5 * in_dram, "reading from the L1 cache is faster than from DRAM on any machine"
+del ws
+
+# %% [markdown]
+# Each step down the staircase is a cache level running out: L1 (tens of KiB, one per core), L2
+# (about 1 MiB per core), the last-level cache shared by the cores, then DRAM. (A cloud VM may
+# report cache sizes that differ from the chip's, and a busy neighbour moves the plateaus.) So a
+# claim like "numpy runs at the memory rate" needs a size: for arrays in L2, numpy.maximum runs at
+# the cache's rate; only arrays far larger than the last cache run at DRAM's — the rate the
+# roofline of section 5 uses. GPUs have the same staircase, with much higher DRAM bandwidth.
 
 # %% [markdown]
 # ### Exercise 1.1 — vectorise saxpy (2 points)
@@ -255,6 +354,16 @@ x32 = xs.astype(np.float32)
 check_close(saxpy_numpy(np.float32(2), x32, x32), 3 * x32, what="saxpy_numpy on float32", rtol=1e-6)
 ### END HIDDEN TESTS
 ck.checks.passed("nb01_saxpy", 2, hidden=True)
+
+# %% [markdown]
+# The next sections need none of these arrays: free them (a Binder session has about 2 GiB).
+
+# %%
+import gc  # noqa: E402
+
+x_list = y_list = x_torch = y_torch = relu_variants = saxpy_variants = relu_runs = saxpy_runs = None
+big_x = big_y = None
+_ = gc.collect()
 
 # %% [markdown]
 # ## 4. SIMT: the same operation as a GPU kernel
@@ -360,14 +469,21 @@ if opencl.available():
     print(f"{n_ocl:,} elements: OpenCL kernel {timing.format_seconds(ocl.median)} "
           f"({8 * n_ocl / ocl.median / 1e9:.1f} GB/s), numpy {timing.format_seconds(numpy_relu.median)} "
           f"({8 * n_ocl / numpy_relu.median / 1e9:.1f} GB/s)")
+    del x_ocl, out_np, result, x_buf, out_buf  # 4 x 64 MiB (16 MiB in quick mode)
 else:
     print(opencl.describe())
 
 # %% [markdown]
-# The printed rates count 8 bytes per element (one float read, one written). The compiled per-thread
-# kernel and numpy's vectorised loop both run within a small factor of this machine's memory bandwidth (section 5): for
-# `max(X, 0)` the limit is memory, not the programming model. What a GPU adds is thousands of lanes
-# *and* the memory bandwidth to feed them.
+# The printed rates count 8 bytes per element (one float read, one written), on arrays far larger
+# than the caches. PoCL's CPU device runs the work-groups on *all* usable cores while
+# `numpy.maximum` uses one, so the two rates compare "every core" with "one core" on a memory-bound
+# loop: on a quiet machine both land near the DRAM plateau of the sweep above (the kernel a little
+# higher, with more cores pulling from memory). On a busy machine the multi-threaded kernel suffers
+# most: one stored run, made while other notebooks ran, showed the kernel at 10 GB/s against numpy's
+# 29 GB/s; a rerun on a quiet machine, 33 GB/s against 21. Neither the `fmax` nor the bounds check
+# is the limit (removing the check did not make it faster). For `max(X, 0)` the limit is memory, not
+# the programming model. What a GPU adds is thousands of lanes *and* the memory bandwidth to feed
+# them.
 #
 # ## 5. The roofline of this machine
 # Every operation does some arithmetic (FLOP) and moves some bytes to and from memory. Its
@@ -404,7 +520,8 @@ else:
     roofs.append(gpu_ref)
     all_kernels += gpu_ref_kernels
     print(f"No GPU here: the GPU roof is {gpu_ref.label}.")
-ax = roofline.plot(roofs, all_kernels)
+ax = roofline.plot(roofs, all_kernels, title=f"Only matmuls pass this CPU's ridge ({here.ridge:.1f} FLOP/B): "
+                                               "the rest are memory-bound")
 plt.show()
 roofline.kernel_table(roofs, all_kernels)[["device", "kernel", "intensity", "time", "gflops", "of_roof", "bound"]]
 
@@ -482,38 +599,46 @@ if gpu_curves:  # measured on this GPU, or recorded on one
     for op in ("add", "matmul"):
         curves[op][gpu_curves.label] = crossover.from_recorded(gpu_curves.value, op)
 else:
-    print("No GPU here and no recorded GPU run yet: the GPU curves are best-case *bounds* from the H100's "
-          "published peaks and PCIe 5.0 x16 (64 GB/s), not measurements; real GPUs add launch overheads.")
+    print(f"No GPU here and no recorded GPU run yet: the GPU curves are best-case *bounds* from the H100's "
+          f"published peaks, PCIe 5.0 x16 (64 GB/s), {crossover.LAUNCH_LATENCY_S * 1e6:.0f} us per launch and "
+          f"{crossover.COPY_LATENCY_S * 1e6:.0f} us per copy (typical latencies): not measurements.")
     for op, sizes in (("add", add_sizes), ("matmul", mm_sizes)):
-        curves[op]["H100 bound from published peaks"] = crossover.bound_from_published(h100, op, sizes)
+        curves[op]["H100 bound (published peaks + latency)"] = crossover.bound_from_published(h100, op, sizes)
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-for ax, op in zip(axes, ("add", "matmul")):
-    crossover.plot(curves[op], op, ax=ax)
-fig.tight_layout()
-plt.show()
-
-# %% tags=["nbval-ignore-output"]
+wins = {}  # (op, GPU label) -> crossover sizes, as Exercise 1.3 defines them (from this size on)
 for op in ("add", "matmul"):
     cpu_curve = curves[op]["this CPU"]
     for label, gpu_curve in curves[op].items():
-        if label == "this CPU":
-            continue
-        merged = cpu_curve.merge(gpu_curve, on="n", suffixes=("_cpu", "_gpu"))
-        compute = crossover.first_faster(merged["n"], merged["compute_s_cpu"], merged["compute_s_gpu"])
-        copies = crossover.first_faster(merged["n"], merged["compute_s_cpu"], merged["with_copies_s_gpu"])
-        print(f"{op:>6}: {label} beats the CPU from n = {compute} (data on the GPU), "
-              f"from n = {copies} (with copies)")
+        if label != "this CPU":
+            merged = cpu_curve.merge(gpu_curve, on="n", suffixes=("_cpu", "_gpu"))
+            wins[op, label] = (crossover.crossover_size(merged["n"], merged["compute_s_cpu"], merged["compute_s_gpu"]),
+                               crossover.crossover_size(merged["n"], merged["compute_s_cpu"], merged["with_copies_s_gpu"]))
+            print(f"{op:>6}: {label} beats the CPU from n = {wins[op, label][0]} on (data on the GPU), "
+                  f"from n = {wins[op, label][1]} on (with copies)")
+
+
+def finding(op):
+    label = next(lab for o, lab in wins if o == op)
+    with_copies = wins[op, label][1]
+    return f"{op}: with copies the GPU " + ("never wins here" if with_copies is None else f"wins from n = {with_copies:,}")
+
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+for ax, op in zip(axes, ("add", "matmul"), strict=True):
+    crossover.plot(curves[op], op, ax=ax, title=finding(op))
+fig.tight_layout()
+plt.show()
 
 # %% [markdown]
 # Read the dashed lines (with copies) against the CPU's. Matrix multiply does `2n^3` FLOP on `3n^2`
 # numbers copied, so for large `n` its arithmetic outgrows the copies and the GPU wins even when
 # it must copy. Element-wise add does one FLOP per 12 bytes: copying its inputs and output over the
 # host link moves as many bytes as the CPU's whole computation reads and writes, so with copies the
-# GPU can at best win by the ratio of link bandwidth to the CPU's memory bandwidth. (A bound from
-# published peaks also leaves out the few microseconds of latency every launch and copy adds; that
-# latency is why measured GPU curves are flat, and slower than the CPU, for small sizes.) The
-# lesson of every deep-learning framework: **move the data to the GPU once and keep it there**, and
+# GPU can at best win by the ratio of link bandwidth to the CPU's memory bandwidth. Every launch
+# and every copy also costs microseconds whatever its size (the latency floor above): that is why
+# GPU curves are flat, and slower than the CPU, for small sizes, and why a GPU does not "win from
+# n = 16" however high its peak. The crossover is read as Exercise 1.3 defines it: the size from
+# which on the GPU is faster. The lesson of every deep-learning framework: **move the data to the GPU once and keep it there**, and
 # copy back only what you must (the loss, the predictions).
 #
 # ### Exercise 1.3 — read the crossover off measurements (2 points)
@@ -631,51 +756,77 @@ assert pitfall.right_median > 5 * pitfall.wrong_median, (
 # - **GPUs**: keep the iteration, but replace each tiny streaming step by a medium-sized computation
 #   (a minibatch) done in parallel: compute-bound, big-but-not-too-big data, many passes.
 #
-# A measured miniature: the gradient of logistic regression over `N` examples computed by streaming
-# one example at a time, in chunks of 1,000, and in one batch, with the peak memory each needs.
+# A measured miniature on one logistic-regression problem (`N` examples of 100 features, stored in
+# a file and opened *memory-mapped*, so a method that streams holds only the chunk it is reading):
+# - **streaming SGD**: one example per step, read chunk by chunk — bounded memory, many tiny steps;
+# - **minibatch SGD**: 64 examples per step, the same streaming of chunks;
+# - **large batches**: the whole data set per step (full-batch gradient descent), what a GPU's
+#   parallelism makes cheap per example;
+#
+# each trained for the same wall-clock budget, the loss over all the data recorded against the
+# training time. Then **map-reduce**: the full gradient as a *map* (worker processes, each summing
+# the gradient over chunks of the file) and a *reduce* (adding the partial sums).
 
 # %% tags=["nbval-ignore-output"]
-import tracemalloc  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-N, D = ck.size(small=20_000, default=100_000), 100
-rng = np.random.default_rng(5)
-X_big = rng.standard_normal((N, D)).astype(np.float32)
-y_big = (rng.random(N) < 0.5).astype(np.float32)
-w0 = np.zeros(D, dtype=np.float32)
+from coursekit import streaming  # noqa: E402
 
-
-def grad_chunked(chunk):
-    g = np.zeros(D, dtype=np.float64)
-    for start in range(0, N, chunk):
-        Xc, yc = X_big[start:start + chunk], y_big[start:start + chunk]
-        p = 1 / (1 + np.exp(-(Xc @ w0)))
-        g += Xc.T @ (p - yc)
-    return g / N
-
-
-rows = []
-for label, chunk in (("streaming, 1 example", 1), ("chunks of 1,000", 1000), ("one batch", N)):
-    tracemalloc.start()
-    with timing.Timer() as t:
-        g = grad_chunked(chunk)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    rows.append({"method": label, "seconds": t.elapsed, "peak extra memory (MiB)": peak / 2**20, "grad": g})
-stream_table = pd.DataFrame(rows).set_index("method")
-for g in stream_table["grad"]:
-    np.testing.assert_allclose(g, stream_table["grad"].iloc[-1], rtol=1e-4, atol=1e-6)
-stream_table[["seconds", "peak extra memory (MiB)"]]
+N = ck.size(small=20_000, default=100_000)
+budget_s = ck.size(small=0.5, default=2.0)
+data_dir = tempfile.TemporaryDirectory()
+data_path = streaming.make_data(Path(data_dir.name) / "logreg.npy", N)
+data = streaming.open_data(data_path)
+runs = {"streaming SGD (batch 1)": streaming.train(data, batch=1, lr=0.01, budget_s=budget_s, chunk=2_000),
+        "minibatch SGD (batch 64)": streaming.train(data, batch=64, lr=0.2, budget_s=budget_s, chunk=10_000),
+        f"large batches (batch {N:,})": streaming.train(data, batch=N, lr=4.0, budget_s=budget_s, chunk=N)}
+fig, ax = plt.subplots(figsize=(7, 3.6))
+for label, run in runs.items():
+    ax.plot(run["seconds"], run["loss"], "o-", ms=3, label=label)
+final = {label: run["loss"].iloc[-1] for label, run in runs.items()}
+ax.set_xlabel("training time (seconds; evaluation not counted)")
+ax.set_ylabel("mean logistic loss, all N examples")
+best = min(final, key=final.get)
+ax.set_title(f"Same data, same {budget_s} s: the lowest loss with {best.split(' (')[0]}")
+ax.legend(fontsize=8)
+plt.show()
+pd.DataFrame({"final loss": final,
+              "examples seen": {label: run["examples"].iloc[-1] for label, run in runs.items()}})
 
 # %%
-assert stream_table["seconds"].iloc[0] > 5 * stream_table["seconds"].iloc[1], "streaming one by one is slow"
-assert stream_table["peak extra memory (MiB)"].iloc[1] < stream_table["peak extra memory (MiB)"].iloc[2]
+start_loss = float(np.log(2))  # w = 0 predicts 1/2 for every example
+assert all(abs(run["loss"].iloc[0] - start_loss) < 1e-3 for run in runs.values()), "all start from w = 0"
+assert final["minibatch SGD (batch 64)"] < start_loss - 0.1, "minibatch SGD learns within the budget"
+assert runs["minibatch SGD (batch 64)"]["examples"].iloc[-1] > runs["streaming SGD (batch 1)"]["examples"].iloc[-1], (
+    "per-example steps process fewer examples per second than minibatches")
+
+# %% tags=["nbval-ignore-output"]
+w_zero = np.zeros(data.shape[1] - 1, dtype=np.float32)
+mr = {w: streaming.mapreduce_gradient(data_path, w_zero, chunks=4 * cores, workers=w) for w in sorted({1, cores})}
+for w, (_, seconds) in mr.items():
+    print(f"map-reduce gradient with {w} worker(s): {timing.format_seconds(seconds)} "
+          f"(including starting the processes)")
+g_direct = streaming._grad_sum(np.asarray(data), w_zero) / N
+for g_mr, _ in mr.values():
+    np.testing.assert_allclose(g_mr, g_direct, rtol=1e-4, atol=1e-6)
+print("each map-reduce gradient equals the gradient computed in one pass")
+del data
+data_dir.cleanup()
 
 # %% [markdown]
-# All three give the same gradient (checked). Streaming needs almost no memory but pays Python's
-# overhead per example; one batch is fastest per example but needs memory in proportion to `N`;
-# chunks — minibatches — get nearly the speed with bounded memory. A GPU makes each chunk's
-# computation massively parallel, which is why deep learning trains on minibatches that fit in
-# GPU memory, streamed over a dataset that does not.
+# Per-example steps are cheap but each pays Python's and numpy's overhead, so streaming SGD sees
+# by far the fewest examples in the budget; its memory is one chunk however large the file.
+# Minibatches amortise the overhead over 64 examples with the same bounded memory; full batches
+# process the most examples per second but take only one step per pass over the data. On this
+# small, easy problem (a convex loss, 100 features) large batches reach the lowest loss in the
+# budget; on deep networks and large data sets a pass over the data per step is too slow and the
+# batch too big for memory, and minibatches win. A GPU makes each step's computation massively
+# parallel, which is why deep learning trains on minibatches — large enough to fill the GPU, small
+# enough to take many steps — streamed over a data set that need not fit in memory.
+# Map-reduce splits *one* computation over machines (here processes): with data this small, the
+# cost of starting workers and shipping results is a large part of the time, which is why
+# map-reduce suits enormous data read once, not many small iterative steps.
 #
 # The key numbers of this notebook, measured on this machine:
 
@@ -686,10 +837,24 @@ summary = pd.DataFrame([
     ("ridge point", f"{here.ridge:.1f} FLOP/byte"),
     (f"MIMD speed-up, {cores} workers", f"{best_at_cores:.1f}x"),
     ("SIMD: numpy vs Python loop, max(X, 0)", f"{relu_speedup:.0f}x"),
-    ("SIMD: numpy vs Python loop, saxpy", f"{saxpy_speedup:.0f}x"),
+    ("SIMD: numpy vs Python loop, saxpy (Python float a)", f"{saxpy_speedup:.0f}x"),
+    ("one core's read rate: L1 / DRAM", f"{in_l1 / 1e9:.0f} / {in_dram / 1e9:.0f} GB/s"),
+    (f"loss after {budget_s} s: batch 1 / 64 / {N:,}", " / ".join(f"{v:.3f}" for v in final.values())),
     ("async queue: synchronised / launch-only time", f"{pitfall.ratio:,.0f}x"),
 ], columns=["measured on this machine", "value"]).set_index("measured on this machine")
 summary
+
+# %% [markdown]
+# How much memory does this notebook's kernel hold now? Binder gives a session about 2 GiB. The
+# large arrays were freed when their section ended; what remains is mostly the libraries loaded
+# along the way (PyTorch about 200 MiB, PoCL's LLVM compiler about 220 MiB, numba about 75 MiB,
+# measured on this machine), which stay until the kernel is shut down.
+
+# %% tags=["nbval-ignore-output"]
+xa = None
+_ = gc.collect()
+rss_mib = psutil.Process().memory_info().rss / 2**20
+print(f"this notebook's kernel holds {rss_mib:,.0f} MiB (resident set size)")
 
 # %% [markdown]
 # ## Summary
@@ -704,4 +869,6 @@ summary
 # - **Timing a GPU** needs a synchronisation; without it you time the launch.
 #
 # Next, **02 · CUDA kernels** writes kernels thread by thread: indexing, bounds checks, shared memory
-# and barriers, reductions and a tiled matrix multiply.
+# and barriers, reductions and a tiled matrix multiply. Before opening it, **shut this notebook's
+# kernel down** (Kernel > Shut Down Kernel): on Binder every running kernel keeps its memory, and
+# the session's limit is shared by all of them.

@@ -34,6 +34,7 @@
 # 7. CUDA C
 # 8. OpenCL, compiled and run for real on this CPU
 # 9. Timing kernels right
+# 10. Warps and memory: coalescing, divergence, bank conflicts, grid-stride loops
 #
 # **Time**: about 2 minutes (quick mode: under 2 minutes). Simulated kernels are slow on purpose:
 # sizes stay small without a GPU.
@@ -45,6 +46,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 import coursekit as ck
 from coursekit import ceilings, compare, opencl, reference, roofline, timing, tracer
@@ -54,7 +56,8 @@ info = ck.setup()  # must come before numba is imported: it may switch on the si
 
 from numba import cuda, float32  # noqa: E402
 
-from coursekit.kernels import matmul, reduce, stencil  # noqa: E402
+from coursekit.kernels import checks as kchecks  # noqa: E402
+from coursekit.kernels import matmul, reduce, simt, stencil, transpose  # noqa: E402
 
 # %% [markdown]
 # ## 1. Host and device memory
@@ -157,6 +160,15 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# `add_blocks[10, 1]` launches blocks of *one* thread. A GPU runs threads in **warps** of 32
+# lanes that execute together, and a block occupies whole warps, so each of these blocks uses 1
+# lane of its warp and wastes the other 31: at most 1/32 of the GPU's arithmetic. Real launches
+# use blocks of 128 to 256 threads (a multiple of 32).
+#
+# (The lecture's CUDA C `main` for these kernels declares its device pointers as `int *a *b *c;`:
+# the missing commas make it a syntax error. Note also that `int *a, b;` would make `b` an `int`,
+# not a pointer: write `int *a, *b, *c;`.)
+#
 # In `add_grid[3, 4]` the grid has 12 threads for 10 elements: threads 2 and 3 of block 2 have
 # nothing to do, and the bounds check keeps them from writing past the end. Without it:
 
@@ -173,8 +185,11 @@ except tracer.KernelError as err:
     print("tracer:", err)
 
 # %% [markdown]
-# On a GPU that write lands in whatever memory follows `out`: no error, just corruption (the
-# simulator catches indices past the end, but silently *wraps* negative ones, as numpy does).
+# On a GPU a write just past the end usually lands in memory the allocator reserved around `out`
+# (allocations are rounded up): no error, and maybe corruption; a write far past it traps with an
+# *illegal address*. `compute-sanitizer` (NVIDIA's checker, `compute-sanitizer --tool memcheck
+# python script.py`) reports both. The simulator catches indices past the end, but silently
+# *wraps* negative ones, as numpy does; the tracer rejects both.
 #
 # The tracer also counts each thread's memory traffic, the kernel's *memory contract*:
 
@@ -186,10 +201,31 @@ one = traces["add_one_thread"].counts()
 assert one["global reads"].iloc[0] == 2 * n_small, "one thread reads everything"
 
 # %% [markdown]
-# ### Exercise 2.1 — a saxpy kernel with a bounds check (3 points)
+# `tracer.check_contract` makes the docstring's contract executable, as GPU-Puzzles does: it runs
+# the kernel in the tracer and fails, saying why, on an index out of bounds, more reads or writes
+# per thread than stated, the wrong number of barriers (or one that only some threads reach), a
+# shared-memory *race* (a cell written by one thread and touched by another with no barrier
+# between: what `compute-sanitizer --tool racecheck` finds on a GPU), uncoalesced access (threads
+# `x` and `x + 1` on elements that are not neighbours), or wrong values. The hidden tests of every
+# exercise below use it, and so do the course's kernel tests.
+
+# %%
+contract = dict(reads=2, writes=1, shared_writes=0, barriers=0, coalesced=("a", "b", "out"))
+tracer.check_contract(add_grid, 3, 4, xa, xb, np.zeros(n_small, np.float32), **contract, expect={"out": xa + xb})
+try:
+    tracer.check_contract(add_grid_unchecked, 3, 4, xa, xb, np.zeros(n_small, np.float32), **contract)
+except AssertionError as err:
+    print(err)
+
+# %% [markdown]
+# ### Exercise 2.1 — a saxpy kernel with a bounds check (1 point)
 # Write `saxpy_kernel` so that `out[i] = a * x[i] + y[i]` for every element, one thread per
 # element. The tests launch it with 64 threads per block on sizes that are *not* multiples of 64,
-# so the last block has threads with nothing to do: they must not touch memory.
+# so the last block has threads with nothing to do: they must not touch memory. The hidden tests
+# also run your kernel in the tracer and check its **memory contract** (the docstring's line):
+# every index in bounds, at most 2 global reads and 1 write per thread, neighbouring threads on
+# neighbouring elements. A GPU would let a missing bounds check pass whenever the stray write
+# lands in unused memory; the tracer fails it every time.
 
 # %% nbgrader={"grade": false, "grade_id": "nb02_saxpy", "locked": false, "schema_version": 3, "solution": true}
 @cuda.jit
@@ -205,7 +241,7 @@ def saxpy_kernel(a, x, y, out):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "nb02_saxpy_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": true, "grade_id": "nb02_saxpy_tests", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 from coursekit.checks import check_close
 
 
@@ -228,15 +264,19 @@ ys = rng.standard_normal(130).astype(np.float32)
 check_close(run_saxpy(0.0, xs, ys), ys, what="saxpy_kernel with a = 0")
 check_close(run_saxpy(-1.5, xs, ys, threads=32, extra_blocks=2), -1.5 * xs + ys,
             what="saxpy_kernel with 2 surplus blocks", rtol=1e-6)
+kchecks.check_saxpy(saxpy_kernel)  # the memory contract, in the tracer
 ### END HIDDEN TESTS
-ck.checks.passed("nb02_saxpy", 3, hidden=True)
+ck.checks.passed("nb02_saxpy", 1, hidden=True)
 
 # %% [markdown]
 # ## 3. 2-D grids
 # Images and matrices are 2-D, and so can grids and blocks be. `cuda.grid(2)` returns this
 # thread's (x, y) = (column, row). Here a 28 x 28 Fashion-MNIST image is brightened by 8 x 8
 # blocks of threads: 28 is not a multiple of 8, so the blocks on the right and bottom edges are
-# partly idle.
+# partly idle. Unpack it as `col, row = cuda.grid(2)` and index `img[row, col]`: the lecture's 2-D
+# snippet writes `x, y = cuda.grid(2)` and `array[x, y]`, which gives the right answer but makes
+# neighbouring threads (`x`, `x + 1`) touch elements a whole row apart — uncoalesced, 32 memory
+# sectors per warp instead of 4 (section 10 counts them).
 
 # %%
 def brighten(img, out, gain):
@@ -278,7 +318,9 @@ plt.show()
 # ### Exercise 2.2 — a 2-D ReLU kernel (2 points)
 # Write `relu_2d` so that `out[r, c] = max(x[r, c], 0)` for a 2-D array, one thread per element,
 # using `cuda.grid(2)` and a bounds check in *both* dimensions. The tests use shapes that are not
-# multiples of the block.
+# multiples of the block, and the hidden tests check the memory contract in the tracer, including
+# that `threadIdx.x` runs along a row (`col, row = cuda.grid(2)`), so that neighbouring threads
+# read neighbouring addresses.
 
 # %% nbgrader={"grade": false, "grade_id": "nb02_relu2d", "locked": false, "schema_version": 3, "solution": true}
 @cuda.jit
@@ -315,6 +357,7 @@ xs = rng.standard_normal((3, 20)).astype(np.float32)  # wide: tests rows vs colu
 check_close(run_relu_2d(xs, block=(4, 2)), np.maximum(xs, 0), what="relu_2d on 3 x 20 with 4 x 2 blocks")
 xs = rng.standard_normal((20, 3)).astype(np.float32)  # tall
 check_close(run_relu_2d(xs, block=(4, 2)), np.maximum(xs, 0), what="relu_2d on 20 x 3 with 4 x 2 blocks")
+kchecks.check_relu_2d(relu_2d)  # the memory contract, in the tracer: bounds, counts, coalescing
 ### END HIDDEN TESTS
 ck.checks.passed("nb02_relu2d", 2, hidden=True)
 
@@ -358,7 +401,8 @@ def reference_stencil(padded):
 
 
 # %% [markdown]
-# With 5 blocks (40 outputs) the global indices still fit in the oversized tile (48 floats), so
+# With 5 blocks (40 outputs) the global indices still fit in the oversized tile (48 floats): bug 1
+# hides bug 2 for small N, so
 # nothing crashes — the answers are simply wrong. Bug 2 stores each thread's element `R` cells
 # left of where the sum looks for it (and, in blocks after the first, far past the part of the
 # tile that is read), so sums mix in tile cells that no thread wrote (NaN in the tracer, garbage
@@ -401,8 +445,13 @@ except tracer.KernelError as err:
     print("tracer:", err)
 
 # %% [markdown]
-# On a GPU that write silently corrupts another block's shared memory (or faults); the simulator
-# raises `IndexError` too, since its shared arrays are numpy arrays. The fix: size the tile
+# On a GPU a block cannot even address another block's shared memory: each block's indices are
+# offsets into its own slice. A small overrun lands in unused shared memory or in this block's
+# other shared arrays and goes unnoticed; a larger one traps (an *illegal address*, a sticky error
+# that makes every later CUDA call of the process fail until it restarts).
+# `compute-sanitizer --tool memcheck` reports the out-of-bounds shared write, and
+# `--tool racecheck` reports reads of shared memory racing with writes. The simulator raises
+# `IndexError` too, since its shared arrays are numpy arrays. The fix: size the tile
 # `BLOCK + 2 * R`, index it with the *local* index, and load the halo from *global* positions.
 # `coursekit.kernels.stencil` holds the corrected kernel:
 
@@ -457,12 +506,15 @@ print(f"on {'the GPU' if info.gpu else 'the simulator'}, the same kernel happene
 # order nobody promises). A race is a bug even when the output looks right; the tracer's fixed
 # "one thread at a time" order turns it into a wrong answer every time.
 #
-# ### Exercise 2.3 — transpose through a shared tile (3 points)
+# ### Exercise 2.3 — transpose through a shared tile (4 points)
 # Write `transpose_tiled(x, out)` with `out[c, r] = x[r, c]`, for blocks of `TILE x TILE`
 # threads: each block loads one tile of `x` into shared memory (row `ty`, column `tx` from
 # `x[row, col]`), waits at a barrier, then writes the tile transposed, so that consecutive
 # threads write consecutive addresses of `out`. Guard both loads and stores for shapes that are
-# not multiples of `TILE`.
+# not multiples of `TILE`. The hidden tests check the contract in the tracer: exactly one
+# barrier, no shared-memory race, and *both* the reads of `x` and the writes of `out` coalesced
+# (threads `tx` and `tx + 1` on neighbouring elements) — a direct `out[col, row] = x[row, col]`
+# gives the right numbers but fails.
 
 # %% nbgrader={"grade": false, "grade_id": "nb02_transpose", "locked": false, "schema_version": 3, "solution": true}
 TILE = 8
@@ -488,7 +540,7 @@ def transpose_tiled(x, out):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "nb02_transpose_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": true, "grade_id": "nb02_transpose_tests", "locked": true, "points": 4, "schema_version": 3, "solution": false}
 from coursekit.checks import check_close
 
 
@@ -508,8 +560,9 @@ xs = rng.standard_normal((3, 17)).astype(np.float32)
 check_close(run_transpose(xs), xs.T, what="transpose of a 3 x 17 matrix")
 xs = rng.standard_normal((8, 8)).astype(np.float32)
 check_close(run_transpose(xs), xs.T, what="transpose of one full tile")
+kchecks.check_transpose(transpose_tiled, TILE)  # barrier, no race, coalesced reads and writes
 ### END HIDDEN TESTS
-ck.checks.passed("nb02_transpose", 3, hidden=True)
+ck.checks.passed("nb02_transpose", 4, hidden=True)
 
 # %% [markdown]
 # ## 5. Reductions: atomics vs a tree
@@ -539,11 +592,11 @@ sums = {"atomics (one float32 total)": float(total[0]), "tree per block, then nu
         "numpy float32 (pairwise)": float(x_red.sum())}
 SAFETY = 4  # the bound below holds with probability > 1 - 1e-13 (see the text)
 bound = SAFETY * np.sqrt(n_red) * np.finfo(np.float32).eps * np.abs(x_red.astype(np.float64)).sum()
-print(f"{n_red:,} numbers; exact sum {exact:,.4f}; allowed error {bound:.3g} "
+print(f"{n_red:,} numbers; exact sum (float64) {exact:,.7f}; allowed error {bound:.3g} "
       f"({SAFETY} x sqrt(n) x eps x sum|x|)")
-for method, got in sums.items():
+for method, got in sums.items():  # 7 decimals: every digit a float32 of this size holds
     err = abs(got - exact)
-    print(f"  {method:<28} {got:>16,.4f}   error {err:9.3g}  ({err / exact:.1e} of the sum)")
+    print(f"  {method:<28} {got:>18,.7f}   error {err:9.3g}  ({err / exact:.1e} of the sum)")
 
 # %%
 for method, got in sums.items():
@@ -557,6 +610,19 @@ np.testing.assert_allclose(small_partial, [x_red[:8].sum(), x_red[8:16].sum()], 
 tracer.plot_shared(tr_tree, block=0)
 plt.suptitle("Tree sum in one block of 8: each phase (between barriers) halves the active threads", y=1.04)
 plt.show()
+
+# %% [markdown]
+# On a GPU the two kernels are also timed, on 2^24 numbers (measured here with a GPU, else
+# recorded on one):
+
+# %% tags=["nbval-ignore-output"]
+red = reference.gpu_result("reduction", measure=lambda: reduce.time_on_gpu(1 << 24), gpu=info.gpu)
+if red:
+    r = red.value
+    print(f"{red.label}: {r['n']:,} numbers; atomics {timing.format_seconds(r['atomic_s'])} (error "
+          f"{r['atomic_error']:.3g}), tree {timing.format_seconds(r['tree_s'])} (error {r['tree_error']:.3g})")
+else:
+    print("No GPU here and no recorded GPU run yet: atomics vs tree are not timed (simulator times mean nothing).")
 
 # %% [markdown]
 # **What the errors say.** Floating-point addition rounds, so the order of the additions matters.
@@ -579,10 +645,13 @@ plt.show()
 # ### Exercise 2.4 — a block-level max (3 points)
 # Write `block_max(x, out)`: each block of `MAX_BLOCK` threads writes the maximum of its elements
 # to `out[blockIdx.x]`, using a tree in shared memory as `tree_sum` does. Threads past the end of
-# `x` must not win (use `NEG_INF`, minus infinity as a float32, for them).
+# `x` must not win (use `NEG_INF`, minus infinity as a float32, for them). A block of 64 threads
+# is two warps; but even in a one-warp block, where a GPU's lock-step lanes would hide a missing
+# barrier, the hidden tests' race check (a shared cell written by one thread and read by another
+# with no barrier between) fails it, as `compute-sanitizer --tool racecheck` would on a GPU.
 
 # %% nbgrader={"grade": false, "grade_id": "nb02_blockmax", "locked": false, "schema_version": 3, "solution": true}
-MAX_BLOCK = 32
+MAX_BLOCK = 64
 NEG_INF = float32(-np.inf)  # a float32 constant: -np.inf itself is a float64
 
 
@@ -622,23 +691,27 @@ def run_block_max(x):
 
 
 rng = np.random.default_rng(13)
-xs = rng.standard_normal(70).astype(np.float32)  # 3 blocks, the last one partly filled
-check_close(run_block_max(xs), np.maximum.reduceat(xs, range(0, 70, MAX_BLOCK)), what="block maxima of 70 numbers")
-print("block_max matches numpy on 70 elements")
+xs = rng.standard_normal(150).astype(np.float32)  # 3 blocks, the last one partly filled
+check_close(run_block_max(xs), np.maximum.reduceat(xs, range(0, 150, MAX_BLOCK)), what="block maxima of 150 numbers")
+print("block_max matches numpy on 150 elements")
 ### BEGIN HIDDEN TESTS
-xs = -np.abs(rng.standard_normal(33)).astype(np.float32)  # all negative: padding must not win
-check_close(run_block_max(xs), np.maximum.reduceat(xs, [0, 32]), what="block maxima of 33 negative numbers")
-xs = np.arange(32, dtype=np.float32)[::-1].copy()  # the maximum in thread 0
-check_close(run_block_max(xs), [31.0], what="block max with the maximum first")
+xs = -np.abs(rng.standard_normal(MAX_BLOCK + 1)).astype(np.float32)  # all negative: padding must not win
+check_close(run_block_max(xs), np.maximum.reduceat(xs, [0, MAX_BLOCK]), what="block maxima of negative numbers")
+xs = np.arange(MAX_BLOCK, dtype=np.float32)[::-1].copy()  # the maximum in thread 0
+check_close(run_block_max(xs), [MAX_BLOCK - 1.0], what="block max with the maximum first")
+kchecks.check_block_max(block_max, MAX_BLOCK)  # barriers reached by all, no race, a tree
 ### END HIDDEN TESTS
 ck.checks.passed("nb02_blockmax", 3, hidden=True)
 
 # %% [markdown]
 # ## 6. Matrix multiply: naive vs tiled vs cuBLAS
-# The naive kernel gives each thread one element of `C` and reads a whole row of `A` and column of
-# `B` from global memory: `2k` reads for `2k` FLOP, an intensity of 1/4 FLOP/byte in float32,
-# deep in the memory-bound region. The tiled kernel loads `TILE x TILE` tiles of `A` and `B` into
-# shared memory once per block and reuses each number `TILE` times.
+# The naive kernel gives each thread one element of `C` and asks global memory for a whole row of
+# `A` and column of `B`: `2k` loads of 4 bytes for `2k` FLOP, 1/4 FLOP per byte *requested*. Not
+# all of it reaches DRAM — neighbouring threads load the same rows and columns, and the L1/L2
+# caches serve many of those repeats — so 1/4 FLOP/byte is the intensity *if no cache helped*,
+# a worst case. The tiled kernel loads `TILE x TILE` tiles of `A` and `B` into shared memory once
+# per block and reuses each number `TILE` times: `2k / TILE` loads per thread, an intensity of
+# `TILE / 4` FLOP/byte — 4 for `TILE = 16`.
 
 # %%
 ck.show(matmul.make_matmul_tiled)
@@ -659,20 +732,32 @@ print("both kernels equal A @ B; global reads per thread: naive "
       f"{naive_reads['global reads'].max()}, tiled {tiled_reads['global reads'].max()} "
       f"(k = {A.shape[1]}, tile = 8)")
 assert tiled_reads["global reads"].max() < naive_reads["global reads"].max()
+assert matmul.TILE / 4 < reference.PUBLISHED["NVIDIA H100 SXM"].ceilings().ridge, "TILE=16 is under the H100 ridge"
 
 # %% [markdown]
-# On a GPU the difference is measured, next to cuBLAS (NVIDIA's tuned library, which `torch.matmul`
-# calls) and placed on the GPU's roofline:
+# Each kernel sits at the intensity its *own* traffic implies: naive 1/4, tiled `TILE / 4`, and
+# cuBLAS (NVIDIA's tuned library, which `torch.matmul` calls) near the minimum traffic, reading
+# `A` and `B` and writing `C` once: `2n^3 / (12 n^2) = n / 6` FLOP/byte. The H100's FP32 ridge is
+# 67 TFLOP/s / 3.35 TB/s = 20 FLOP/byte, so even the tiled kernel (4 FLOP/byte) is memory-bound
+# there: a 16 x 16 tile is not enough reuse. cuBLAS goes further: each thread computes a small
+# block of `C` from *registers* (register tiling: another factor of reuse), shared-memory tiles are
+# 128 wide, loads are asynchronous and overlap the arithmetic, and on tensor cores (BF16, 989
+# TFLOP/s dense on an H100, 15x the FP32 roof) the ridge moves to about 300 FLOP/byte.
 
 # %% tags=["nbval-ignore-output"]
+n_mm = 2048
+k_mm = roofline.matmul(n_mm, n_mm, n_mm)
+own_intensity = {"naive": 0.25, "tiled": matmul.TILE / 4, "cublas": k_mm.intensity}  # FLOP/byte
+h100_pub = reference.PUBLISHED["NVIDIA H100 SXM"]
+bf16_roof = roofline.Ceilings("H100 BF16 tensor cores, dense", "cuda", "bfloat16", h100_pub.bytes_per_s, 989e12,
+                              source="published", method={"flops": "NVIDIA H100 datasheet"})
 if info.gpu:
-    n_mm = 2048
     t_mm = matmul.time_on_gpu(n_mm)  # naive, tiled and cuBLAS (torch.matmul), synchronised medians
-    k = roofline.matmul(n_mm, n_mm, n_mm)
     gpu_roof = ceilings.measure_ceilings("cuda")
-    mm_kernels = [roofline.Kernel(f"{name} n={n_mm}", k.flop, k.nbytes, t_mm[f"{name}_s"], "this GPU")
-                  for name in ("naive", "tiled", "cublas")]
-    roofline.plot(gpu_roof, mm_kernels)
+    mm_kernels = [roofline.Kernel(f"{name} n={n_mm}", k_mm.flop, k_mm.flop / own_intensity[name],
+                                  t_mm[f"{name}_s"], "this GPU") for name in ("naive", "tiled", "cublas")]
+    roofline.plot([gpu_roof, bf16_roof], mm_kernels,
+                  title="Each kernel at its own intensity: only cuBLAS's reuse gets past the ridge")
     plt.show()
     print(f"tiled takes {t_mm['tiled_s'] / t_mm['cublas_s']:.1f}x cuBLAS's time; "
           f"naive {t_mm['naive_s'] / t_mm['cublas_s']:.1f}x (relative errors against cuBLAS: naive "
@@ -692,6 +777,15 @@ else:
     t_cpu = timing.benchmark(np.matmul, a_cpu, a_cpu, min_time=0.2).median
     print(f"for scale, numpy on this CPU: 1024 x 1024 matmul in {timing.format_seconds(t_cpu)} "
           f"({2 * 1024**3 / t_cpu / 1e9:.0f} GFLOP/s)")
+    fp32_roof = h100_pub.ceilings()
+    ax = roofline.plot([fp32_roof, bf16_roof], [],
+                       title="H100 (published): naive and tiled sit under the FP32 ridge, cuBLAS past it")
+    for name, intensity in own_intensity.items():
+        ax.axvline(intensity, color="grey", lw=1, ls="-.")
+        ax.text(intensity * 1.1, 0.97, f"{name}: {intensity:.3g} FLOP/B", transform=ax.get_xaxis_transform(),
+                fontsize=8, rotation=90, va="top")
+    ax.legend(fontsize=8, loc="lower right")  # the upper left holds the kernels' labels here
+    plt.show()
 
 # %% [markdown]
 # ## 7. CUDA C
@@ -871,10 +965,247 @@ if not info.gpu:
     assert kernel_time.median > numpy_time.median
 
 # %% [markdown]
+# **Checking a kernel's result.** The Julia lecture checks its vector sum with
+# `isapprox(norm(r - (a + b)), 0)`. `isapprox(x, y)` tests `|x - y| <= rtol * max(|x|, |y|)` with
+# no absolute tolerance by default, so against 0 it is true only when the norm is *exactly* 0: an
+# exact-equality test in disguise, which fails on any rounding difference (a GPU's fused
+# multiply-add, another summation order). Python's `math.isclose` has the same rule. Compare the
+# arrays themselves (`isapprox(r, a + b)`, `numpy.testing.assert_allclose`), or give an absolute
+# tolerance:
+
+# %%
+import math  # noqa: E402
+
+tiny_error = 1e-7  # one float32 rounding of a number near 1
+print(f"isclose(error, 0): {math.isclose(tiny_error, 0.0)}; "
+      f"isclose(1 + error, 1): {math.isclose(1 + tiny_error, 1.0, rel_tol=1e-6)}; "
+      f"isclose(error, 0, abs_tol=1e-6): {math.isclose(tiny_error, 0.0, abs_tol=1e-6)}")
+assert not math.isclose(tiny_error, 0.0) and math.isclose(tiny_error, 0.0, abs_tol=1e-6)
+
+# %% [markdown]
 # The simulator is thousands of times slower than numpy: it creates a Python thread per CUDA thread.
 # It is for *correctness* — indexing, bounds, barriers — never for speed.
 #
+# ## 10. Warps and memory
+# A GPU runs each block as **warps** of 32 threads — consecutive `threadIdx.x` first, then `y` —
+# that issue one instruction together. Two consequences decide most of a kernel's speed, and the
+# tracer can count both without a GPU.
+#
+# **Coalescing.** The 32 loads (or stores) of one warp instruction are served in 32-byte memory
+# *sectors*: if the 32 threads touch 32 neighbouring floats (128 bytes), that is 4 sectors; if
+# they touch addresses a row apart, 32 sectors — 8x the memory traffic for the same data. A copy
+# `out[row, col] = x[row, col]` and the direct transpose `out[col, row] = x[row, col]` (x = column):
+
+# %%
+x_w = np.arange(32 * 32, dtype=np.float32).reshape(32, 32)
+warp_traces = {}
+for name, kernel in (("copy_2d", transpose.copy_2d), ("transpose_naive", transpose.transpose_naive)):
+    out_w = np.zeros_like(x_w)
+    warp_traces[name] = tracer.check_contract(kernel, (1, 4), (32, 8), x_w, out_w, reads=1, writes=1,
+                                              expect={"out": x_w if name == "copy_2d" else x_w.T})
+sectors = pd.DataFrame({
+    name: {f"{arr} {op}s": tracer.sectors_per_warp(tr, arr, op)["sectors"].mean()
+           for arr, op in (("x", "read"), ("out", "write"))}
+    for name, tr in warp_traces.items()}).T
+sectors["ideal"] = 4
+print("32-byte sectors per warp instruction (32 threads x 4 bytes = 128 bytes = 4 sectors at best):")
+print(sectors.to_string())
+assert sectors.loc["copy_2d", "out writes"] == 4 and sectors.loc["transpose_naive", "out writes"] == 32
+
+# %% tags=["nbval-ignore-output"]
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
+for ax, (name, tr) in zip(axes, warp_traces.items(), strict=True):
+    warp_of = np.where(tr.writers("out") >= 0, tr.writers("out") // 32, -1)
+    ax.imshow(warp_of == 0, cmap="Blues", vmin=0, vmax=1.3, interpolation="nearest")
+    n_sec = sectors.loc[name, "out writes"]
+    ax.set_title(f"{name}: warp 0 writes {n_sec:.0f} sectors", fontsize=10)
+    ax.set_xlabel("column of out")
+    ax.set_ylabel("row of out")
+    ax.grid(False)
+fig.suptitle("The 32 elements of out one warp writes (blue): a row is coalesced, a column is not")
+fig.tight_layout()
+plt.show()
+
+# %% tags=["nbval-ignore-output"]
+tp_gpu = reference.gpu_result("transpose", measure=lambda: transpose.time_on_gpu(4096), gpu=info.gpu)
+if tp_gpu:
+    t = tp_gpu.value
+    print(f"{tp_gpu.label}, {t['n']} x {t['n']} float32: " + ", ".join(
+        f"{k} {t[k + '_gbs']:.0f} GB/s" for k in ("copy", "naive", "tiled", "padded")))
+else:
+    print("No GPU here and no recorded GPU run yet: the sector counts above are what a GPU's memory system "
+          "would serve; copy, naive, tiled and padded transposes are not timed.")
+
+# %% [markdown]
+# The tiled transpose of Exercise 2.3 fixes the writes: a warp reads a *row* of `x` into shared
+# memory and writes a *row* of `out`, reading the tile by columns in between — and shared memory
+# has rules of its own (below).
+#
+# **Warps of 32: divergence.** A warp whose threads take different sides of an `if` runs both
+# sides, one after the other. The cost depends on whether the *warp* disagrees, not the threads:
+# with the sign of `x[i]` flipping every `L` elements, warps split for `L < 32` and agree for
+# `L >= 32`. Counting the paths each warp runs (from `branch_record`, on the simulator or a GPU):
+
+# %% tags=["nbval-ignore-output"]
+segment_lengths = [1, 2, 4, 8, 16, 32, 64]
+paths = {}
+for L in segment_lengths:
+    signs_l = np.where((np.arange(256) // L) % 2 == 0, 1.0, -1.0).astype(np.float32)
+    took = np.zeros(256, dtype=np.int32)
+    simt.branch_record[2, 128](signs_l, took)
+    paths[L] = np.mean([len(set(w)) for w in took.reshape(-1, 32)])  # 1 = one path, 2 = both
+fig, ax = plt.subplots(figsize=(6, 2.8))
+ax.plot(segment_lengths, [paths[L] for L in segment_lengths], "o-")
+ax.set_xscale("log", base=2)
+ax.set_xticks(segment_lengths, [str(L) for L in segment_lengths])
+ax.set_xlabel("length of runs of equal sign, L (elements)")
+ax.set_ylabel("paths run per warp")
+ax.set_title("Divergence stops at L = 32: a warp is 32 lanes")
+plt.show()
+
+# %%
+assert all(paths[L] == 2 for L in segment_lengths if L < 32) and all(paths[L] == 1 for L in segment_lengths if L >= 32)
+
+# %% [markdown]
+# On a GPU, time grows with the paths run (notebook 01 times `heavy_branches`: about 2x for
+# alternating lanes).
+#
+# **Shared-memory bank conflicts.** Shared memory is split into 32 *banks* of 4-byte words (word
+# `w` lives in bank `w mod 32`); a warp's access is served in one pass if its 32 threads touch 32
+# different banks (or the same word: a broadcast), and in `k` passes if some bank holds `k`
+# different words the warp needs — a `k`-way *conflict*. A 32 x 32 float tile read by *column*
+# (`tile[tx, j]`, word `32 tx + j`) puts all 32 threads in one bank. Padding each row to 33 floats
+# (word `33 tx + j`) spreads them over all 32 banks:
+
+# %%
+ck.show(transpose.make_transpose_tiled)
+
+# %%
+ways = {}
+for pad in (0, 1):
+    out_w = np.zeros_like(x_w)
+    tr_pad = tracer.check_contract(transpose.make_transpose_tiled(pad), (1, 1), (32, 8), x_w, out_w, reads=4,
+                                   writes=4, barriers=1, coalesced=("x", "out"), expect={"out": x_w.T})
+    ways[f"tile 32 x {32 + pad}"] = tracer.bank_conflicts(tr_pad).groupby("op")["ways"].max()
+ways = pd.DataFrame(ways).T.rename(columns={"read": "worst read (ways)", "write": "worst write (ways)"})
+print(ways.to_string())
+assert ways.iloc[0]["worst read (ways)"] == 32 and ways.iloc[1]["worst read (ways)"] == 1
+
+# %% [markdown]
+# One unused column per row (3 % more shared memory) turns a 32-pass access into a 1-pass one. On a
+# GPU, the padded kernel's rate (printed above when measured or recorded) comes close to the copy's.
+#
+# **Grid-stride loops.** A kernel written `for i in range(cuda.grid(1), n, cuda.gridsize(1))`
+# handles any `n` with any grid: each thread takes elements `i`, `i + stride`, ... where `stride`
+# is the number of threads in the grid. At every step neighbouring threads touch neighbouring
+# elements, so the loop stays coalesced, and the grid can be sized to the GPU (a few blocks per SM)
+# instead of to the data. (Giving each thread a contiguous *chunk* instead is the classic mistake:
+# neighbours are a chunk apart, every access uncoalesced.)
+#
+# **Occupancy and block size; streams.** An SM holds a limited number of threads (2048 on an
+# H100), registers (64K 32-bit) and shared memory (up to 228 KiB): blocks of 256 threads using 64
+# registers each and 48 KiB of shared memory fit 4 to an SM (registers: 65,536 / (256 x 64) = 4;
+# shared memory: 228 / 48 = 4). More resident warps hide more memory latency, up to a point.
+# Copies between host and device overlap kernels when the host memory is *pinned* (page-locked)
+# and work is issued on several CUDA *streams*. Both need a GPU to measure: this notebook does
+# not time them.
+#
+# ### Exercise 2.5 — a transpose without bank conflicts (3 points)
+# Write `transpose_no_conflicts(x, out)` with `out = x.T`, for blocks of 32 x 8 threads, each block
+# moving one 32 x 32 tile as `make_transpose_tiled` does (every thread handles 4 rows of its tile
+# column), but with no shared-memory bank conflict. The tests check the values, coalesced global
+# reads and writes, one barrier, and that every warp access to shared memory is conflict-free.
+
+# %% nbgrader={"grade": false, "grade_id": "nb02_noconflicts", "locked": false, "schema_version": 3, "solution": true}
+@cuda.jit
+def transpose_no_conflicts(x, out):
+    """out[c, r] = x[r, c].  Reference: ``x.T``.
+
+    Memory contract: per thread 4 global reads and 4 global writes, coalesced; 4 shared writes and
+    4 shared reads, none in a bank conflict; 1 barrier. Blocks of (32, 8) threads per 32 x 32 tile.
+    """
+    ### BEGIN SOLUTION
+    tile = cuda.shared.array((32, 33), float32)
+    tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+    bx, by = cuda.blockIdx.x * 32, cuda.blockIdx.y * 32
+    for j in range(ty, 32, 8):
+        if by + j < x.shape[0] and bx + tx < x.shape[1]:
+            tile[j, tx] = x[by + j, bx + tx]
+    cuda.syncthreads()
+    for j in range(ty, 32, 8):
+        if bx + j < out.shape[0] and by + tx < out.shape[1]:
+            out[bx + j, by + tx] = tile[tx, j]
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "nb02_noconflicts_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+from coursekit.checks import check_close
+
+xs = np.random.default_rng(23).standard_normal((40, 70)).astype(np.float32)
+out_nc = np.full((70, 40), np.nan, dtype=np.float32)
+transpose_no_conflicts[(3, 2), (32, 8)](xs, out_nc)
+check_close(out_nc, xs.T, what="transpose_no_conflicts of a 40 x 70 matrix")
+print("transpose_no_conflicts matches x.T on 40 x 70")
+### BEGIN HIDDEN TESTS
+kchecks.check_transpose_no_conflicts(transpose_no_conflicts)  # coalesced, 1 barrier, no bank conflict
+### END HIDDEN TESTS
+ck.checks.passed("nb02_noconflicts", 3, hidden=True)
+
+# %% [markdown]
+# ### Exercise 2.6 — saxpy with a grid-stride loop (2 points)
+# Write `saxpy_grid_stride(a, x, y, out)`: `out = a * x + y` for any `n`, whatever the grid, with a
+# grid-stride loop. The tests launch grids with fewer threads than elements (and more), and check
+# that neighbouring threads touch neighbouring elements at every step.
+
+# %% nbgrader={"grade": false, "grade_id": "nb02_gridstride", "locked": false, "schema_version": 3, "solution": true}
+@cuda.jit
+def saxpy_grid_stride(a, x, y, out):
+    """out[i] = a * x[i] + y[i] for every i.  Reference: ``a * x + y``.
+
+    Memory contract: per thread ceil(n / threads in the grid) times 2 global reads and 1 write,
+    coalesced at every step; no shared memory, no barrier.
+    """
+    ### BEGIN SOLUTION
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        out[i] = a * x[i] + y[i]
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "nb02_gridstride_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from coursekit.checks import check_close
+
+rng = np.random.default_rng(29)
+xs, ys = rng.standard_normal(500).astype(np.float32), rng.standard_normal(500).astype(np.float32)
+out_gs = np.full(500, np.nan, dtype=np.float32)
+saxpy_grid_stride[2, 64](np.float32(2.0), xs, ys, out_gs)  # 128 threads for 500 elements
+check_close(out_gs, 2.0 * xs + ys, what="saxpy_grid_stride, 500 elements on 128 threads", rtol=1e-6)
+print("saxpy_grid_stride matches numpy with 128 threads for 500 elements")
+### BEGIN HIDDEN TESTS
+kchecks.check_saxpy_grid_stride(saxpy_grid_stride)  # several grids; coalesced at every step
+### END HIDDEN TESTS
+ck.checks.passed("nb02_gridstride", 2, hidden=True)
+
+# %% [markdown]
+# The numbers this notebook measured or counted:
+
+# %% tags=["nbval-ignore-output"]
+pd.DataFrame([
+    ("sum error: atomics / tree", f"{abs(sums['atomics (one float32 total)'] - exact):.2g} / "
+     f"{abs(sums['tree per block, then numpy'] - exact):.2g} (n = {n_red:,})"),
+    ("matmul reads/thread: naive / tiled",
+     f"{naive_reads['global reads'].max()} / {tiled_reads['global reads'].max()}"),
+    ("sectors/warp write: copy / naive T", f"{sectors.loc['copy_2d', 'out writes']:.0f} / "
+     f"{sectors.loc['transpose_naive', 'out writes']:.0f}"),
+    ("tile column read: 32x32 / 32x33", f"{ways.iloc[0]['worst read (ways)']:.0f}-way / "
+     f"{ways.iloc[1]['worst read (ways)']:.0f}-way"),
+    ("paths/warp: runs of 16 / 32", f"{paths[16]:.0f} / {paths[32]:.0f}"),
+    ("simulated add_grid vs numpy", f"{kernel_time.median / numpy_time.median:,.0f}x slower"),
+], columns=["measured or counted", "value"]).set_index("measured or counted")
+
+# %% [markdown]
 # ## Summary
+# The table above holds the numbers; what the notebook showed:
+#
 # | what | how |
 # |---|---|
 # | memory | `cuda.to_device` / `device_array` / `copy_to_host` = `cudaMalloc` + `cudaMemcpy` |
@@ -885,5 +1216,9 @@ if not info.gpu:
 # | matmul | tiles cut global reads per thread by the tile size (counted by the tracer) |
 # | portability | the same kernels in CUDA C (PTX) and OpenCL C (compiled and run on this CPU by PoCL) |
 # | timing | synchronise or use events on a GPU; simulator times are not GPU times |
+# | memory contract | `tracer.check_contract`: bounds, reads/writes per thread, barriers, races, coalescing |
+# | coalescing | a warp writing a row: 4 sectors; a column: 32 (counted above) |
+# | divergence | a warp runs both paths while runs of equal sign are shorter than 32 |
+# | bank conflicts | a 32 x 32 tile read by column: 32-way; padded to 33 columns: 1-way |
 #
 # Next, **03 · Minibatching** shows why deep-learning code works on batches of examples at once.

@@ -53,6 +53,8 @@ def test_dry_run_runs_every_step_and_writes_a_reference_that_loads(tmp_path):
         "crossover",
         "matmul_kernels",
         "divergence",
+        "reduction",
+        "transpose",
         "minibatch",
         "softmax_regression",
         "compile_speedup",

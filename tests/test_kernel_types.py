@@ -124,6 +124,8 @@ NOTEBOOK_KERNELS = {
         "relu_2d": "m m",
         "transpose_tiled": "m m",
         "block_max": "v v",
+        "transpose_no_conflicts": "m m",
+        "saxpy_grid_stride": "s v v v",
     },
 }
 # Never compiled for a GPU: the lecture's stencil, bugs included, runs in the tracer only (its

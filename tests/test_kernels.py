@@ -474,3 +474,60 @@ def test_matmul_tiled_loads_each_number_once_per_block(name, dim, n):
                             {("shared", (ty, k), "read"): 1 for k in range(T)}
                         ) + Counter({("shared1", (k, tx), "read"): 1 for k in range(T)})
     assert shared == expected
+
+
+# ---- the docstring contracts, executable: coursekit.tracer.check_contract --------------------------------
+
+
+def _contract_cases():
+    n = 2 * stencil.BLOCK + 45
+    x = data(n)
+    m = 45
+    R, B = 3, 16
+    st = stencil.make_stencil_1d(R, B)
+    padded = data(m + 2 * R, seed=1)
+    tree = reduce.make_tree_sum(16)
+    A, Bm = data((13, 9), seed=2), data((9, 11), seed=3)
+    tiled4 = matmul.make_matmul_tiled(4)
+    mm_grid = (blocks(11, 4), blocks(13, 4))
+    return {
+        "relu": (simt.relu, blocks(n, 128), 128, (x, np.zeros(n, np.float32)),
+                 dict(reads=1, writes=1, shared_writes=0, barriers=0, coalesced=("x", "out"),
+                      expect={"out": np.maximum(x, 0)})),
+        "atomic_sum": (reduce.atomic_sum, blocks(m, 32), 32, (x[:m], np.zeros(1, np.float32)),
+                       dict(reads=1, writes=1, shared_writes=0, barriers=0, expect={"total": [x[:m].sum()]})),
+        "tree_sum": (tree, blocks(m, 16), 16, (x[:m], np.zeros(blocks(m, 16), np.float32)),
+                     dict(reads=1, writes=1, barriers=5, expect={"partial": np.add.reduceat(x[:m], range(0, m, 16))})),
+        "stencil_1d": (st, blocks(m, B), B, (padded, np.zeros(m, np.float32)),
+                       dict(reads=3, writes=1, shared_writes=3, barriers=1, coalesced=("out",),
+                            expect={"out": np.convolve(padded, np.ones(2 * R + 1), "valid")})),
+        "matmul_naive": (matmul.matmul_naive, mm_grid, (4, 4), (A, Bm, np.zeros((13, 11), np.float32)),
+                         dict(reads=2 * 9, writes=1, shared_writes=0, barriers=0, coalesced=("B", "C"),
+                              expect={"C": A @ Bm})),
+        "matmul_tiled(4)": (tiled4, mm_grid, (4, 4), (A, Bm, np.zeros((13, 11), np.float32)),
+                            dict(reads=2 * blocks(9, 4), writes=1, shared_writes=2 * blocks(9, 4),
+                                 barriers=2 * blocks(9, 4), coalesced=("A", "B", "C"), expect={"C": A @ Bm})),
+    }  # fmt: skip
+
+
+CONTRACTS = _contract_cases()
+
+
+@pytest.mark.parametrize("name", list(CONTRACTS))
+def test_kernel_keeps_its_docstring_contract(name):
+    kernel, grid, block, args, contract = CONTRACTS[name]
+    args = [a.copy() for a in args]
+    tracer.check_contract(kernel, grid, block, *args, **contract, rtol=1e-6)
+
+
+def test_contract_catches_the_stencil_without_its_barrier():
+    no_barrier = stencil.make_stencil_1d(3, 16, barrier=False)
+    padded = data(45 + 6, seed=4)
+    with pytest.raises(AssertionError, match="missing syncthreads"):
+        tracer.check_contract(no_barrier, 3, 16, padded, np.zeros(45, np.float32), reads=3, writes=1)
+
+
+def test_contract_counts_a_barrier_past_the_documented_number():
+    kernel, grid, block, args, contract = CONTRACTS["tree_sum"]
+    with pytest.raises(AssertionError, match="expected 4 barrier"):
+        tracer.check_contract(kernel, grid, block, *[a.copy() for a in args], **{**contract, "barriers": 4})

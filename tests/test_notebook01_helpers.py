@@ -74,9 +74,14 @@ def test_crossover_costs_bounds_and_first_faster():
     with pytest.raises(ValueError):
         crossover.cost("conv", 3)
     h100 = reference.PUBLISHED["NVIDIA H100 SXM"]
-    bound = crossover.bound_from_published(h100, "matmul", [1024])
+    bound = crossover.bound_from_published(h100, "matmul", [1024], launch_s=0, copy_latency_s=0)
     assert bound.loc[0, "compute_s"] == pytest.approx(2 * 1024**3 / h100.flop_per_s)
     assert bound.loc[0, "with_copies_s"] == pytest.approx(bound.loc[0, "compute_s"] + 3 * 1024**2 * 4 / 64e9)
+    floor = crossover.bound_from_published(h100, "add", [16])
+    assert floor.loc[0, "compute_s"] >= crossover.LAUNCH_LATENCY_S  # a launch costs microseconds at any size
+    assert floor.loc[0, "with_copies_s"] >= crossover.LAUNCH_LATENCY_S + 3 * crossover.COPY_LATENCY_S
+    assert crossover.crossover_size([1, 2, 3, 4], [5, 5, 5, 5], [9, 4, 9, 4]) == 4  # a lucky dip is not a crossover
+    assert crossover.crossover_size([1, 2], [1, 1], [2, 2]) is None
     assert crossover.first_faster([1, 2, 3], [5, 5, 5], [9, 4, 9]) == 2
     assert crossover.first_faster([1, 2], [1, 1], [2, 2]) is None
 

@@ -65,7 +65,8 @@ def test_published_devices_have_sources_and_consistent_peaks():
         "NVIDIA Titan Xp",
         "NVIDIA GTX 1070",
         "NVIDIA TITAN X (Pascal)",
-        "NVIDIA DGX-1 (8x P100)",
+        "NVIDIA P100 SXM2 (1/8 of a DGX-1)",
+        "AMD EPYC 9654",
         "NVIDIA V100 SXM2",
         "NVIDIA A100 SXM 80GB",
         "NVIDIA H100 SXM",
@@ -78,6 +79,15 @@ def test_published_devices_have_sources_and_consistent_peaks():
         d = reference.PUBLISHED[name]
         assert d.flop_per_s == pytest.approx(d.cores * d.clock_ghz * 1e9 * 2, rel=0.05)
     assert table.loc["NVIDIA GTX 1070", "gflops_per_usd"] == pytest.approx(6460 / 399, rel=0.01)
+    # CPUs: cores x clock x 32 FP32 FLOP per cycle (two 256-bit FMA pipes), not x 2
+    for name in ("Intel Core i7-7700K", "Intel Core i7-6950X", "AMD EPYC 9654"):
+        d = reference.PUBLISHED[name]
+        assert d.flop_per_s == pytest.approx(d.cores * d.clock_ghz * 1e9 * 32)
+    # HBM sold as "80GB" is 80 GiB: shown as 80.0 in the GiB column, not 74.5
+    assert table.loc["NVIDIA H100 SXM", "memory_gib"] == 80.0
+    assert table.loc["NVIDIA H200 SXM", "memory_gib"] == 141.0
+    # one device per row: no 8-GPU aggregate above the H100
+    assert table["fp32_tflops"].idxmax() in ("NVIDIA H100 SXM", "NVIDIA H200 SXM")
 
 
 def test_cpu_peak_is_positive_and_explained():

@@ -169,3 +169,33 @@ def test_plot_accesses_counts_the_z_thread_index():
     tr = tracer.trace(by_z, 1, (1, 1, 3), np.zeros(3, np.float32))
     (ax,) = tracer.plot_accesses(tr, block=0, space="global", array="out")
     np.testing.assert_array_equal(np.asarray(ax.get_images()[0].get_array()), np.eye(3, dtype=int))
+
+
+def early_return_before_barrier(x, out):
+    tile = cuda.shared.array(4, float32)
+    t = cuda.threadIdx.x
+    if t >= 2:
+        return  # these threads never reach the barrier below
+    tile[t] = x[t]
+    cuda.syncthreads()
+    out[t] = tile[t]
+
+
+def count_with_atomics(x, total):
+    cuda.atomic.add(total, 0, x[cuda.grid(1)])
+
+
+def test_trace_counts_barriers_races_divergence_and_atomics():
+    x = np.arange(8, dtype=np.float32)
+    tr = tracer.trace(reverse_in_block, 2, 4, x, np.zeros(8, np.float32))
+    assert tr.barriers == {(0, 0, 0): 1, (1, 0, 0): 1} and tr.divergent == [] and tracer.races(tr) == []
+    racy = tracer.trace(reverse_no_barrier, 2, 4, x, np.zeros(8, np.float32))
+    assert racy.barriers[(0, 0, 0)] == 0 and tracer.races(racy)
+    diverged = tracer.trace(early_return_before_barrier, 1, 4, x[:4], np.zeros(4, np.float32))
+    assert diverged.divergent == [(0, 0, 0)]
+    with pytest.raises(AssertionError, match="only some of its threads"):
+        tracer.check_contract(early_return_before_barrier, 1, 4, x[:4], np.zeros(4, np.float32))
+    total = np.zeros(1, np.float32)
+    atomics = tracer.check_contract(count_with_atomics, 2, 4, x, total, reads=1, writes=1, expect={"total": [28]})
+    assert all(a.atomic for a in atomics.accesses if a.array == "total") and tracer.races(atomics) == []
+    assert tr.shared_shapes == {"shared": (4,)}

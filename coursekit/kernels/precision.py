@@ -114,7 +114,7 @@ def course_kernels() -> list[tuple[str, Callable, tuple]]:
     float32 arguments the course launches them with."""
     from numba import float32, int32, int64
 
-    from . import matmul, reduce, simt, stencil
+    from . import matmul, reduce, simt, stencil, transpose
 
     v, m = float32[:], float32[:, :]
     return [
@@ -128,6 +128,10 @@ def course_kernels() -> list[tuple[str, Callable, tuple]]:
         ("relu", simt.relu, (v, v)),
         ("branch_record", simt.branch_record, (v, int32[:])),
         ("heavy_branches", simt.heavy_branches, (v, v, int64)),
+        ("copy_2d", transpose.copy_2d, (m, m)),
+        ("transpose_naive", transpose.transpose_naive, (m, m)),
+        ("transpose_tiled (32 x 32 tile)", transpose.transpose_tiled, (m, m)),
+        ("transpose_padded (32 x 33 tile)", transpose.transpose_padded, (m, m)),
     ]
 
 
