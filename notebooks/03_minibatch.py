@@ -851,12 +851,13 @@ y.set(test_labels)
 edf.Forward()
 predicted = probs.value.argmax(axis=1)
 wrong = np.flatnonzero(predicted != test_labels)[:12]
-fig, axes = plt.subplots(2, 6, figsize=(8, 3.2))
+fig, axes = plt.subplots(2, 6, figsize=(8, 4))
 for ax, k in zip(axes.flat, wrong, strict=False):
     ax.imshow(test_images[k].reshape(28, 28), cmap="gray_r")
     ax.set_title(f"{CLASS_NAMES[test_labels[k]]}\n-> {CLASS_NAMES[predicted[k]]}", fontsize=7)
     ax.axis("off")
 fig.suptitle(f"{(predicted != test_labels).mean():.1%} of the test images misclassified (true -> predicted)")
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]
