@@ -87,6 +87,14 @@ class Dates:
     def __len__(self) -> int:
         return len(self.sources)
 
+    def __repr__(self) -> str:
+        """Short: the size, the first pair and the vocabulary sizes (not every date)."""
+        first = f", e.g. {self.sources[0]!r} -> {self.targets[0]!r}" if self.sources else ""
+        return (
+            f"Dates({len(self)} pairs{first}; {len(set(self.styles))} styles; "
+            f"vocabularies: {len(self.source_vocab)} source, {len(self.target_vocab)} target characters)"
+        )
+
 
 def load_dates(n: int = 10_000, seed: int = 0) -> Dates:
     """``n`` random dates between 1950 and 2049 in random human styles, and their ISO forms."""
