@@ -18,7 +18,9 @@ go, with logs.) It measures on the GPU everything the notebooks show from a reco
 - ``minibatch``: examples per second over batch sizes, for LeNet inference (notebook 05; also in
   float16 autocast) and batched softmax-regression gradients (notebook 03);
 - ``softmax_regression``: seconds per iteration of notebook 03's softmax regression, CuPy and torch;
-- ``compile_speedup``: notebook 04's eager vs ``torch.compile`` (cross-entropy, MLP step).
+- ``compile_speedup``: notebook 04's eager vs ``torch.compile`` (cross-entropy, MLP step);
+- ``applications``: notebook 05's training examples/s of LeNet, the char-LSTM and the seq2seq
+  (fp32 and float16 autocast), and LeNet's seconds per 60,000-image epoch.
 
 It writes data/reference/<device>.json, labelled with device, date, driver, CUDA and library
 versions. ``--cpu-dry-run --out DIR`` runs the same steps on the CPU and numba-cuda's simulator at
@@ -45,6 +47,8 @@ import numpy as np
 
 from coursekit import crossover, device, timing, torch_graphs
 from coursekit import minibatch as _minibatch
+from coursekit.apps.lenet import lenet
+from coursekit.apps.throughput import measure_applications
 from coursekit.ceilings import course_kernels, measure_ceilings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,24 +238,6 @@ def divergence(dev: str) -> dict[str, Any]:
     return simt.time_divergence(64, work=4, threads=32, **DRY_RUN_TIMING)
 
 
-def _lenet():
-    """Notebook 05's LeNet (the Julia lecture's architecture)."""
-    from torch import nn
-
-    return nn.Sequential(
-        nn.Conv2d(1, 20, kernel_size=5),
-        nn.Tanh(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(20, 50, kernel_size=5),
-        nn.Tanh(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(50 * 4 * 4, 500),
-        nn.Tanh(),
-        nn.Linear(500, 10),
-    )
-
-
 def minibatch(dev: str) -> dict[str, list[dict[str, float]]]:
     """Examples per second over batch sizes: LeNet inference (notebook 05; on a GPU also under
     float16 autocast) and the batched softmax-regression gradient of notebook 03 (500 features,
@@ -262,7 +248,7 @@ def minibatch(dev: str) -> dict[str, list[dict[str, float]]]:
 
     gpu = dev == "cuda"
     opts = {"min_time": 0.2} if gpu else DRY_RUN_TIMING
-    model = _lenet().to(dev).eval()
+    model = lenet().to(dev).eval()
     result: dict[str, list[dict[str, float]]] = {}
     variants = [("lenet_inference", contextlib.nullcontext)]
     if gpu:
@@ -328,6 +314,7 @@ STEPS: dict[str, Callable[[str], Any]] = {
     "minibatch": minibatch,
     "softmax_regression": softmax_regression,
     "compile_speedup": compile_speedup,
+    "applications": measure_applications,
 }
 
 

@@ -58,6 +58,7 @@ def test_dry_run_runs_every_step_and_writes_a_reference_that_loads(tmp_path):
         "minibatch",
         "softmax_regression",
         "compile_speedup",
+        "applications",
         "reference",
     ]
     assert list(steps) == expected and set(steps.values()) == {"ok"}
