@@ -24,18 +24,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
 import numpy as np
 import torch
 
+from coursekit import device
 from coursekit.apps import langid, lenet, seq2seq
 from coursekit.ceilings import measure_ceilings
 from coursekit.datasets import encode_chars, load_dates, load_fashion_mnist, load_words
 
-CORES = len(os.sched_getaffinity(0))
+CORES = device.usable_cpus()  # affinity mask and cgroup quota, not the machine's total
 
 
 def emit(record: dict) -> None:

@@ -19,7 +19,7 @@ import time
 import numpy as np
 import torch
 
-from coursekit import edf, threads
+from coursekit import edf, minibatch, threads
 from coursekit.datasets import load_fashion_mnist
 from coursekit.timing import iqr
 
@@ -29,16 +29,14 @@ SIZES = [784, 128, 10]
 
 def edf_trainer(images: np.ndarray, labels: np.ndarray, batch: int, eta: float):
     """One epoch of EDF minibatch SGD over ``images`` (N, 784) float32; returns the function."""
-    edf.clear()
-    x, y = edf.Input(), edf.Input()
-    loss = edf.LogLoss(edf.Aref(edf.mlp(x, SIZES, activation=edf.Sigmoid), y))
+    model = minibatch.edf_mlp(SIZES)
 
     def epoch() -> None:
         for k in range(0, len(images), batch):
-            x.set(images[k : k + batch])
-            y.set(labels[k : k + batch])
+            model.x.set(images[k : k + batch])
+            model.y.set(labels[k : k + batch])
             edf.Forward()
-            edf.Backward(loss)
+            edf.Backward(model.loss)
             edf.SGD(eta)
 
     return epoch

@@ -35,6 +35,14 @@ def nbgrader_meta(cell: nbformat.NotebookNode) -> dict:
     return cell.metadata.get("nbgrader", {})
 
 
+def solution_text(cell: nbformat.NotebookNode) -> str:
+    """The instructor's answer in a solution cell: the code between ``### BEGIN SOLUTION`` and
+    ``### END SOLUTION``, stripped ("" when the cell has no such block)."""
+    if "### BEGIN SOLUTION" not in cell.source:
+        return ""
+    return cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0].strip()
+
+
 def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The student notebook: solutions replaced by stubs, hidden tests and outputs removed.
 

@@ -239,10 +239,12 @@ def _cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
         return None
 
 
+@functools.lru_cache(maxsize=1)
 def usable_cpus() -> int:
     """How many CPUs this process may really keep busy: the CPUs in its affinity mask, capped by
     its cgroup CPU quota (rounded up). On Binder the quota is often below the visible core count,
-    and thread pools sized by ``os.cpu_count()`` then oversubscribe it."""
+    and thread pools sized by ``os.cpu_count()`` then oversubscribe it. Read once per process
+    (cached, like :func:`cpu`): fused kernels ask on every call, and the cgroup files cost ~50 us."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     limit = _cgroup_cpu_limit()
     if limit is not None:

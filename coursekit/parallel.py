@@ -32,6 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import device
+
 SIZES = (784, 128, 10)  # the lecture's MLP
 
 
@@ -63,11 +65,11 @@ def flat_gradient(model: Any, images: Any, labels: Any) -> Any:
 
 
 def _init(rank: int, world_size: int, init_method: str, threads: int | None) -> Any:
-    """Join the process group (gloo) and set this process's thread count (default: cores / world_size)."""
+    """Join the process group (gloo) and set this process's thread count (default: usable CPUs / world_size)."""
     import torch
     import torch.distributed as dist
 
-    torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // world_size))
+    torch.set_num_threads(threads or max(1, device.usable_cpus() // world_size))
     dist.init_process_group("gloo", init_method=init_method, rank=rank, world_size=world_size)
     return dist
 

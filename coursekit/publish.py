@@ -128,8 +128,8 @@ def _instructor_only_text(root: Path) -> list[tuple[str, str, str]]:
         for cell in nb.cells:
             meta = assignments.nbgrader_meta(cell)
             source = cell.source
-            if meta.get("solution") and "### BEGIN SOLUTION" in source:
-                answer = source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0].strip()
+            answer = assignments.solution_text(cell) if meta.get("solution") else ""
+            if answer:
                 found.append((f"the solution of {meta['grade_id']}", meta["grade_id"], answer))
             if "### BEGIN HIDDEN TESTS" in source:
                 before, rest = source.split("### BEGIN HIDDEN TESTS", 1)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import threads as pools
+from . import timing
 
 _LOGGERS = ("torch._dynamo", "torch._inductor", "torch.fx", "torch.export", "torch._export", "torch._subclasses")
 _LABEL = re.compile(r"#\s*\(([A-Za-z0-9]+)\)")
@@ -207,18 +208,6 @@ def export_roundtrip(module: Any, args: tuple, path: str | Path) -> tuple[Any, A
     return loaded, out
 
 
-def _median_s(fn: Callable, sync: Callable, repeats: int = 20) -> float:
-    times = []
-    for _ in range(repeats):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
-
-
 def measure_compile_speedup(dev: str, n: int = 10_000_000, with_compile: bool = True) -> dict:
     """Eager vs ``torch.compile`` on ``dev`` (``"cuda"`` on a GPU): the lecture's cross-entropy over ``n``
     float32 and the MLP step (60x784 . 784x500, tanh, . 500x10, softmax cross-entropy, backprop).
@@ -228,11 +217,6 @@ def measure_compile_speedup(dev: str, n: int = 10_000_000, with_compile: bool = 
     import torch.nn.functional as F
 
     device = torch.device(dev)
-
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
     g = torch.Generator(device="cpu").manual_seed(0)
     z = (torch.randn(n, generator=g) * 3).to(device)
     y = (torch.rand(n, generator=g) < 0.5).float().to(device)
@@ -253,13 +237,13 @@ def measure_compile_speedup(dev: str, n: int = 10_000_000, with_compile: bool = 
 
     out: dict[str, Any] = {"device": str(device)}
     for name, fn, args in (("xent", xent, (z, y)), ("mlp_step", step, (x, t))):
-        out[f"{name}_eager_ms"] = _median_s(lambda fn=fn, args=args: fn(*args), sync) * 1e3
+        out[f"{name}_eager_ms"] = timing.benchmark(fn, *args, device=device.type).median * 1e3
         if not with_compile:
             continue
         c = compile_timed(fn, *args)
         if c.ok:
             out[f"{name}_compile_s"] = c.first_call_s
-            out[f"{name}_compiled_ms"] = _median_s(lambda c=c, args=args: c.fn(*args), sync) * 1e3
+            out[f"{name}_compiled_ms"] = timing.benchmark(c.fn, *args, device=device.type).median * 1e3
         else:
             out[f"{name}_error"] = c.error
     return out

@@ -49,7 +49,7 @@ from IPython.display import display
 from tqdm.auto import tqdm
 
 import coursekit as ck
-from coursekit import compare, edf, edf_checks, gradcheck, minibatch, parallel, reference, roofline, threads, timing
+from coursekit import compare, device, edf, edf_checks, gradcheck, minibatch, parallel, reference, roofline, threads, timing
 from coursekit.ceilings import measure_ceilings
 from coursekit.checks import check_close, check_true
 from coursekit.datasets import CLASS_NAMES, load_fashion_mnist
@@ -78,7 +78,7 @@ default_threads = {"numpy BLAS": threads.blas_threads(), "torch": torch.get_num_
 t_default = timing.benchmark(lambda: a_demo @ b_demo, min_time=0.2).median
 threads.set_threads(1)
 t_single = timing.benchmark(lambda: a_demo @ b_demo, min_time=0.2).median
-pinned = (os.cpu_count() or 1) <= 4
+pinned = device.usable_cpus() <= 4
 if not pinned:  # plenty of cores: give the libraries their threads back
     threads.set_threads(default_threads["numpy BLAS"] or 1)
     torch.set_num_threads(default_threads["torch"])

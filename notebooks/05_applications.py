@@ -44,7 +44,7 @@ from IPython.display import display
 from torch import nn
 
 import coursekit as ck
-from coursekit import compare, reference, roofline
+from coursekit import compare, device, reference, roofline
 from coursekit.apps import checks as apps_checks
 from coursekit.apps import langid, lenet, seq2seq, taxonomy, throughput
 from coursekit.ceilings import measure_ceilings
@@ -52,7 +52,7 @@ from coursekit.checks import check_close, check_equal
 from coursekit.datasets import CLASS_NAMES, LANGUAGES, encode_chars, load_dates, load_fashion_mnist, load_words
 
 info = ck.setup()
-CORES = len(os.sched_getaffinity(0))  # the cores this process may use (not the machine's total)
+CORES = device.usable_cpus()  # the CPUs this process may use (affinity, cgroup quota), not the machine's total
 print(f"torch {torch.__version__}, {CORES} usable cores, torch uses {torch.get_num_threads()} threads")
 
 # %% [markdown]

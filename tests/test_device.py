@@ -221,10 +221,17 @@ def test_cgroup_quota_v2_and_v1(tmp_path):
 
 
 def test_usable_cpus_honours_affinity_and_quota(monkeypatch):
+    def usable():  # the answer is cached per process: ask afresh after each change
+        device.usable_cpus.cache_clear()
+        return device.usable_cpus()
+
     monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     monkeypatch.setattr(device, "_cgroup_cpu_limit", lambda: None)
-    assert device.usable_cpus() == 4
-    monkeypatch.setattr(device, "_cgroup_cpu_limit", lambda: 1.5)  # a Binder-like quota: 1.5 CPUs
-    assert device.usable_cpus() == 2
-    monkeypatch.setattr(device, "_cgroup_cpu_limit", lambda: 8.0)
-    assert device.usable_cpus() == 4
+    try:
+        assert usable() == 4
+        monkeypatch.setattr(device, "_cgroup_cpu_limit", lambda: 1.5)  # a Binder-like quota: 1.5 CPUs
+        assert usable() == 2
+        monkeypatch.setattr(device, "_cgroup_cpu_limit", lambda: 8.0)
+        assert usable() == 4
+    finally:
+        device.usable_cpus.cache_clear()

@@ -76,8 +76,7 @@ def test_leak_scan_finds_what_was_planted(edition, tmp_path):
 
 
 def _cell(source, **nbgrader):
-    cell = nbformat.v4.new_code_cell(source, metadata={"nbgrader": nbgrader} if nbgrader else {})
-    return cell
+    return nbformat.v4.new_code_cell(source, metadata={"nbgrader": nbgrader} if nbgrader else {})
 
 
 def _error(name):

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from .training import optimizer_step, progress_bar
+
 
 def ngrams(word: str, n_max: int = 5, n_min: int = 1) -> list[str]:
     """Character n-grams of ``"^word$"`` (``^``/``$`` mark the word's start and end, so that
@@ -177,23 +179,14 @@ def train_epoch(
     loss_fn = nn.CrossEntropyLoss()
     total, count = 0.0, 0
     chunks = list(bucketed_batches(lengths.numpy(), batch_size, bucket, seed))
-    if progress:
-        import sys
-
-        from tqdm.auto import tqdm
-
-        chunks = tqdm(chunks, desc="LSTM epoch", file=sys.stdout, leave=False, mininterval=0.5)
+    chunks = progress_bar(chunks, "LSTM epoch", progress)
     start = time.perf_counter()
     for idx in chunks:
         idx = torch.from_numpy(idx)
         lens = lengths[idx]
         batch = ids[idx, : int(lens.max())] if trim else ids[idx]
         loss = loss_fn(model(batch, lens, packed=packed), labels[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
-        total += loss.item() * len(idx)
+        total += optimizer_step(model, optimizer, loss, max_norm=5.0) * len(idx)
         count += len(idx)
     return total / count, time.perf_counter() - start
 

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+
+from .training import optimizer_step, progress_bar
 
 # The lecture's optimiser: SGD, learning rate 0.05, momentum 0.9, weight decay 1e-5, batch 100.
 LECTURE_SGD = {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-5}
@@ -98,15 +99,6 @@ def batches(n: int, batch_size: int, shuffle: bool, generator: torch.Generator |
         yield order[start : start + batch_size]
 
 
-def _bar(iterable, total: int, desc: str, progress: bool):
-    """A tqdm bar on stdout (never stderr: nbval's reference outputs must not hold stderr)."""
-    if not progress:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, file=sys.stdout, leave=False, mininterval=0.5)
-
-
 def train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -129,13 +121,11 @@ def train_epoch(
     total, count = 0.0, 0
     n_batches = (len(X) + batch_size - 1) // batch_size
     start = time.perf_counter()
-    for step, idx in enumerate(_bar(batches(len(X), batch_size, True, generator), n_batches, desc, progress)):
+    chunks = batches(len(X), batch_size, True, generator)
+    for step, idx in enumerate(progress_bar(chunks, desc, progress, total=n_batches)):
         with autocast():
             loss = loss_fn(model(X[idx]), y[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        value = loss.item()
+        value = optimizer_step(model, optimizer, loss)
         total += value * len(idx)
         count += len(idx)
         if on_batch is not None:

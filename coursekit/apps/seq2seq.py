@@ -20,6 +20,8 @@ from torch import nn
 
 from coursekit.datasets.chars import END, START, CharVocab, encode_chars
 
+from .training import optimizer_step, progress_bar
+
 
 def encode_pairs(
     sources: Sequence[str], targets: Sequence[str], source_vocab: CharVocab, target_vocab: CharVocab
@@ -114,12 +116,7 @@ def train_epoch(
     n = len(data["src"])
     order = torch.from_numpy(np.random.default_rng(seed).permutation(n))
     chunks = [order[i : i + batch_size] for i in range(0, n, batch_size)]
-    if progress:
-        import sys
-
-        from tqdm.auto import tqdm
-
-        chunks = tqdm(chunks, desc="seq2seq epoch", file=sys.stdout, leave=False, mininterval=0.5)
+    chunks = progress_bar(chunks, "seq2seq epoch", progress)
     total, count = 0.0, 0
     start = time.perf_counter()
     for idx in chunks:
@@ -127,11 +124,7 @@ def train_epoch(
         src = data["src"][idx, : int(lens.max())]
         logits = model(src, lens, data["dec_in"][idx])
         loss = loss_fn(logits.reshape(-1, logits.shape[-1]), data["dec_out"][idx].reshape(-1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
-        total += loss.item() * len(idx)
+        total += optimizer_step(model, optimizer, loss, max_norm=5.0) * len(idx)
         count += len(idx)
     return total / count, time.perf_counter() - start
 

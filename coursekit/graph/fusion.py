@@ -9,12 +9,12 @@ generates the code (:mod:`.codegen`) and runs it with the fastest CPU generator 
 from __future__ import annotations
 
 import math
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .. import device
 from .codegen import Instr, Program, compile_source, cuda_source, cupy_kernel, numba_source, numpy_blocks_source
 from .hybrid import hybrid_blocks_source
 from .nodes import Constant, Op, Variable, clients, config, rebuild, toposort
@@ -23,12 +23,9 @@ _POOL: ThreadPoolExecutor | None = None
 
 
 def n_threads() -> int:
-    if config.n_threads:
-        return config.n_threads
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """Threads a fused kernel splits its blocks over: ``config.n_threads``, else one per CPU this
+    process may use (:func:`coursekit.device.usable_cpus`)."""
+    return config.n_threads or device.usable_cpus()
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
