@@ -11,11 +11,15 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900
 PIP_QUIET ?= -q
 LINTED := coursekit tests benchmarks
+# torch's OpenMP workers sleep when idle instead of spinning on the cores numpy's BLAS needs next
+# (coursekit/threads.py: 8.0 -> 0.5 ms for a torch + numpy matmul pair on 2 cores). Read once, when
+# torch loads, so it is set here for every notebook run, and in the kernel spec by `coursekit kernel`.
+export OMP_WAIT_POLICY ?= PASSIVE
 # JupyterLab refuses to run as root unless told to (containers and CI run as root).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: setup setup-student lab test test-fast test-unit test-notebooks lint fmt sync notebooks notebook \
-        info bench gpu-lane release student clean help
+        info bench gpu-lane release student student-check clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -28,6 +32,7 @@ $(STUDENT_STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip
 	$(BIN)/python -m pip install $(PIP_QUIET) -c $(CONSTRAINTS) -e '.[opencl]'
+	$(BIN)/coursekit kernel
 	@touch $@
 	@echo "coursekit (student set) is set up in $(VENV)"
 
@@ -88,6 +93,9 @@ release: setup  ## build the student version of every notebook into release/
 
 student: setup  ## write the student edition (released notebooks, coursekit, data, binder) into student-edition/
 	$(BIN)/coursekit publish --out student-edition
+
+student-check: setup  ## make student, then install the edition in a fresh venv and run its own test there
+	$(BIN)/coursekit publish --out student-edition --check --venv build/student-venv
 
 bench: setup-student  ## measure this machine's roofline and kernels into bench-results/
 	$(BIN)/coursekit bench --out bench-results

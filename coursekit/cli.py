@@ -1,7 +1,8 @@
 """The ``coursekit`` command line for instructors.
 
 ``coursekit info`` prints what hardware and backends this machine has; ``coursekit bench``
-measures its roofline and the course's kernels and writes a report; ``coursekit release`` builds
+measures its roofline and the course's kernels and writes a report; ``coursekit kernel`` installs
+the Jupyter kernel with the course's thread settings; ``coursekit release`` builds
 the student version of the notebooks and ``coursekit grade`` grades a student's notebook.
 """
 
@@ -47,6 +48,15 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kernel(args: argparse.Namespace) -> int:
+    from .threads import KERNEL_ENV, install_kernel
+
+    where = install_kernel(args.prefix)
+    settings = " ".join(f"{k}={v}" for k, v in KERNEL_ENV.items())
+    print(f"installed Jupyter kernel 'python3' ({sys.executable}, {settings}) in {where}")
+    return 0
+
+
 def _release(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -72,7 +82,15 @@ def _publish(args: argparse.Namespace) -> int:
     print(
         f"wrote the student edition to {out}: {len(released)} notebooks, coursekit, data/, binder/, README.md, tests/"
     )
-    return 1 if found else 0
+    if found:
+        return 1
+    if args.check:
+        from .edition_venv import check
+
+        venv = Path(args.venv or f"{out}-venv")
+        print(f"installing it into a fresh venv, {venv}, and running its own test (several minutes)...", flush=True)
+        print(f"edition's own test in {venv}: {check(out, venv)}")
+    return 0
 
 
 def _nbgrader_course(args: argparse.Namespace) -> int:
@@ -105,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", default="bench-results", help="folder for the CSVs and PNG (default: bench-results/)")
     bench.add_argument("--refresh", action="store_true", help="measure the ceilings again instead of using the cache")
     bench.set_defaults(func=_bench)
+    ker = sub.add_parser("kernel", help="install this Python as Jupyter's kernel with the course's thread settings")
+    ker.add_argument("--prefix", help="install prefix (default: this environment)")
+    ker.set_defaults(func=_kernel)
     rel = sub.add_parser("release", help="build the student version of the notebooks (needs nbgrader)")
     rel.add_argument("--out", default="release", help="folder for the student notebooks (default: release/)")
     rel.add_argument("notebooks", nargs="*", help="instructor notebooks (default: all of notebooks/)")
@@ -113,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument(
         "--out", default="student-edition", help="folder to write (emptied first; default: student-edition/)"
     )
+    pub.add_argument("--check", action="store_true", help="then install it in a fresh venv and run its own test")
+    pub.add_argument("--venv", help="where --check makes its venv (default: <out>-venv)")
     pub.set_defaults(func=_publish)
     nbg = sub.add_parser("nbgrader-course", help="write an nbgrader course directory (config + source/)")
     nbg.add_argument("dir", help="the course directory to write into")

@@ -23,7 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 INSTRUCTOR_EXTRAS = ("instructor", "dev")
 # Never copied into the edition: caches, and the instructor's own tools (they quote nbgrader's
 # solution markers; `coursekit release/grade/publish` need the instructor's repository anyway).
-NEVER_COPIED = ("__pycache__", "assignments.py", "publish.py", "edition_check.py", "nbgrader_course.py")
+NEVER_COPIED = (
+    "__pycache__",
+    "assignments.py",
+    "publish.py",
+    "edition_check.py",
+    "edition_venv.py",
+    "nbgrader_course.py",
+)
 # Exercises that re-derive a piece of the course's own library, which the lesson reads and the
 # edition must ship: their answers are in that file by design, so the scan reports them as known
 # notes, not as leaks. Grade them as practice; an exercise whose answer the library does not hold
@@ -47,6 +54,7 @@ measured on your own machine; no GPU is needed (GPU cells show a recorded refere
   ```bash
   python3 -m venv .venv && . .venv/bin/activate
   pip install --extra-index-url https://download.pytorch.org/whl/cpu .   # CPU build of PyTorch
+  coursekit kernel   # Jupyter's Python kernel with the course's thread settings
   jupyter lab notebooks/01_gpu_basics.ipynb
   ```
 

@@ -5,6 +5,12 @@ with few cores (and other work) make a thread wait at every barrier for a core a
 on a 2-core VM a (100, 784) @ (784, 128) float32 product took 47 ms with numpy's two BLAS threads
 and 0.2 ms with one. :func:`set_threads` / :func:`limited` pin both libraries; :func:`fit_to_cpus`
 (called by ``ck.setup()``) keeps pools within a cgroup quota such as Binder's.
+
+torch's OpenMP workers also *spin* after each parallel region, holding the cores that numpy's
+OpenBLAS threads need next: on a 2-core VM, a torch matmul followed by a numpy one took 8.0 ms per
+pair with spinning workers and 0.5 ms with ``OMP_WAIT_POLICY=PASSIVE`` (torch alone: 0.16 vs
+0.3 ms). OpenMP reads the variable once, when torch loads, so it must be in the kernel's
+environment: :data:`KERNEL_ENV`, which ``coursekit kernel`` writes into the Jupyter kernel spec.
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from . import device
 # Thread-pool sizes read by OpenMP, OpenBLAS, MKL and numexpr when they start.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_MAX_THREADS")
 
+# What the course's Jupyter kernel starts with (``coursekit kernel``; `make lab`, Binder's postBuild,
+# `make test` and the benchmarks set the same): OpenMP workers sleep instead of spinning when idle.
+KERNEL_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+
 _OPENBLAS_SYMBOLS = [  # (get, set) in numpy's wheels (scipy-openblas, 64-bit ints) and plain OpenBLAS
     ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
     ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
@@ -34,7 +44,11 @@ def fit_to_cpus(cpus: int | None = None) -> int:
     When that is fewer than the CPUs the machine shows (a cgroup quota, as on Binder, or an
     affinity mask), pools sized by the visible count oversubscribe it: set the thread variables of
     the libraries not yet loaded (unless already set) and torch's pool if torch is loaded.
-    Otherwise nothing changes. Returns the number of usable CPUs."""
+    Otherwise nothing changes. Before torch loads, also sets :data:`KERNEL_ENV` (unless set).
+    Returns the number of usable CPUs."""
+    if "torch" not in sys.modules:
+        for name, value in KERNEL_ENV.items():
+            os.environ.setdefault(name, value)
     cpus = cpus or device.usable_cpus()
     if cpus < (os.cpu_count() or 1):
         for name in THREAD_ENV:
@@ -103,3 +117,11 @@ def limited(n: int) -> Iterator[dict[str, int | None]]:
         torch = sys.modules.get("torch")
         if torch is not None and before["torch"] is not None:
             torch.set_num_threads(before["torch"])
+
+
+def install_kernel(prefix: str | None = None, name: str = "python3") -> str:
+    """Install this Python as Jupyter kernel ``name`` with :data:`KERNEL_ENV` in its environment,
+    under ``prefix`` (default: this environment, ``sys.prefix``). Returns the kernel spec's folder."""
+    from ipykernel import kernelspec
+
+    return kernelspec.install(kernel_name=name, prefix=prefix or sys.prefix, env=dict(KERNEL_ENV))

@@ -46,3 +46,17 @@ def test_bench_writes_csvs_and_roofline_png(tmp_path):
     assert set(kernels["bound"]) == {"memory-bound", "compute-bound"}
     assert (tmp_path / "res" / "roofline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "wrote" in out.stdout
+
+
+def test_kernel_installs_jupyter_kernel_with_the_thread_settings(tmp_path):
+    import json
+
+    from coursekit.threads import KERNEL_ENV
+
+    command = [sys.executable, "-m", "coursekit.cli", "kernel", "--prefix", str(tmp_path)]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    spec = json.loads((tmp_path / "share" / "jupyter" / "kernels" / "python3" / "kernel.json").read_text())
+    assert spec["env"] == KERNEL_ENV == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert spec["argv"][0] == sys.executable and "ipykernel_launcher" in spec["argv"]
+    assert "OMP_WAIT_POLICY=PASSIVE" in out.stdout

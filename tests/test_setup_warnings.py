@@ -84,3 +84,22 @@ def test_threads_fitted_only_when_fewer_cpus_are_usable(monkeypatch):
         assert os.environ["OMP_NUM_THREADS"] == "3", "a setting the user made is kept"
     finally:
         torch.set_num_threads(before)
+
+
+def test_setup_makes_openmp_wait_passively_when_torch_is_not_loaded_yet():
+    """OpenMP reads OMP_WAIT_POLICY when torch loads: setup() sets it only if it still can."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import os, coursekit as ck; ck.setup(verbose=False); print(os.environ.get('OMP_WAIT_POLICY'));"
+        "import torch; ck.setup(verbose=False)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["PASSIVE"]
+    late = "import os, torch, coursekit as ck; ck.setup(verbose=False); print(os.environ.get('OMP_WAIT_POLICY'))"
+    out = subprocess.run([sys.executable, "-c", late], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.split() == ["None"], "after torch loaded the setting would be a lie: leave it unset"

@@ -6,6 +6,7 @@ goes to $COURSEKIT_UI_SCREENSHOTS (default: build/ui/ in the repo, git-ignored).
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -22,6 +23,7 @@ from conftest import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOK = "notebooks/01_gpu_basics.ipynb"
+NEWS_PLUGIN = "@jupyterlab/apputils-extension:announcements"
 pytestmark = pytest.mark.ui
 
 
@@ -65,6 +67,10 @@ def lab_server(tmp_path):
         JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
         JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
     )
+    # No "Would you like to get notified about official Jupyter news?" toast over the screenshot.
+    labconfig = tmp_path / "config" / "labconfig"
+    labconfig.mkdir(parents=True)
+    (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": {NEWS_PLUGIN: True}}))
     log_path = tmp_path / "lab.log"
     log = open(log_path, "w")
     root_flag = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
@@ -135,6 +141,22 @@ _STATE = """
 }
 """
 
+# Runs in the page: bring the first graded test cell (nbgrader "grade": true) to the middle of the
+# view and return its index and printed text, or null when the notebook has none.
+_SHOW_FIRST_GRADED = """
+async () => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const cells = panel.content.widgets;
+  const graded = c => { const g = c.model.getMetadata('nbgrader'); return Boolean(g && g.grade); };
+  const i = cells.findIndex(graded);
+  if (i < 0) return null;
+  panel.content.activeCellIndex = i;
+  await panel.content.scrollToItem(i, 'center');
+  const text = cells[i].model.outputs.toJSON().map(o => [].concat(o.text || '').join('')).join('');
+  return {index: i, text};
+}
+"""
+
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
 def test_lab_runs_notebook_01_in_a_browser(lab_server):
@@ -155,8 +177,13 @@ def test_lab_runs_notebook_01_in_a_browser(lab_server):
                 assert time.monotonic() < deadline, f"notebook did not finish: {state}"
                 time.sleep(1)
                 state = page.evaluate(_STATE)
+            graded = page.evaluate(_SHOW_FIRST_GRADED)
+            page.wait_for_timeout(500)  # let the scrolled cells render
             page.screenshot(path=str(shots / "01_gpu_basics.png"))
         finally:
             browser.close()
     assert state["errors"] == [], f"error outputs in the browser: {state['errors']}"
     assert state["cells"] > 5 and state["pending"] == 0
+    assert graded is not None, "notebook 01 has no graded test cell to show"
+    first = f"the first exercise's test cell (cell {graded['index']})"
+    assert "PASSED" in graded["text"], f"{first} printed: {graded['text']!r}"
