@@ -46,8 +46,9 @@ def check_true(condition: bool, message: str) -> None:
         raise AssertionError(message)
 
 
-def passed(grade_id: str, points: float, hidden: bool = False) -> str:
-    """Print (and return) what a test cell that ran to its end means for the student's grade.
+def passed(grade_id: str, points: float, hidden: bool = False) -> None:
+    """Print what a test cell that ran to its end means for the student's grade (nothing is
+    returned: as a cell's last line, a returned text would be shown a second time).
 
     Called as the last line of a locked test cell: ``points`` is the cell's value; ``hidden``
     says whether the cell holds hidden tests, which the student's copy does not show and which
@@ -62,4 +63,3 @@ def passed(grade_id: str, points: float, hidden: bool = False) -> str:
     else:
         text = f"PASSED {grade_id}: every test passes ({pts})."
     print(text)
-    return text

@@ -337,32 +337,39 @@ def devices_table(here: Ceilings | None = None) -> pd.DataFrame:
     return table
 
 
-def plot_devices(table: pd.DataFrame, ax=None):
-    """Peak FP32 FLOP/s against memory bandwidth (log-log), one labelled point per device;
-    measured rows drawn as stars. Returns the Axes."""
+def plot_devices(table: pd.DataFrame, ax=None, title: str = ""):
+    """Peak FP32 FLOP/s against memory bandwidth (log-log), one labelled point per device (labels
+    placed so that none collide, :func:`coursekit.plot_labels.place_labels`); measured rows drawn
+    as red stars; a legend for the colours; ``title`` set before the labels are placed (it changes
+    the axes' size). Returns the Axes."""
     import matplotlib.pyplot as plt
+
+    from .plot_labels import place_labels
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
     ordered = table.sort_values("bandwidth_gbs")
-    for i, (name, row) in enumerate(ordered.iterrows()):
+    points, labels = [], []
+    for name, row in ordered.iterrows():
         measured = str(row.get("source", "")).startswith("measured")
         colour = "tab:red" if measured else ("tab:green" if row["kind"] == "GPU" else "tab:blue")
         point = (row["bandwidth_gbs"] * GB, row["fp32_tflops"] * TFLOPS)
         ax.plot(*point, "*" if measured else "o", color=colour, ms=14 if measured else 7)
-        # neighbours alternate below/above their point so close devices' labels do not collide
-        ax.annotate(
-            name.replace("NVIDIA ", "").replace("Intel Core ", ""),
-            point,
-            textcoords="offset points",
-            xytext=(6, -10 if i % 2 else 4),
-            fontsize=8,
-        )
+        points.append(point)
+        labels.append(str(name).replace("NVIDIA ", "").replace("Intel Core ", ""))
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.margins(x=0.25, y=0.1)  # room for the labels of the outermost devices
+    ax.margins(x=0.3, y=0.15)  # room for the labels of the outermost devices
     ax.set_xlabel("memory bandwidth (bytes/s)")
     ax.set_ylabel("peak FP32 compute (FLOP/s)")
+    kinds = [("o", "tab:blue", 7, "CPU (published)"), ("o", "tab:green", 7, "GPU (published)")]
+    if any(str(s).startswith("measured") for s in table.get("source", [])):
+        kinds.append(("*", "tab:red", 12, "this machine (measured)"))
+    handles = [plt.Line2D([], [], marker=m, ls="", color=c, ms=ms, label=lab) for m, c, ms, lab in kinds]
+    ax.legend(handles=handles, loc="lower right", fontsize=8)
+    if title:
+        ax.set_title(title)
+    place_labels(ax, points, labels)
     return ax
 
 

@@ -83,23 +83,9 @@ devices[["kind", "year", "cores", "sms", "clock_ghz", "flop_per_cycle_per_core",
          "fp32_tflops", "price_usd", "gflops_per_usd", "source"]].round(1)
 
 # %% tags=["nbval-ignore-output"]
-ax = reference.plot_devices(devices)
-for text in list(ax.texts):  # re-place the labels of the crowded middle so that none collide
-    text.remove()
-PLACE = {"Titan Xp": (-6, 5, "right"), "TITAN X (Pascal)": (-6, -4, "right"), "AMD EPYC 9654": (-6, -13, "right"),
-         "P100 SXM2 (1/8 of a DGX-1)": (6, -10, "left"), "V100 SXM2": (-6, 4, "right"), "H200 SXM": (6, -10, "left")}
-for name, row in devices.iterrows():
-    label = name.replace("NVIDIA ", "").replace("Intel Core ", "")
-    dx, dy, ha = PLACE.get(label, (6, 4, "left"))
-    ax.annotate(label, (row["bandwidth_gbs"] * 1e9, row["fp32_tflops"] * 1e12), textcoords="offset points",
-                xytext=(dx, dy), ha=ha, fontsize=8)
 h100 = reference.PUBLISHED["NVIDIA H100 SXM"]
-ax.set_title(f"An H100 has {h100.flop_per_s / here.flop_per_s:,.0f}x this CPU's FLOP/s and "
-             f"{h100.bytes_per_s / here.bytes_per_s:,.0f}x its bandwidth")
-ax.legend(handles=[plt.Line2D([], [], marker="o", ls="", color="tab:blue", label="CPU (published)"),
-                   plt.Line2D([], [], marker="o", ls="", color="tab:green", label="GPU (published)"),
-                   plt.Line2D([], [], marker="*", ls="", ms=12, color="tab:red", label="this machine (measured)")],
-          loc="lower right", fontsize=8)
+reference.plot_devices(devices, title=f"An H100 has {h100.flop_per_s / here.flop_per_s:,.0f}x this CPU's FLOP/s and "
+                                      f"{h100.bytes_per_s / here.bytes_per_s:,.0f}x its bandwidth")
 plt.show()
 
 # %% [markdown]

@@ -92,6 +92,8 @@ def test_instructor_version_earns_full_points(path):
         assert not [o for o in cell.outputs if o.output_type == "error"], f"{meta['grade_id']} failed"
         printed = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
         assert f"PASSED {exercise}" in printed, f"{meta['grade_id']}: the committed output lacks its PASSED line"
+        shown = [o for o in cell.outputs if o.output_type == "execute_result"]
+        assert not shown, f"{meta['grade_id']}: the cell shows a value after its PASSED line: {shown}"
 
 
 def test_restore_undoes_edited_tests_and_adds_missing_ones(tmp_path):
@@ -186,7 +188,8 @@ def test_grading_checks_pass_on_right_answers():
 
 
 def test_passed_tells_the_student_what_the_points_depend_on(capsys):
-    text = checks.passed("nb03_tanh", 2, hidden=True)
+    assert checks.passed("nb03_tanh", 2, hidden=True) is None, "a returned text would be shown twice in the cell"
+    text = capsys.readouterr().out.strip()
     assert "nb03_tanh" in text and "2 points" in text and "hidden tests" in text and "graded" in text
-    assert capsys.readouterr().out.strip() == text
-    assert checks.passed("nb01_relu", 1) == "PASSED nb01_relu: every test passes (1 point)."
+    checks.passed("nb01_relu", 1)
+    assert capsys.readouterr().out == "PASSED nb01_relu: every test passes (1 point).\n"

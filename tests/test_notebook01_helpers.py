@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from coursekit import asyncqueue, crossover, device, mimd, reference, roofline, show
+from coursekit import asyncqueue, crossover, device, mimd, plot_labels, reference, roofline, show
 from coursekit.kernels import simt
 
 
@@ -110,6 +110,26 @@ def test_devices_table_adds_this_machine_and_plots(monkeypatch):
     plotted = sorted((line.get_xdata()[0], line.get_ydata()[0]) for line in ax.get_lines())
     expected = sorted(zip(table["bandwidth_gbs"] * 1e9, table["fp32_tflops"] * 1e12, strict=True))
     np.testing.assert_allclose(plotted, expected, rtol=1e-9)
+    assert len(ax.texts) == len(table) and plot_labels.overlapping_pairs(ax.texts) == []
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["CPU (published)", "GPU (published)", "this machine (measured)"]
+
+
+def test_place_labels_keeps_crowded_labels_apart():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    points = [(1.0, 1.0), (1.08, 1.0), (1.0, 1.08), (1.08, 1.08), (2.0, 2.0)]
+    ax.plot(*zip(*points, strict=True), "o")
+    ax.set_xlim(0.5, 2.5)
+    ax.set_ylim(0.5, 2.5)
+    texts = plot_labels.place_labels(ax, points, ["first device", "second", "third one", "fourth", "far away"])
+    assert [t.get_text() for t in texts] == ["first device", "second", "third one", "fourth", "far away"]
+    assert plot_labels.overlapping_pairs(texts) == []
+    plt.close(fig)
 
 
 def test_cpu_clock_and_show():
