@@ -16,7 +16,9 @@ still run):
  3. the recording of ``benchmarks/record_reference.py``, one step per section: ``recorded``
     (device, driver, CUDA and library versions, date), ``ceilings`` (measure_ceilings("cuda")),
     ``kernels`` (course_kernels("cuda")), ``async_pitfall``, ``crossover``, ``matmul_kernels``
-    (naive/tiled/cuBLAS, stencil), ``divergence``, ``minibatch``;
+    (naive/tiled/cuBLAS, stencil), ``divergence``, ``reduction``, ``transpose``, ``divergence_sweep``,
+    ``block_size``, ``streams``, ``minibatch``, ``softmax_regression``, ``compile_speedup``,
+    ``applications``;
  4. ``reference``: when every section succeeded, ``data/reference/<gpu>.json`` is written (and a
     copy under ``--out``) and read back with ``coursekit.reference.load_reference``;
  5. ``notebooks`` (``--notebooks``): ``pytest --nbval`` on every notebook, one log each.

@@ -15,6 +15,11 @@ go, with logs.) It measures on the GPU everything the notebooks show from a reco
 - ``divergence``: notebook 01's ``heavy_branches`` on warps that agree vs lanes that alternate;
 - ``reduction`` and ``transpose``: notebook 02's atomic vs tree sum, and its transposes (naive,
   tiled with bank conflicts, padded) against a copy;
+- ``divergence_sweep``, ``block_size`` and ``streams``: notebook 02's warps-and-memory section
+  measured: ``heavy_branches`` with the branch sign flipping every L = 1 ... 128 elements (the
+  cliff at L = 32), a grid-stride copy of 2^26 floats over block sizes 32 ... 1024 (GB/s, with the
+  kernel's registers and the occupancy they imply), and pageable vs pinned copies and a chunked
+  copy-kernel-copy pipeline on one stream vs four;
 - ``minibatch``: examples per second over batch sizes, for LeNet inference (notebook 05; also in
   float16 autocast) and batched softmax-regression gradients (notebook 03);
 - ``softmax_regression``: seconds per iteration of notebook 03's softmax regression, CuPy and torch;
@@ -287,7 +292,7 @@ def reduction(dev: str) -> dict[str, Any]:
 
     if dev == "cuda":
         return reduce.time_on_gpu(1 << 24)
-    return reduce.time_on_gpu(1000, **DRY_RUN_TIMING)
+    return reduce.time_on_gpu(300, **DRY_RUN_TIMING)  # 3 blocks, the last one partial
 
 
 def transpose_kernels(dev: str) -> dict[str, Any]:
@@ -297,7 +302,37 @@ def transpose_kernels(dev: str) -> dict[str, Any]:
 
     if dev == "cuda":
         return transpose.time_on_gpu(4096)
-    return transpose.time_on_gpu(40, **DRY_RUN_TIMING)
+    return transpose.time_on_gpu(20, **DRY_RUN_TIMING)  # one partial 32 x 32 tile
+
+
+def divergence_sweep(dev: str) -> list[dict[str, float]]:
+    """Notebook 02 section 10: heavy_branches on 2^22 elements whose sign flips every L elements,
+    L = 1 ... 128; seconds and ns per element for each L (each result checked against numpy)."""
+    from coursekit.kernels import warps
+
+    if dev == "cuda":
+        return warps.time_divergence_sweep(1 << 22)
+    return warps.time_divergence_sweep(64, segment_lengths=(1, 32, 64), work=3, threads=32, **DRY_RUN_TIMING)
+
+
+def block_size(dev: str) -> dict[str, Any]:
+    """Notebook 02 section 10: a grid-stride copy of 2^26 float32 for blocks of 32 ... 1024 threads:
+    GB/s per block size, the kernel's registers per thread and the occupancy they imply."""
+    from coursekit.kernels import warps
+
+    if dev == "cuda":
+        return warps.time_block_sizes(1 << 26)
+    return warps.time_block_sizes(200, block_sizes=(32, 64, 128), **DRY_RUN_TIMING)
+
+
+def streams(dev: str) -> dict[str, Any]:
+    """Notebook 02 section 10: host<->device GB/s from pageable and pinned memory (256 MiB), and a
+    chunked copy-in / kernel / copy-out pipeline of 2^26 float32 on one stream vs four."""
+    from coursekit import streams as _streams
+
+    if dev == "cuda":
+        return _streams.measure()
+    return _streams.measure(1000, 4096, chunks=4, n_streams=2, work=3, **DRY_RUN_TIMING)
 
 
 # The recording, in order: JSON key -> step. "recorded" comes first: it names the device.
@@ -311,6 +346,9 @@ STEPS: dict[str, Callable[[str], Any]] = {
     "divergence": divergence,
     "reduction": reduction,
     "transpose": transpose_kernels,
+    "divergence_sweep": divergence_sweep,
+    "block_size": block_size,
+    "streams": streams,
     "minibatch": minibatch,
     "softmax_regression": softmax_regression,
     "compile_speedup": compile_speedup,

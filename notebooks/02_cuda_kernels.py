@@ -22,7 +22,8 @@
 #   and why every kernel needs a bounds check;
 # - shared memory and `syncthreads`: a stencil (and the lecture's buggy version), reductions, and
 #   a tiled matrix multiply; the same kernels as CUDA C and as OpenCL compiled for this CPU;
-# - how to time kernels, and what the simulator's timings mean.
+# - how to time kernels, and what the simulator's timings mean;
+# - what warps, occupancy and streams do to a kernel's speed (counted here, timed on a GPU).
 #
 # **Outline**
 # 1. Host and device memory
@@ -34,7 +35,7 @@
 # 7. CUDA C
 # 8. OpenCL, compiled and run for real on this CPU
 # 9. Timing kernels right
-# 10. Warps and memory: coalescing, divergence, bank conflicts, grid-stride loops
+# 10. Warps and memory: coalescing, divergence, bank conflicts, grid-stride loops, occupancy, streams
 #
 # **Time**: about 2 minutes (quick mode: under 2 minutes). Simulated kernels are slow on purpose:
 # sizes stay small without a GPU.
@@ -56,8 +57,9 @@ info = ck.setup()  # must come before numba is imported: it may switch on the si
 
 from numba import cuda, float32  # noqa: E402
 
+from coursekit import occupancy, streams  # noqa: E402
 from coursekit.kernels import checks as kchecks  # noqa: E402
-from coursekit.kernels import matmul, reduce, simt, stencil, transpose  # noqa: E402
+from coursekit.kernels import matmul, reduce, simt, stencil, transpose, warps  # noqa: E402
 
 # %% [markdown]
 # ## 1. Host and device memory
@@ -1067,9 +1069,36 @@ plt.show()
 assert all(paths[L] == 2 for L in segment_lengths if L < 32) and all(paths[L] == 1 for L in segment_lengths if L >= 32)
 
 # %% [markdown]
-# On a GPU, time grows with the paths run (notebook 01 times `heavy_branches`: about 2x for
-# alternating lanes).
-#
+# **The cliff, timed.** Counting paths is what the simulator can do; a GPU can time them. The sweep
+# runs notebook 01's `heavy_branches` — both sides of its `if` do the same work, 200 steps of
+# `sin` or `cos` — on 2^22 elements whose sign flips every `L` elements, for `L = 1 ... 128`, and
+# checks each result against numpy first (`warps.time_divergence_sweep`). A warp that runs both
+# paths takes both paths' time, so the time per element should fall by about 2x between `L = 16`
+# and `L = 32`, and stay flat on either side. Measured here with a GPU, else recorded on one:
+
+# %% tags=["nbval-ignore-output"]
+div = reference.gpu_result("divergence_sweep", measure=lambda: warps.time_divergence_sweep(1 << 22), gpu=info.gpu)
+if div:
+    sweep = pd.DataFrame(div.value).set_index("segment_length")
+    below = sweep.index[sweep.index < 32].max()  # 16 in the sweep
+    cliff = sweep.loc[below, "ns_per_element"] / sweep.loc[32, "ns_per_element"]
+    print(f"{div.label}:")
+    print(sweep[["paths_per_warp", "ns_per_element"]].round(4).to_string())
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    ax.plot(sweep.index, sweep["ns_per_element"], "o-")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sweep.index, [str(L) for L in sweep.index])
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("length of runs of equal sign, L (elements)")
+    ax.set_ylabel("time per element (ns)")
+    ax.set_title(f"{cliff:.1f}x less time per element from L = 32: warps stop running both paths", fontsize=10)
+    plt.show()
+    assert sweep.loc[1, "ns_per_element"] > 1.3 * sweep.loc[sweep.index.max(), "ns_per_element"], "divergence costs"
+else:
+    print("No GPU here and no recorded GPU run yet: the sweep is not timed (the simulator has no warps and "
+          "runs one thread at a time; its times would measure Python, not divergence).")
+
+# %% [markdown]
 # **Shared-memory bank conflicts.** Shared memory is split into 32 *banks* of 4-byte words (word
 # `w` lives in bank `w mod 32`); a warp's access is served in one pass if its 32 threads touch 32
 # different banks (or the same word: a broadcast), and in `k` passes if some bank holds `k`
@@ -1102,14 +1131,134 @@ assert ways.iloc[0]["worst read (ways)"] == 32 and ways.iloc[1]["worst read (way
 # instead of to the data. (Giving each thread a contiguous *chunk* instead is the classic mistake:
 # neighbours are a chunk apart, every access uncoalesced.)
 #
-# **Occupancy and block size; streams.** An SM holds a limited number of threads (2048 on an
-# H100), registers (64K 32-bit) and shared memory (up to 228 KiB): blocks of 256 threads using 64
-# registers each and 48 KiB of shared memory fit 4 to an SM (registers: 65,536 / (256 x 64) = 4;
-# shared memory: 228 / 48 = 4). More resident warps hide more memory latency, up to a point.
-# Copies between host and device overlap kernels when the host memory is *pinned* (page-locked)
-# and work is issued on several CUDA *streams*. Both need a GPU to measure: this notebook does
-# not time them.
+# **Occupancy and block size.** An SM keeps the registers of every thread and the shared memory
+# of every block it hosts on chip, so what one thread and one block use decides how many blocks
+# live on an SM at once — and so how many warps it can switch between while others wait for
+# memory. Resident warps over the SM's maximum is the *occupancy*. On an H100 (compute capability
+# 9.0; NVIDIA's CUDA C++ Programming Guide, "Features and Technical Specifications") an SM holds
+# at most 2048 threads (64 warps), 32 blocks, 65,536 32-bit registers (allocated per warp in units
+# of 256) and 228 KiB of shared memory (1 KiB of it reserved per block). Each limit alone allows
+# some number of blocks; the smallest wins. The rule of thumb as code:
+
+# %%
+ck.show(occupancy.occupancy)
+
+# %%
+occ_example = occupancy.occupancy(256, 64, 48 * 1024)
+print(f"256 threads x 64 registers, 48 KiB shared: blocks allowed by each limit {occ_example.blocks_by_limit}"
+      f" -> {occ_example.blocks_per_sm} blocks, {occ_example.warps_per_sm} warps, {occ_example.fraction:.0%}")
+occ_table = pd.DataFrame(occupancy.occupancy_table((32, 64, 128, 256, 512, 1024), (32, 64, 128)))
+occ_table["occupancy (limit)"] = occ_table["occupancy_pct"].map("{:.0f} %".format) + " (" + occ_table["limited_by"] + ")"
+print("\nOccupancy on an H100 SM without shared memory (and what limits it), by registers per thread:")
+print(occ_table.pivot(index="threads_per_block", columns="registers_per_thread", values="occupancy (limit)").to_string())
+assert (occ_example.blocks_per_sm, occ_example.fraction) == (4, 0.5)
+assert set(occ_example.limited_by) == {"registers", "shared memory"}
+assert occupancy.occupancy(32, 16).fraction == 0.5, "one-warp blocks stop at 32 blocks = 32 of 64 warps"
+assert occupancy.occupancy(1024, 128).blocks_per_sm == 0, "1024 x 128 registers do not fit: cannot launch"
+
+# %%
+block_sizes = [32, 64, 128, 256, 512, 1024]
+fig, ax = plt.subplots(figsize=(8, 3.2))
+for regs, shared_kib, style in ((32, 0, "o-"), (64, 0, "s-"), (128, 0, "^-"), (32, 48, "x--")):
+    pct = [100 * occupancy.occupancy(b, regs, shared_kib * 1024).fraction for b in block_sizes]
+    label = f"{regs} registers/thread" + (f", {shared_kib} KiB shared" if shared_kib else "")
+    ax.plot(block_sizes, pct, style, label=label)
+ax.set_xscale("log", base=2)
+ax.set_xticks(block_sizes, [str(b) for b in block_sizes])
+ax.set_ylim(0, 105)
+ax.set_xlabel("threads per block")
+ax.set_ylabel("occupancy (% of 64 warps/SM)")
+ax.set_title("H100 rule of thumb: 64 registers/thread cap occupancy at 50 %, 128 at 25 %", fontsize=10)
+ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Read the table as the hardware would: one-warp blocks (32 threads) stop at 32 blocks per SM, 50 %,
+# whatever else they use; 64 registers per thread cap every block size at 32 warps (50 %), 128 at
+# 16 warps (25 %), and a 1024-thread block of 128-register threads cannot launch at all ("too many
+# resources requested for launch"). numba-cuda reports a compiled kernel's registers
+# (`kernel.get_regs_per_thread()`) and shared memory (`kernel.get_shared_mem_per_block()`) on a GPU;
+# CUDA's `cudaOccupancyMaxActiveBlocksPerMultiprocessor` does this arithmetic for you. Occupancy is
+# a means, not a goal: a kernel needs *enough* warps (or enough independent loads per warp) to keep
+# memory busy, and past that more occupancy buys nothing (V. Volkov, "Better performance at lower
+# occupancy", GTC 2010).
 #
+# On a GPU, a grid-stride copy of 2^26 floats (one element per thread, 512 MiB moved) is timed for
+# each block size, with the registers the compiler gave it and the occupancy they imply
+# (`warps.time_block_sizes`; measured here with a GPU, else recorded):
+
+# %% tags=["nbval-ignore-output"]
+bs = reference.gpu_result("block_size", measure=lambda: warps.time_block_sizes(1 << 26), gpu=info.gpu)
+if bs:
+    bs_rows = pd.DataFrame(bs.value["rows"]).set_index("threads_per_block")
+    print(f"{bs.label}: {bs.value['kernel']}, {bs.value['n']:,} float32; compiled with {bs.value['resources']}")
+    print(bs_rows.drop(columns=["median_s", "iqr_s"]).round(1).to_string())
+    best = bs_rows["gbs"].idxmax()
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    ax.plot(bs_rows.index, bs_rows["gbs"], "o-")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(bs_rows.index, [str(b) for b in bs_rows.index])
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("threads per block")
+    ax.set_ylabel("achieved bandwidth (GB/s)")
+    ax.set_title(f"Copy: {bs_rows['gbs'].max():.0f} GB/s at {best} threads/block, "
+                 f"{bs_rows['gbs'].iloc[0]:.0f} GB/s at {bs_rows.index[0]}", fontsize=10)
+    plt.show()
+    assert (bs_rows["gbs"] > 0).all()
+else:
+    print("No GPU here and no recorded GPU run yet: the block-size sweep is not timed; the table above is the "
+          "published limits' arithmetic, not a measurement.")
+
+# %% [markdown]
+# **Streams and pinned memory.** A copy from ordinary (*pageable*) host memory goes through a
+# page-locked staging buffer of the driver, piece by piece; from *pinned* (page-locked) memory,
+# `cuda.pinned_array(...)`, the GPU's copy engines read it directly, faster, and *asynchronously*
+# (CUDA C++ Best Practices Guide, "Pinned Memory").
+# Work queued on one CUDA **stream** runs in order; work on different streams may overlap. So a
+# large job cut into chunks — copy chunk `k` in, run the kernel on it, copy it back, each chunk on
+# stream `k mod 4` — keeps the host-to-device engine, the SMs and the device-to-host engine busy at
+# once, and the whole takes about as long as its slowest stage instead of the sum. (The H100's
+# host link is PCIe Gen5 x16, 128 GB/s both directions together per NVIDIA's datasheet: the copies
+# are often the slowest stage.)
+
+# %%
+ck.show(streams.run_pipeline)
+
+# %% [markdown]
+# `streams.measure()` times host-to-device and device-to-host copies of 256 MiB from pageable and
+# pinned memory, then the pipeline on 2^26 floats (16 chunks) on one stream and on four, with the
+# stages alone for scale; each output is checked against numpy. numba-cuda's simulator accepts
+# streams, pinned arrays and `stream=` arguments but runs everything in order (its events record no
+# time), so only a GPU can show an overlap. Measured here with a GPU, else recorded:
+
+# %% tags=["nbval-ignore-output"]
+st = reference.gpu_result("streams", measure=lambda: streams.measure(), gpu=info.gpu)
+if st:
+    v = st.value
+    print(f"{st.label}:")
+    print(f"  host->device: pageable {v['h2d_pageable_gbs']:.1f} GB/s, pinned {v['h2d_pinned_gbs']:.1f} GB/s; "
+          f"device->host: pageable {v['d2h_pageable_gbs']:.1f} GB/s, pinned {v['d2h_pinned_gbs']:.1f} GB/s")
+    print(f"  pipeline of {v['nbytes'] / 2**20:.0f} MiB in + out, {v['chunks']} chunks: one stream "
+          f"{timing.format_seconds(v['serial_s'])}, {v['n_streams']} streams {timing.format_seconds(v['overlapped_s'])}"
+          f" ({v['speedup']:.2f}x); stages alone: copy in {timing.format_seconds(v['h2d_s'])}, kernel "
+          f"{timing.format_seconds(v['kernel_s'])}, copy out {timing.format_seconds(v['d2h_s'])}")
+    stages = {"copy in": v["h2d_s"], "kernel": v["kernel_s"], "copy out": v["d2h_s"],
+              "1 stream": v["serial_s"], f"{v['n_streams']} streams": v["overlapped_s"]}
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    ax.barh(list(stages), [1e3 * t for t in stages.values()], color=["grey"] * 3 + ["tab:red", "tab:green"])
+    ax.invert_yaxis()
+    ax.set_xlabel("time (ms)")
+    ax.set_title(f"{v['n_streams']} streams overlap copies and kernel: {v['speedup']:.1f}x faster than one",
+                 fontsize=10)
+    plt.show()
+    assert v["speedup"] > 1.1, "streams overlap copies with the kernel"
+    assert v["overlapped_s"] > 0.7 * v["longest_stage_s"], "no pipeline beats its slowest stage"
+else:
+    print("No GPU here and no recorded GPU run yet: pinned vs pageable copies and stream overlap are not timed "
+          "(the simulator runs every stream in order).")
+
+# %% [markdown]
 # ### Exercise 2.5 — a transpose without bank conflicts (3 points)
 # Write `transpose_no_conflicts(x, out)` with `out = x.T`, for blocks of 32 x 8 threads, each block
 # moving one 32 x 32 tile as `make_transpose_tiled` does (every thread handles 4 rows of its tile
@@ -1186,6 +1335,34 @@ kchecks.check_saxpy_grid_stride(saxpy_grid_stride)  # several grids; coalesced a
 ck.checks.passed("nb02_gridstride", 2, hidden=True)
 
 # %% [markdown]
+# ### Exercise 2.7 — pick a block size (2 points)
+# Write `pick_block_size(registers_per_thread, shared_bytes_per_block)`: of the block sizes 32, 64,
+# 96, ..., 1024 (whole warps), return the **smallest** one that reaches the highest occupancy on an
+# H100 SM for a kernel with these resources (`occupancy.occupancy(threads, registers, shared)`
+# answers for one size). Smaller blocks at the same occupancy leave the scheduler more blocks to
+# spread over the SMs. Beware: the best size is not always a power of two.
+
+# %% nbgrader={"grade": false, "grade_id": "nb02_blocksize", "locked": false, "schema_version": 3, "solution": true}
+def pick_block_size(registers_per_thread, shared_bytes_per_block):
+    """The smallest multiple of 32 (32 to 1024) with the highest H100 occupancy."""
+    ### BEGIN SOLUTION
+    sizes = range(32, 1025, 32)
+    occ = {b: occupancy.occupancy(b, registers_per_thread, shared_bytes_per_block).fraction for b in sizes}
+    return min(b for b in sizes if occ[b] == max(occ.values()))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "nb02_blocksize_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from coursekit.checks import check_equal
+
+check_equal(pick_block_size(64, 0), 32, what="pick_block_size(64, 0): 64 registers cap every size at 50 %")
+print("pick_block_size(64, 0) == 32")
+### BEGIN HIDDEN TESTS
+occupancy.check_pick_block_size(pick_block_size)  # 32 registers, 33 (granularity), 48 KiB shared, 128
+### END HIDDEN TESTS
+ck.checks.passed("nb02_blocksize", 2, hidden=True)
+
+# %% [markdown]
 # The numbers this notebook measured or counted:
 
 # %% tags=["nbval-ignore-output"]
@@ -1199,6 +1376,15 @@ pd.DataFrame([
     ("tile column read: 32x32 / 32x33", f"{ways.iloc[0]['worst read (ways)']:.0f}-way / "
      f"{ways.iloc[1]['worst read (ways)']:.0f}-way"),
     ("paths/warp: runs of 16 / 32", f"{paths[16]:.0f} / {paths[32]:.0f}"),
+    ("divergence cliff, ns/element L=16 / L=32", f"{cliff:.1f}x ({div.source}: {div.label})" if div else
+     "not timed (no GPU, none recorded)"),
+    ("H100 occupancy: 256 thr x 64 regs, 48 KiB", f"{occ_example.blocks_per_sm} blocks/SM = "
+     f"{occ_example.fraction:.0%} (rule of thumb)"),
+    ("copy GB/s, best block / 32 threads", f"{bs_rows['gbs'].max():.0f} / {bs_rows['gbs'].iloc[0]:.0f} "
+     f"({bs.source})" if bs else "not timed (no GPU, none recorded)"),
+    ("H2D GB/s pageable / pinned; 4-stream speedup", f"{st.value['h2d_pageable_gbs']:.0f} / "
+     f"{st.value['h2d_pinned_gbs']:.0f}; {st.value['speedup']:.2f}x ({st.source})" if st else
+     "not timed (no GPU, none recorded)"),
     ("simulated add_grid vs numpy", f"{kernel_time.median / numpy_time.median:,.0f}x slower"),
 ], columns=["measured or counted", "value"]).set_index("measured or counted")
 
@@ -1220,5 +1406,7 @@ pd.DataFrame([
 # | coalescing | a warp writing a row: 4 sectors; a column: 32 (counted above) |
 # | divergence | a warp runs both paths while runs of equal sign are shorter than 32 |
 # | bank conflicts | a 32 x 32 tile read by column: 32-way; padded to 33 columns: 1-way |
+# | occupancy | the tightest per-SM limit (threads, blocks, registers, shared memory) sets the resident blocks |
+# | streams | pinned host memory and chunks on several streams overlap copies with kernels |
 #
 # Next, **03 · Minibatching** shows why deep-learning code works on batches of examples at once.

@@ -55,6 +55,9 @@ def test_dry_run_runs_every_step_and_writes_a_reference_that_loads(tmp_path):
         "divergence",
         "reduction",
         "transpose",
+        "divergence_sweep",
+        "block_size",
+        "streams",
         "minibatch",
         "softmax_regression",
         "compile_speedup",
@@ -79,6 +82,10 @@ def test_dry_run_runs_every_step_and_writes_a_reference_that_loads(tmp_path):
     assert mm["naive_rel_error"] < 1e-5 and mm["tiled_rel_error"] < 1e-5, "both kernels computed A @ B"
     assert min(mm["naive_s"], mm["tiled_s"], mm["cublas_s"], mm["stencil_s"]) > 0
     assert data["divergence"]["agree_s"] > 0 and data["divergence"]["alternate_s"] > 0
+    assert [r["segment_length"] for r in data["divergence_sweep"]] == [1, 32, 64]
+    assert [r["paths_per_warp"] for r in data["divergence_sweep"]] == [2, 1, 1]
+    assert [r["threads_per_block"] for r in data["block_size"]["rows"]] == [32, 64, 128]
+    assert data["streams"]["n_streams"] == 2 and data["streams"]["serial_s"] > 0
     lenet = data["minibatch"]["lenet_inference"]
     assert [r["batch"] for r in lenet] == [1, 8] and all(r["images_per_s"] > 0 for r in lenet)
     assert all(r["examples_per_s"] > 0 for r in data["minibatch"]["softmax_grad"])

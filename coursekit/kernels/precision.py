@@ -114,7 +114,8 @@ def course_kernels() -> list[tuple[str, Callable, tuple]]:
     float32 arguments the course launches them with."""
     from numba import float32, int32, int64
 
-    from . import matmul, reduce, simt, stencil, transpose
+    from .. import streams
+    from . import matmul, reduce, simt, stencil, transpose, warps
 
     v, m = float32[:], float32[:, :]
     return [
@@ -132,6 +133,8 @@ def course_kernels() -> list[tuple[str, Callable, tuple]]:
         ("transpose_naive", transpose.transpose_naive, (m, m)),
         ("transpose_tiled (32 x 32 tile)", transpose.transpose_tiled, (m, m)),
         ("transpose_padded (32 x 33 tile)", transpose.transpose_padded, (m, m)),
+        ("copy_stride", warps.copy_stride, (v, v)),
+        ("fma_chain", streams.fma_chain, (v, v, int64)),
     ]
 
 
