@@ -135,9 +135,11 @@ tasks = mimd.mixed_tasks(copies=copies, scale=ck.size(small=0.5, default=1.0) * 
 workers = list(range(1, 2 * cores + 1)) if cores <= 4 else sorted({1, 2, 4, cores // 2, cores, 2 * cores})
 print(f"{len(tasks)} tasks on up to {max(workers)} workers; this process may use {cores} CPUs "
       f"(the machine has {device.cpu().physical_cores} physical cores)")
-wall = {}
-for w in workers:
-    wall[w] = min(mimd.run_with_workers(tasks, w)[0] for _ in range(2))  # best of two runs
+runs = {w: [] for w in workers}
+for _ in range(3):  # rounds over every worker count, so that a burst of other work hits them all alike
+    for w in workers:
+        runs[w].append(mimd.run_with_workers(tasks, w)[0])
+wall = {w: min(t) for w, t in runs.items()}  # best of three rounds
 speedup_mimd = {w: wall[1] / wall[w] for w in workers}
 
 fig, ax = plt.subplots()
@@ -155,7 +157,7 @@ plt.show()
 best_at_cores = speedup_mimd[min(cores, max(workers))]
 serial = [mimd.run_task(t) for t in tasks]
 assert mimd.run_with_workers(tasks, min(cores, 2))[1] == serial, "in parallel, each task gives its serial result"
-assert max(speedup_mimd.values()) < cores * 1.3, "speed-up cannot exceed the number of cores by much"
+assert max(speedup_mimd.values()) < cores * 1.4, "speed-up cannot exceed the number of cores by much"
 if cores > 1 and best_at_cores < 1.3:
     print(f"only {best_at_cores:.2f}x with {cores} workers: other programs seem to be using this machine's cores "
           "(a MIMD speed-up needs idle cores); rerun this section when the machine is quiet")
