@@ -31,15 +31,21 @@ NEVER_COPIED = (
     "edition_venv.py",
     "nbgrader_course.py",
 )
-# Exercises that re-derive a piece of the course's own library, which the lesson reads and the
-# edition must ship: their answers are in that file by design, so the scan reports them as known
-# notes, not as leaks. Grade them as practice; an exercise whose answer the library does not hold
-# does not belong here (the tests check that every entry is still found, and nothing else).
+# Exercises that re-derive a piece of the course's own library, which the lesson uses and the
+# edition must ship: grade_id -> (file, the name of that piece there). Their answers are in that
+# file by design (often written differently, which no text scan would find), so the scan reports
+# them as known notes, not as leaks. Grade them as practice; an exercise whose answer the library
+# does not hold does not belong here (the tests check that every named piece still exists).
 LIBRARY_ANSWERS = {
-    "nb03_addbias": "coursekit/edf.py",
-    "nb03_vdot": "coursekit/edf.py",
-    "nb04_softplus": "coursekit/graph/ops.py",
+    "nb03_addbias": ("coursekit/edf.py", "AddBias"),
+    "nb03_vdot": ("coursekit/edf.py", "VDot"),
+    "nb04_softplus": ("coursekit/graph/ops.py", "_np_softplus"),
+    "nb05_last_real": ("coursekit/apps/langid.py", "features"),
+    "nb05_nb_log_prob": ("coursekit/apps/langid.py", "smoothed_log_prob"),
 }
+# A solution with at least this many lines of 12 or more characters counts as copied into a file
+# that holds this fraction of them (reformatted or renamed around them): a whole-text match misses it.
+COPIED_LINES, COPIED_FRACTION = 3, 0.75
 
 STUDENT_README = """# {title} — student edition
 
@@ -175,20 +181,31 @@ def leaks(edition: Path, root: Path = ROOT) -> list[str]:
         if path.suffix == ".ipynb":
             text = "\n".join(c.source for c in nbformat.reads(text, as_version=4).cells)
         problems += [f"{rel}: contains {m!r}" for m in markers if m in text]
-        problems += [
-            f"{rel}: contains {what}"
-            for what, grade_id, secret in secrets
-            if secret and secret in text and LIBRARY_ANSWERS.get(grade_id) != rel.as_posix()
-        ]
+        known = {grade_id for grade_id, (file, _) in LIBRARY_ANSWERS.items() if file == rel.as_posix()}
+        lines = {line.strip() for line in text.splitlines()}
+        for what, grade_id, secret in secrets:
+            if not secret or grade_id in known:
+                continue
+            if secret in text:
+                problems.append(f"{rel}: contains {what}")
+            elif what.startswith("the solution") and _mostly_copied(secret, lines):
+                problems.append(f"{rel}: contains most lines of {what}")
     return problems
 
 
-def library_answers(edition: Path, root: Path = ROOT) -> list[str]:
-    """The known notes: exercises of :data:`LIBRARY_ANSWERS` whose answer is found in their file."""
-    secrets = {grade_id: secret for what, grade_id, secret in _instructor_only_text(root) if what.startswith("the")}
+def _mostly_copied(solution: str, lines: set[str]) -> bool:
+    """Whether ``lines`` (a file's stripped lines) hold :data:`COPIED_FRACTION` of the solution's
+    lines of 12 or more characters, when it has at least :data:`COPIED_LINES` of them."""
+    wanted = [line for line in (raw.strip() for raw in solution.splitlines()) if len(line) >= 12]
+    return len(wanted) >= COPIED_LINES and sum(line in lines for line in wanted) >= COPIED_FRACTION * len(wanted)
+
+
+def library_answers(edition: Path) -> list[str]:
+    """The known notes: exercises of :data:`LIBRARY_ANSWERS` whose piece is defined in its file."""
     found = []
-    for grade_id, rel in sorted(LIBRARY_ANSWERS.items()):
+    for grade_id, (rel, name) in sorted(LIBRARY_ANSWERS.items()):
         path = Path(edition) / rel
-        if grade_id in secrets and path.is_file() and secrets[grade_id] in path.read_text():
-            found.append(f"{grade_id}: its answer is in {rel}, which the lesson reads (by design)")
+        text = path.read_text() if path.is_file() else ""
+        if f"def {name}(" in text or f"class {name}(" in text:
+            found.append(f"{grade_id}: its answer is {name} in {rel}, which the lesson uses (by design)")
     return found

@@ -207,18 +207,6 @@ def test_seq2seq_shapes(attention):
         assert weights is None
 
 
-def test_greedy_decode_stops_at_the_end_token():
-    script = [5, 4, 2, 3, 3]
-
-    def step(prev, t):
-        scores = np.zeros(6)
-        scores[script[t]] = 1.0
-        return scores, t + 1
-
-    assert seq2seq.greedy_decode(step, 0, start_id=1, end_id=2, max_len=10) == [5, 4]
-    assert seq2seq.greedy_decode(step, 0, start_id=1, end_id=9, max_len=3) == [5, 4, 2]
-
-
 def test_decode_batch_cuts_each_row_at_its_end_token():
     vocab = CharVocab.build(["0123456789-"], extra=(START, END))
     end = vocab.index[END]

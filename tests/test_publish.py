@@ -60,12 +60,18 @@ def test_leak_scan_finds_what_was_planted(edition, tmp_path):
     hidden = next(text for what, _, text in secrets if what.startswith("a hidden test"))
     (copy / "coursekit" / "notes.md").write_text(f"handy:\n{solution}\n")
     (copy / "coursekit" / "more.py").write_text(f"{hidden}\n")
+    # a reformatted copy: the greedy decoder's loop under another first line and other indentation
+    greedy = next(text for what, gid, text in secrets if gid == "nb05_greedy")
+    loop = "\n".join("        " + line.strip() for line in greedy.splitlines()[1:])
+    header = "def decode(step, state, start_id, end_id, max_len):\n    out = []"
+    (copy / "coursekit" / "decode.py").write_text(f"{header}\n{loop}\n")
     shutil.copy(ROOT / "notebooks" / "01_gpu_basics.py", copy / "notebooks")
     shutil.copy(ROOT / "tests" / "test_edf_wrong_answers.py", copy / "tests")
     found = "\n".join(publish.leaks(copy))
     for expected in (
         "notes.md: contains the solution",
         "more.py: contains a hidden test",
+        "decode.py: contains most lines of the solution of nb05_greedy",
         "the .py twin",
         "an instructor",
     ):

@@ -4,14 +4,14 @@
   (``attention=True``) or without a context vector over the encoder's outputs.
 - :func:`encode_pairs` — source ids, lengths, and decoder inputs/targets (teacher forcing).
 - :func:`train_epoch` — one pass with teacher forcing.
-- :func:`greedy_decode` — one sequence, stopping at the end token (what exercise 5.4 rebuilds);
-  :func:`decode_batch` — a batch at once, with the attention weights for a heat map.
+- :func:`decode_batch` — greedy decoding of a batch at once, with the attention weights for a heat
+  map. (Greedy decoding of one sequence is exercise 5.4: the library does not hold it.)
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -127,24 +127,6 @@ def train_epoch(
         total += optimizer_step(model, optimizer, loss, max_norm=5.0) * len(idx)
         count += len(idx)
     return total / count, time.perf_counter() - start
-
-
-def greedy_decode(
-    step: Callable[[int, Any], tuple[Any, Any]], state: Any, start_id: int, end_id: int, max_len: int
-) -> list[int]:
-    """Greedy decoding of ONE sequence: feed ``start_id``, take the most likely next id, feed it
-    back, until ``end_id`` comes out or ``max_len`` ids were produced. ``step(prev_id, state)``
-    returns ``(scores over the vocabulary, new state)``. Returns the ids produced, without the
-    start and end tokens."""
-    out: list[int] = []
-    prev = start_id
-    while len(out) < max_len:
-        scores, state = step(prev, state)
-        prev = int(np.argmax(np.asarray(scores)))
-        if prev == end_id:
-            break
-        out.append(prev)
-    return out
 
 
 def decode_batch(
