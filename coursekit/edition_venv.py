@@ -12,8 +12,10 @@ mirror; torch's CPU build comes from a local wheel when pip finds one without an
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 TORCH_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"
@@ -61,7 +63,10 @@ def make_venv(edition: Path, venv: Path, base_python: str = sys.executable) -> P
     requirements = venv / "student-requirements.txt"
     requirements.write_text(student_requirements(edition, python))
     _run([str(python), "-m", "pip", "install", "-q", "-r", str(requirements), *TEST_TOOLS], timeout=1800)
-    _run([str(python), "-m", "pip", "install", "-q", str(edition)], timeout=900)
+    with tempfile.TemporaryDirectory() as tmp:  # setuptools writes build/ and *.egg-info into its source
+        source = Path(tmp) / "edition"
+        shutil.copytree(edition, source)
+        _run([str(python), "-m", "pip", "install", "-q", str(source)], timeout=900)
     _run([str(venv / "bin" / "coursekit"), "kernel"], timeout=120)
     return python
 

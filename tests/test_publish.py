@@ -15,6 +15,8 @@ from conftest import NOTEBOOKS, ROOT
 
 pytest.importorskip("nbgrader")
 
+EDITION_TOP = ["README.md", "binder", "coursekit", "data", "notebooks", "pyproject.toml", "tests"]
+
 
 @pytest.fixture(scope="module")
 def edition(tmp_path_factory):
@@ -25,7 +27,7 @@ def edition(tmp_path_factory):
 
 def test_edition_tree(edition):
     top = sorted(p.name for p in edition.iterdir())
-    assert top == ["README.md", "binder", "coursekit", "data", "notebooks", "pyproject.toml", "tests"]
+    assert top == EDITION_TOP
     assert sorted(p.name for p in (edition / "notebooks").iterdir()) == [p.name for p in NOTEBOOKS]
     assert [p.name for p in (edition / "tests").iterdir()] == ["test_notebooks.py"]
     assert (edition / "data" / "SHA256SUMS").is_file() and (edition / "binder" / "postBuild").is_file()
@@ -110,6 +112,9 @@ def test_edition_runs_its_own_test_in_a_fresh_venv(edition, tmp_path):
     student version (about a minute of pip with a warm cache, then the notebooks)."""
     summary = edition_venv.check(edition, tmp_path / "venv")
     assert summary.startswith(f"{len(NOTEBOOKS) + 1} passed in "), summary  # no failure, no error, no skip
+    assert sorted(p.name for p in edition.iterdir()) == EDITION_TOP, (
+        "installing must leave the edition as it was (no build/, no *.egg-info to push to the students)"
+    )
     kernel = (tmp_path / "venv" / "share" / "jupyter" / "kernels" / "python3" / "kernel.json").read_text()
     assert '"OMP_WAIT_POLICY": "PASSIVE"' in kernel
 
