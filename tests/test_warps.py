@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from coursekit import device, tracer
-from coursekit.kernels import warps
+from coursekit.kernels import simt, warps
 from coursekit.show import python_function
 
 from conftest import run_python
@@ -72,7 +72,7 @@ def test_divergence_sweep_checks_and_returns_one_row_per_segment_length():
 
 def test_divergence_reference_is_the_kernel_docstrings():
     x = np.array([0.7, -0.7], np.float32)
-    np.testing.assert_allclose(warps.heavy_branches_reference(x, 1), [np.sin(0.7) + 1, np.cos(-0.7) - 1], rtol=1e-6)
+    np.testing.assert_allclose(simt.heavy_branches_reference(x, 1), [np.sin(0.7) + 1, np.cos(-0.7) - 1], rtol=1e-6)
 
 
 def test_block_size_sweep_returns_bandwidth_per_block_size():

@@ -21,7 +21,7 @@ import numpy as np
 from numba import cuda
 
 from . import _device  # noqa: F401  (importing the package switched the simulator on first)
-from .simt import WARP_SIZE, heavy_branches
+from .simt import WARP_SIZE, heavy_branches, heavy_branches_reference
 
 SEGMENT_LENGTHS = (1, 2, 4, 8, 16, 32, 64, 128)
 BLOCK_SIZES = (32, 64, 128, 256, 512, 1024)
@@ -54,16 +54,6 @@ def paths_per_warp(x: np.ndarray) -> float:
     pad = (-positive.size) % WARP_SIZE
     warps = np.concatenate([positive, np.repeat(positive[-1:], pad)]).reshape(-1, WARP_SIZE)
     return float(np.mean(1 + (warps.any(axis=1) & ~warps.all(axis=1))))
-
-
-def heavy_branches_reference(x: np.ndarray, work: int) -> np.ndarray:
-    """float64 numpy version of ``heavy_branches``: ``work`` steps of ``sin(v) + 1`` where
-    ``x > 0``, else of ``cos(v) - 1``, from ``v = x``."""
-    v = np.asarray(x, dtype=np.float64)
-    positive = v > 0
-    for _ in range(work):
-        v = np.where(positive, np.sin(v) + 1, np.cos(v) - 1)
-    return v
 
 
 def time_divergence_sweep(
