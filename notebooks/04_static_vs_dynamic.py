@@ -180,10 +180,8 @@ train_raw = T.function([x, y], [prediction, cost], updates={w: w - 0.1 * gw, b: 
 costs_raw = [float(train_raw(D[0], D[1])[1]) for _ in range(training_steps)]
 np.testing.assert_allclose(costs_raw, costs, rtol=1e-9)
 np.testing.assert_allclose(w.get_value(), w_opt, rtol=1e-9, atol=1e-12)
-print(
-    f"optimised and unoptimised training agree for {training_steps} steps (max cost difference "
-    f"{np.max(np.abs(np.array(costs_raw) - costs)):.1e})"
-)
+# the difference itself is a rounding error, machine-dependent: asserted above, not printed
+print(f"optimised and unoptimised training agree for {training_steps} steps: costs and weights within 1e-9 relative")
 
 # %% [markdown]
 # What did the compiler do to the training step? Each pass reports how often it fired and the number
@@ -692,8 +690,9 @@ first_losses = {
     "coursekit.graph": float(graph_step(X60, onehot60)),
     "torch eager": float(make_torch_step(mlp_loss)()),
 }
-print({k: round(v, 6) for k, v in first_losses.items()})
 assert max(first_losses.values()) - min(first_losses.values()) < 1e-4 * max(first_losses.values())
+# 4 significant digits: what the assertion guarantees. The 7th digit depends on the CPU's summation order.
+print({k: f"{v:.4g}" for k, v in first_losses.items()}, "- the same to 1e-4 relative")
 
 # %% tags=["nbval-ignore-output"]
 mlp_compiled = tg.compile_timed(mlp_loss, X60t, labels60t)
@@ -761,7 +760,7 @@ plt.show()
 # of a 1000x100 tensor (a `RuntimeError` from the second step on); and the two versions differ (sum
 # vs mean of the loss, learning rate 1e-6 vs 1e-5, `wl` for `w1`). We use one loss and one rate.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 N6, D6, H6, steps6, lr6 = 64, 1000, 100, 50, 1e-5
 rng = np.random.default_rng(3)
 x6, y6 = rng.standard_normal((N6, D6)).astype(np.float32), rng.standard_normal((N6, D6)).astype(np.float32)
@@ -802,11 +801,14 @@ print(
     f"compiled the static graph once in {define_s * 1e3:.0f} ms; loss {static_losses[0]:.3g} -> "
     f"{static_losses[-1]:.3g}; the two curves agree to 0.2 % at all {steps6} steps"
 )
+slide_error = None
 try:
     if w1t.grad:  # the slide's test
         pass
 except RuntimeError as exc:
-    print("the slide's `if w1.grad:` ->", str(exc).splitlines()[0])
+    slide_error = str(exc).splitlines()[0]
+assert slide_error is not None, "a tensor of several values has no truth value: the slide's test must raise"
+print("the slide's `if w1.grad:` ->", slide_error)
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
