@@ -10,7 +10,7 @@ CONSTRAINTS := requirements/constraints.txt
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900
 PIP_QUIET ?= -q
-LINTED := coursekit tests benchmarks
+LINTED := coursekit tests benchmarks conftest.py
 # torch's OpenMP workers sleep when idle instead of spinning on the cores numpy's BLAS needs next
 # (coursekit/threads.py: 8.0 -> 0.5 ms for a torch + numpy matmul pair on 2 cores). Read once, when
 # torch loads, so it is set here for every notebook run, and in the kernel spec by `coursekit kernel`.
@@ -18,8 +18,8 @@ export OMP_WAIT_POLICY ?= PASSIVE
 # JupyterLab refuses to run as root unless told to (containers and CI run as root).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup setup-student lab test test-fast test-unit test-notebooks lint fmt sync notebooks notebook \
-        info bench gpu-lane release student student-check clean help
+.PHONY: setup setup-student lab test test-fast test-rest test-unit test-notebooks test-portable lint fmt sync \
+        notebooks notebook info bench gpu-lane memory release student student-check clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -44,13 +44,26 @@ $(DEV_STAMP): $(STUDENT_STAMP)
 lab: setup-student  ## open the course in JupyterLab at notebook 01
 	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/01_gpu_basics.ipynb
 
-test: setup  ## lint, unit tests and every notebook under nbval, in quick mode
+# Quick mode and passive OpenMP waiting are also set by conftest.py, so a bare `pytest` does the same.
+FAST := -m "not ui and not slow and not notebook"
+REST := -m "ui or slow or notebook"
+
+test: setup  ## lint, then the fast lane, then the slow tests, the browser test and every notebook under nbval
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
-	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules $(NOTEBOOKS) $(NBVAL) -rs
+	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules $(FAST) -q
+	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests $(REST) $(NOTEBOOKS) $(NBVAL) -rs
 
-test-fast: setup  ## unit tests only: no notebooks, no browser, nothing marked slow
-	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules -m "not ui and not slow" -q
+test-fast: setup  ## unit tests only (<= 3 min on 2 cores): no notebooks, no browser, nothing marked slow
+	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules $(FAST) -q
+
+test-rest: setup  ## what test-fast leaves out: slow tests, the browser test, every notebook under nbval
+	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests $(REST) $(NOTEBOOKS) $(NBVAL) -rs
+
+# A student's least machine: AVX2 only (AVX-512 paths switched off), one CPU, no OpenCL driver.
+test-portable: setup  ## every notebook under nbval as an AVX2-only, one-CPU machine without OpenCL runs it
+	COURSEKIT_QUICK=1 COURSEKIT_NO_OPENCL=1 $(BIN)/python -m coursekit.cpu_paths --avx2 --one-cpu -- \
+	  $(BIN)/python -m pytest $(NOTEBOOKS) $(NBVAL) -q -p no:cacheprovider
 
 test-unit: setup  ## unit tests (with the slow ones and the browser test)
 	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules -rs
@@ -99,6 +112,9 @@ student-check: setup  ## make student, then install the edition in a fresh venv 
 
 bench: setup-student  ## measure this machine's roofline and kernels into bench-results/
 	$(BIN)/coursekit bench --out bench-results
+
+memory: setup-student  ## each notebook's kernel peak memory in default mode, as Binder runs it (target <= 1.2 GB)
+	$(BIN)/python benchmarks/notebook_memory.py
 
 gpu-lane: setup  ## on a CUDA machine: every GPU path, the reference file and the notebooks at full size
 	$(BIN)/python benchmarks/gpu_lane.py --notebooks --out gpu-lane

@@ -22,11 +22,33 @@ TORCH_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"
 TEST_TOOLS = ("pytest", "nbclient")
 
 
+# What pip prints when it cannot reach its index at all (no network, no DNS, a proxy refusing).
+CONNECTION_ERRORS = (
+    "NewConnectionError",
+    "Failed to establish a new connection",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "ConnectTimeoutError",
+    "ProxyError",
+)
+
+
+class RegistryUnreachable(RuntimeError):
+    """pip could not reach the package index (a classroom or CI runner without the network)."""
+
+
 def _run(command: list[str], timeout: float, **kw) -> subprocess.CompletedProcess:
-    """Run ``command``; on failure raise with its output's tail (the reason pip or pytest gave)."""
+    """Run ``command``; on failure raise with its output's tail (the reason pip or pytest gave):
+    :class:`RegistryUnreachable` when pip could not connect to its index, else RuntimeError."""
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kw)
     if done.returncode != 0:
         tail = done.stdout[-3000:] + done.stderr[-3000:]
+        if any(marker in done.stdout + done.stderr for marker in CONNECTION_ERRORS):
+            raise RegistryUnreachable(
+                "pip could not reach the package index, and not everything the edition needs is on this "
+                "machine: the fresh-venv check needs the index (or a local mirror that pip is configured "
+                f"with). pip said:\n{tail[-1500:]}"
+            )
         raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n{tail}")
     return done
 
@@ -62,11 +84,14 @@ def make_venv(edition: Path, venv: Path, base_python: str = sys.executable) -> P
     python = venv / "bin" / "python"
     requirements = venv / "student-requirements.txt"
     requirements.write_text(student_requirements(edition, python))
-    _run([str(python), "-m", "pip", "install", "-q", "-r", str(requirements), *TEST_TOOLS], timeout=1800)
+    # --retries 1: without the network, fail in seconds; --no-compile: Python compiles on first import
+    # instead (torch's thousands of files took a good part of the install's time)
+    pip_install = [str(python), "-m", "pip", "install", "-q", "--retries", "1", "--no-compile"]
+    _run([*pip_install, "-r", str(requirements), *TEST_TOOLS], timeout=1800)
     with tempfile.TemporaryDirectory() as tmp:  # setuptools writes build/ and *.egg-info into its source
         source = Path(tmp) / "edition"
         shutil.copytree(edition, source)
-        _run([str(python), "-m", "pip", "install", "-q", str(source)], timeout=900)
+        _run([*pip_install, str(source)], timeout=900)
     _run([str(venv / "bin" / "coursekit"), "kernel"], timeout=120)
     return python
 

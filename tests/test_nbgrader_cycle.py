@@ -21,8 +21,10 @@ from conftest import ROOT
 pytest.importorskip("nbgrader")
 pytestmark = pytest.mark.slow
 
-# Two of the course's notebooks: the cheapest to execute, each with hidden tests.
-NOTEBOOKS = [ROOT / "notebooks" / "01_gpu_basics.ipynb", ROOT / "notebooks" / "02_cuda_kernels.ipynb"]
+# One of the course's notebooks, with hidden tests, is enough to prove the guide's steps: nbval runs
+# every instructor notebook (each graded cell ends with its PASSED line) and the student edition's own
+# test runs every blank one (only graded cells fail). Each extra notebook here cost ~60 s of autograding.
+NOTEBOOKS = [ROOT / "notebooks" / "02_cuda_kernels.ipynb"]
 
 
 def _nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
