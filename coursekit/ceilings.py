@@ -1,14 +1,15 @@
 """Measuring a device's two roofline ceilings: memory bandwidth (bytes/s) and compute (FLOP/s).
 
 Bandwidth is STREAM's triad ``a = b + s * c`` (McCalpin, https://www.cs.virginia.edu/stream/)
-measured by STREAM's rules: each array at least 4x the last-level cache (and >= 256 MiB, since a
-VM may report a fraction of the real cache), pages first touched by the threads that use them,
-every CPU the process may use, the best of several runs, and ``3 x nbytes`` counted per triad
-(write-allocate traffic is not counted). Three triads compete and the fastest is kept and named:
-a numba ``prange`` loop, torch's fused ``add`` and numpy in cache-sized blocks. Compute is the
-best GEMM of numpy and torch. Results are cached per machine and per *kind* of measurement
-(quick or full mode, GEMM sizes, method version): a quick result never stands in for a full one.
-numba and torch are imported only when a measurement runs.
+measured by STREAM's rules: each array at least 4x the last-level cache (and >= 128 MiB, since a
+VM may report a fraction of the real cache; the three together within 40 % of the memory this
+process may still use, cgroup limits counted, so a 2 GB Binder pod is not killed), pages first
+touched by the threads that use them, every CPU the process may use, the best of several runs,
+and ``3 x nbytes`` counted per triad (write-allocate traffic is not counted). Three triads
+compete and the fastest is kept and named: a numba ``prange`` loop, torch's fused ``add`` and numpy
+in cache-sized blocks. Compute is the best GEMM of numpy and torch. Results are cached per machine
+and per *kind* of measurement (quick or full mode, GEMM sizes, method version): a quick result
+never stands in for a full one. numba and torch are imported only when a measurement runs.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from typing import Any
 import numpy as np
 
 from . import device as _device
+from . import memory as _memory
 from . import session as _session
 from . import timing as _timing
 from .roofline import Ceilings, Kernel, dot, elementwise, matmul, matvec, softmax
 
-METHOD_VERSION = 3  # bump when what is measured changes: results cached by older versions are ignored
-TRIAD_MIN_NBYTES = 256 * 2**20  # per array, whatever the cache says
+METHOD_VERSION = 4  # bump when what is measured changes: results cached by older versions are ignored
+TRIAD_MIN_NBYTES = 128 * 2**20  # per array, whatever the cache says (4x a 32 MiB L3)
 TRIAD_REPEATS = {"quick": 10, "full": 20}  # STREAM's NTIMES is 10; more outside quick mode (noisy machines)
 NUMPY_BLOCK_NBYTES = 2**20  # numpy triad works in blocks this size, so its temporary stays in cache
 UNKNOWN_CACHE_NBYTES = 64 * 2**20
@@ -94,14 +96,15 @@ def _last_level_cache_bytes() -> int:
 
 def triad_elements(dtype: Any = "float32") -> tuple[int, str]:
     """Elements per triad array, and a note on the size: each array >= 4x the last-level cache
-    and >= 256 MiB, the three together <= 40 % of available memory."""
-    import psutil
-
+    and >= 128 MiB, the three together <= 40 % of the memory this process may still use
+    (:func:`coursekit.memory.available_bytes`: a container's or Binder pod's limit counts)."""
     llc_nbytes = _last_level_cache_bytes()
     wanted_nbytes = max(4 * llc_nbytes, TRIAD_MIN_NBYTES)
-    cap_nbytes = int(0.4 * psutil.virtual_memory().available / 3)
+    cap_nbytes = int(0.4 * _memory.available_bytes() / 3)
     per_array_nbytes = min(wanted_nbytes, cap_nbytes)
     note = f"3 arrays of {per_array_nbytes / 2**20:.0f} MiB (last-level cache {llc_nbytes / 2**20:.0f} MiB)"
+    if per_array_nbytes < wanted_nbytes:
+        note += f", capped from {wanted_nbytes / 2**20:.0f} MiB by the memory available"
     if per_array_nbytes < 4 * llc_nbytes:
         note += " (memory too small for 4x the cache: the figure may be cache-assisted)"
     return per_array_nbytes // np.dtype(dtype).itemsize, note
@@ -363,7 +366,8 @@ def course_kernels(device: str = "cpu", dtype: str = "float32", min_time: float 
     mm_sizes = _session.size(small=[64, 256, 1024], default=[64, 256, 1024, 2048], gpu=[256, 1024, 4096, 8192])
     rows, cols = _session.size(small=(1024, 1000), default=(big // 2000, 1000), gpu=(big // 1000, 1000))
     if dev == "cpu":
-        rand = lambda *shape: np.random.default_rng(0).standard_normal(shape).astype(dtype)  # noqa: E731
+        # drawn in float32: a float64 draw first would hold twice the array's bytes at once
+        rand = lambda *shape: np.random.default_rng(0).standard_normal(shape, np.float32).astype(dtype, copy=False)  # noqa: E731
         empty = lambda *shape: np.empty(shape, dtype=dtype)  # noqa: E731
         add = lambda a, b, out: np.add(a, b, out=out)  # noqa: E731
         mmul = lambda a, b, out: np.matmul(a, b, out=out)  # noqa: E731

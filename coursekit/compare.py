@@ -65,6 +65,7 @@ def interleaved(
             if got.shape != reference.shape or not np.allclose(got, reference, rtol=rtol, atol=atol):
                 raise ValueError(f"interleaved: {label!r} returns a different result from {labels[0]!r}")
     for s in samplers.values():
+        s.result = None  # checked: not held while timing (ten contenders x 40 MB in notebook 04)
         s.warm(1)
     batches, times, hosts = {}, {}, {}
     for label, s in samplers.items():

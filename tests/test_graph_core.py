@@ -132,3 +132,35 @@ def test_draw_returns_axes_before_and_after():
     a, b = T.draw_optimization(f)
     assert len(a.texts) > len(b.texts)
     plt.close("all")
+
+
+def test_intermediates_are_freed_after_their_last_use():
+    """An unoptimised chain of 12 elementwise ops on 8 MB arrays holds a couple of arrays at a time,
+    not all 12 (Theano's allow_gc): notebook 04 evaluates such graphs on 10^7 floats."""
+    import tracemalloc
+
+    x = T.vector("x")
+    y = x
+    for k in range(12):
+        y = (y + 1.0) if k % 2 else (y * 0.5)
+    f = T.function([x], [y, x * 2.0], optimize=False)
+    data = np.ones(1_000_000)  # 8 MB
+    tracemalloc.start()
+    out, twice = f(data)
+    _, peak_bytes = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    expected = data.copy()
+    for k in range(12):
+        expected = (expected + 1.0) if k % 2 else (expected * 0.5)
+    np.testing.assert_allclose(out, expected)
+    np.testing.assert_allclose(twice, 2.0 * data)
+    assert peak_bytes < 5 * data.nbytes, f"peak {peak_bytes / data.nbytes:.1f} arrays held at once"
+
+
+def test_an_ifelse_branch_keeps_what_it_reads_until_it_runs():
+    a, b = T.scalar("a"), T.vector("b")
+    shared = b * 3.0
+    out = T.ifelse(a > 0, shared + 1.0, shared - 1.0) + shared.sum()
+    f = T.function([a, b], out, optimize=False)
+    np.testing.assert_allclose(f(1.0, [1.0, 2.0]), [4.0 + 9.0, 7.0 + 9.0])
+    np.testing.assert_allclose(f(-1.0, [1.0, 2.0]), [2.0 + 9.0, 5.0 + 9.0])

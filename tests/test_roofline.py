@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -182,19 +181,19 @@ def test_measure_ceilings_errors(monkeypatch):
         ceilings.measure_ceilings("cuda")
 
 
-def test_triad_arrays_are_4x_the_cache_and_256_mib_within_memory(monkeypatch):
-    big = types.SimpleNamespace(available=64 * 2**30)
-    monkeypatch.setattr("psutil.virtual_memory", lambda: big)
-    monkeypatch.setattr(ceilings, "_last_level_cache_bytes", lambda: 32 * 2**20)
-    assert ceilings.triad_elements("float32")[0] * 4 == 256 * 2**20  # 4 x 32 MiB < 256 MiB
-    assert ceilings.triad_elements("float64")[0] * 8 == 256 * 2**20
+def test_triad_arrays_are_4x_the_cache_and_128_mib_within_memory(monkeypatch):
+    monkeypatch.setattr(ceilings._memory, "available_bytes", lambda: 64 * 2**30)
+    monkeypatch.setattr(ceilings, "_last_level_cache_bytes", lambda: 16 * 2**20)
+    assert ceilings.triad_elements("float32")[0] * 4 == 128 * 2**20  # 4 x 16 MiB < 128 MiB
+    assert ceilings.triad_elements("float64")[0] * 8 == 128 * 2**20
     monkeypatch.setattr(ceilings, "_last_level_cache_bytes", lambda: 384 * 2**20)  # e.g. 12 CCDs x 32 MiB
     n, note = ceilings.triad_elements("float32")
-    assert n * 4 == 4 * 384 * 2**20 and "cache-assisted" not in note
-    small = types.SimpleNamespace(available=1200 * 2**20)  # 3 arrays <= 40 % of it: 160 MiB each
-    monkeypatch.setattr("psutil.virtual_memory", lambda: small)
+    assert n * 4 == 4 * 384 * 2**20 and "cache-assisted" not in note and "capped" not in note
+    # a 2 GB Binder pod with 1200 MiB left: 3 arrays <= 40 % of it, 160 MiB each, and the note says so
+    monkeypatch.setattr(ceilings._memory, "available_bytes", lambda: 1200 * 2**20)
     n, note = ceilings.triad_elements("float32")
-    assert n * 4 == int(0.4 * small.available / 3) // 4 * 4 and "cache-assisted" in note
+    assert n * 4 == int(0.4 * 1200 * 2**20 / 3) // 4 * 4
+    assert "cache-assisted" in note and "capped from 1536 MiB by the memory available" in note
 
 
 def test_last_level_cache_counts_each_instance_once(monkeypatch, tmp_path):
@@ -281,10 +280,13 @@ def test_kernel_table_reports_fraction_of_roof():
 
 @pytest.mark.slow
 def test_record_reference_dry_run_round_trips(tmp_path):
+    """record_reference.py's own --cpu-dry-run path, on the sections the roofline loads back (every
+    section runs in tests/test_gpu_lane.py's dry run, which records through the same STEPS)."""
     env_code = (
-        "import os, sys; os.environ['COURSEKIT_CACHE_DIR'] = sys.argv[1]; "
-        "sys.argv = ['record_reference.py', '--cpu-dry-run', '--out', sys.argv[1]]; "
-        "import runpy; runpy.run_path('benchmarks/record_reference.py', run_name='__main__')"
+        "import os, sys; os.environ['COURSEKIT_CACHE_DIR'] = sys.argv[1]; sys.path.insert(0, 'benchmarks'); "
+        "import record_reference as r; "
+        "r.STEPS = {k: r.STEPS[k] for k in ('recorded', 'ceilings', 'kernels', 'async_pitfall', 'crossover')}; "
+        "sys.exit(r.main(['--cpu-dry-run', '--out', sys.argv[1]]))"
     )
     out = subprocess.run(
         [sys.executable, "-c", env_code, str(tmp_path)],

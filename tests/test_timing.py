@@ -190,3 +190,25 @@ def test_max_time_caps_a_slow_function():
     m = timing.benchmark(time.sleep, 0.05, min_time=10, max_time=0.2, warmup=0)
     assert time.perf_counter() - start < 2
     assert len(m.times) >= 3
+
+
+def test_interleaved_holds_no_result_while_timing():
+    """Each contender's first result is checked, then dropped: ten contenders of 40 MB each held
+    through the timing loop pushed notebook 04 past a Binder pod's memory."""
+    import weakref
+
+    class Result:
+        pass
+
+    alive: weakref.WeakSet = weakref.WeakSet()
+    seen: list[int] = []
+
+    def contender() -> Result:
+        seen.append(len(alive))  # results still referenced when this call starts
+        r = Result()
+        alive.add(r)
+        return r
+
+    compare.interleaved({"a": contender, "b": contender, "c": contender}, check=False, min_time=0.01, max_time=0.2)
+    assert max(seen) <= 2, f"up to {max(seen)} earlier results were held during a call"
+    assert max(seen[6:]) == 0, "results held during the timing loop"

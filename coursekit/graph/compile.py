@@ -61,10 +61,37 @@ def schedule(roots, available=frozenset()) -> list:
     return prog
 
 
+def _slots_used(step) -> set[int]:
+    """Slots a lowered step reads, and for an ifelse every slot its branches read or write."""
+    out, fn, ins = step
+    if fn is not None:
+        return set(ins)
+    cond, pa, a, pb, b = ins
+    used = {cond, a, b}
+    for sub in (*pa, *pb):
+        used |= _slots_used(sub) | {sub[0]}
+    return used
+
+
+def _frees(steps, keep: set[int]) -> list[tuple[int, ...]]:
+    """For each top-level step, the slots to drop once it is done: those no later step reads and
+    that are not in ``keep`` (outputs). Intermediates are freed after their last use, as Theano's
+    ``allow_gc``: an unoptimised chain of n elementwise ops holds 2 arrays at a time, not n."""
+    last: dict[int, int] = {}
+    for i, step in enumerate(steps):
+        for k in _slots_used(step):
+            last[k] = i
+    frees: list[list[int]] = [[] for _ in steps]
+    for k, i in last.items():
+        if k not in keep:
+            frees[i].append(k)
+    return [tuple(f) for f in frees]
+
+
 class Function:
     """A compiled graph. Call it with one array per input; it returns one array (one output) or a
     list. ``updates`` are computed together with the outputs and written to the shared variables
-    after all of them are done, as in Theano."""
+    after all of them are done, as in Theano. Intermediate values are dropped after their last use."""
 
     def __init__(self, inputs, outputs, single, updates, passes, original, seconds, name):
         self.inputs, self.outputs, self.single, self.name = inputs, outputs, single, name
@@ -88,6 +115,7 @@ class Function:
         self._shared = [(slot[v], v) for v in slot if isinstance(v, SharedVariable)]
         self._out_slots = [slot[o] for o in graph]
         self._program = self._lower(schedule(graph), slot)
+        self._frees = _frees(self._program, set(self._out_slots))
 
     def _lower(self, prog, slot):
         steps = []
@@ -112,8 +140,8 @@ class Function:
         return steps
 
     @staticmethod
-    def _exec(steps, s, guarded=False):
-        for out, fn, ins in steps:
+    def _exec(steps, s, guarded=False, frees=None):
+        for i, (out, fn, ins) in enumerate(steps):
             if guarded and s[out] is not None:
                 continue
             if fn is None:  # ifelse: evaluate only the branch taken
@@ -125,7 +153,10 @@ class Function:
                     Function._exec(pb, s, True)
                     s[out] = s[b]
             else:
-                s[out] = fn(*[s[i] for i in ins])
+                s[out] = fn(*[s[k] for k in ins])
+            if frees:
+                for k in frees[i]:
+                    s[k] = None
 
     def _convert(self, var: Variable, value):
         if type(value).__module__.startswith("cupy"):  # kept on the GPU (untested here: no GPU in CI)
@@ -151,7 +182,7 @@ class Function:
             s[k] = v
         for k, sh in self._shared:
             s[k] = sh._value
-        self._exec(self._program, s)
+        self._exec(self._program, s, frees=self._frees)
         return [s[k] for k in self._out_slots]
 
     def __call__(self, *args):
