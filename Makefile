@@ -51,8 +51,8 @@ REST := -m "ui or slow or notebook"
 test: setup  ## lint, then the fast lane, then the slow tests, the browser test and every notebook under nbval
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
-	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules $(FAST) -q
-	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests $(REST) $(NOTEBOOKS) $(NBVAL) -rs
+	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules $(FAST) -q --durations=10
+	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests $(REST) $(NOTEBOOKS) $(NBVAL) -rs --durations=20
 
 test-fast: setup  ## unit tests only (<= 3 min on 2 cores): no notebooks, no browser, nothing marked slow
 	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules $(FAST) -q
