@@ -18,7 +18,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 # JupyterLab refuses to run as root unless told to (containers and CI run as root).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup setup-student lab test test-fast test-rest test-unit test-notebooks test-portable lint fmt sync \
+.PHONY: setup setup-student lab test test-fast test-rest test-unit test-notebooks test-edition test-portable lint fmt sync \
         notebooks notebook info bench gpu-lane memory release student student-check clean help
 
 help:  ## list the targets
@@ -45,10 +45,10 @@ lab: setup-student  ## open the course in JupyterLab at notebook 01
 	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/01_gpu_basics.ipynb
 
 # Quick mode and passive OpenMP waiting are also set by conftest.py, so a bare `pytest` does the same.
-FAST := -m "not ui and not slow and not notebook"
-REST := -m "ui or slow or notebook"
+FAST := -m "not ui and not slow and not notebook and not edition"
+REST := -m "(ui or slow or notebook) and not edition"
 
-test: setup  ## lint, then the fast lane, then the slow tests, the browser test and every notebook under nbval
+test: setup  ## lint, the fast lane, then the slow tests, the browser test and every notebook under nbval
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules $(FAST) -q --durations=10
@@ -57,10 +57,13 @@ test: setup  ## lint, then the fast lane, then the slow tests, the browser test 
 test-fast: setup  ## unit tests only (<= 3 min on 2 cores): no notebooks, no browser, nothing marked slow
 	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules $(FAST) -q
 
-test-rest: setup  ## what test-fast leaves out: slow tests, the browser test, every notebook under nbval
+test-rest: setup  ## slow tests, the browser test, every notebook under nbval (make test's second half)
 	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests $(REST) $(NOTEBOOKS) $(NBVAL) -rs
 
 # A student's least machine: AVX2 only (AVX-512 paths switched off), one CPU, no OpenCL driver.
+test-edition: setup  ## the student edition installed in a fresh venv, every blank notebook run there (~4.5 min)
+	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests -m edition -rs
+
 test-portable: setup  ## every notebook under nbval as an AVX2-only, one-CPU machine without OpenCL runs it
 	COURSEKIT_QUICK=1 COURSEKIT_NO_OPENCL=1 $(BIN)/python -m coursekit.cpu_paths --avx2 --one-cpu -- \
 	  $(BIN)/python -m pytest $(NOTEBOOKS) $(NBVAL) -q -p no:cacheprovider

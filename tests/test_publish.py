@@ -106,6 +106,7 @@ def test_unexpected_failures_tells_graded_from_ordinary_cells():
 
 
 @pytest.mark.slow
+@pytest.mark.edition  # make test-edition, CI's third step: 4 to 5 minutes, half of make test's time
 def test_edition_runs_its_own_test_in_a_fresh_venv(edition, tmp_path):
     """The edition installed as a student installs it (a new venv, `pip install .`, `coursekit
     kernel`), nothing of this clone on the path: its kernel finds the installed coursekit and data,
