@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from coursekit import ceilings, roofline, timing
+from coursekit import ceilings, device, roofline, timing
 
 HERE = Path(__file__).resolve().parent
 NTIMES = 20
@@ -90,7 +90,7 @@ def interleaved_bandwidth(
     if 3 * nbytes * (1 + len(builds)) > 0.8 * psutil.virtual_memory().available:
         builds = {k: v for k, v in builds.items() if k.startswith("float")}
         print("(not enough memory for the double-precision C triads next to the others: left out)")
-    threads = len(ceilings._usable_cpus())
+    threads = device.usable_cpus()  # as coursekit's triads: a cgroup CPU quota counts
     fill, _ = ceilings._numba_kernels()
     a, b, c = (np.empty(n, dtype=np.float32) for _ in range(3))
     for label, (_, lib) in builds.items():

@@ -61,8 +61,10 @@ def _signature(dev: str) -> str:
     return f"cuda|{g.name}|{g.driver_version}|{platform.node()}"
 
 
-def _usable_cpus() -> set[int]:
-    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+def _affinity_cpus() -> set[int]:
+    """The CPUs this process may run on (its affinity mask where the OS has one): whose caches
+    count. How many threads to start is :func:`coursekit.device.usable_cpus`, which also counts a
+    cgroup CPU quota."""
     if hasattr(os, "sched_getaffinity"):
         return set(os.sched_getaffinity(0))
     return set(range(os.cpu_count() or 1))
@@ -78,7 +80,7 @@ def _last_level_cache_bytes() -> int:
     """Bytes of last-level cache over the CPUs this process may use: each instance (one per
     ``shared_cpu_list``) counted once, as STREAM sums all of them. 64 MiB when sysfs is silent."""
     found: dict[tuple[int, str], int] = {}  # (level, CPUs sharing it) -> bytes
-    for cpu in _usable_cpus():
+    for cpu in _affinity_cpus():
         for index in (SYSFS_CPU / f"cpu{cpu}" / "cache").glob("index*"):
             try:
                 if (index / "type").read_text().strip() == "Instruction":
@@ -206,7 +208,7 @@ def _cpu_bandwidth(dtype: str, repeats: int) -> tuple[float, str, int]:
     """Best triad bandwidth (bytes/s) over the candidates, how it was measured, elements per array."""
     n, note = triad_elements(dtype)
     repeats = max(repeats, TRIAD_REPEATS["quick" if _session.quick_mode() else "full"])
-    threads = len(_usable_cpus())
+    threads = _device.usable_cpus()  # a Binder pod's CPU quota counts: no more threads than it allows
     fill, _ = _numba_kernels()
     a, b, c = (np.empty(n, dtype=dtype) for _ in range(3))
     with _threads(threads):

@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -67,8 +66,9 @@ def iqr(values: Any) -> float:
 
 
 def thread_counts() -> dict[str, int]:
-    """Threads each loaded library may use: ``cpus`` (logical CPUs), ``torch`` when imported."""
-    counts = {"cpus": os.cpu_count() or 1}
+    """Threads each loaded library may use: ``cpus`` (the CPUs this process may keep busy, a cgroup
+    quota counted: :func:`coursekit.device.usable_cpus`), ``torch`` when imported."""
+    counts = {"cpus": _device.usable_cpus()}
     torch = sys.modules.get("torch")
     if torch is not None:
         counts["torch"] = torch.get_num_threads()

@@ -208,9 +208,9 @@ def test_last_level_cache_counts_each_instance_once(monkeypatch, tmp_path):
         cache(cpu, 2, 2, "Unified", "1024K", str(cpu))
         cache(cpu, 3, 3, "Unified", "32768K", "0-1" if cpu < 2 else "2-3")
     monkeypatch.setattr(ceilings, "SYSFS_CPU", tmp_path)
-    monkeypatch.setattr(ceilings, "_usable_cpus", lambda: {0, 1, 2, 3})
+    monkeypatch.setattr(ceilings, "_affinity_cpus", lambda: {0, 1, 2, 3})
     assert ceilings._last_level_cache_bytes() == 64 * 2**20
-    monkeypatch.setattr(ceilings, "_usable_cpus", lambda: {2, 3})
+    monkeypatch.setattr(ceilings, "_affinity_cpus", lambda: {2, 3})
     assert ceilings._last_level_cache_bytes() == 32 * 2**20
     monkeypatch.setattr(ceilings, "SYSFS_CPU", tmp_path / "missing")
     assert ceilings._last_level_cache_bytes() == ceilings.UNKNOWN_CACHE_NBYTES
@@ -319,3 +319,24 @@ def test_record_reference_refuses_without_gpu():
     )
     assert out.returncode == 2
     assert "No CUDA GPU here" in out.stderr
+
+
+def test_the_triad_starts_as_many_threads_as_the_cpu_quota_allows(monkeypatch):
+    """A Binder pod shows every core of its host but its cgroup quota allows 1 or 2: the triad's
+    thread count is device.usable_cpus() (affinity and quota), not the affinity mask alone."""
+    import contextlib
+
+    monkeypatch.setattr(ceilings._device, "usable_cpus", lambda: 1)
+    monkeypatch.setattr(ceilings, "_affinity_cpus", lambda: {0, 1, 2, 3})
+    monkeypatch.setattr(ceilings, "triad_elements", lambda dtype: (3 * 2**12, "tiny arrays"))
+    seen = []
+
+    @contextlib.contextmanager
+    def spy(threads):
+        seen.append(threads)
+        yield
+
+    monkeypatch.setattr(ceilings, "_threads", spy)
+    ceilings._cpu_bandwidth("float32", repeats=1)
+    assert seen == [1]
+    assert ceilings._timing.thread_counts()["cpus"] == 1
