@@ -8,7 +8,7 @@ touched by the threads that use them, every CPU the process may use, the best of
 and ``3 x nbytes`` counted per triad (write-allocate traffic is not counted). Three triads
 compete and the fastest is kept and named: a numba ``prange`` loop, torch's fused ``add`` and numpy
 in cache-sized blocks. Compute is the best GEMM of numpy and torch. Results are cached per machine
-and per *kind* of measurement (quick or full mode, GEMM sizes, method version): a quick result
+and per *kind* of measurement (quick or full mode, GEMM sizes, CPU threads, method version): a quick result
 never stands in for a full one. numba and torch are imported only when a measurement runs.
 """
 
@@ -291,10 +291,12 @@ def _best_time(fn: Callable[[], Any], repeats: int, device: str = "cpu") -> floa
 
 
 def _cache_key(dev: str, dtype: str) -> str:
-    """What a cached result measured: machine, device, dtype, quick/full mode, sizes, method."""
+    """What a cached result measured: machine, device, dtype, quick/full mode, sizes, method, and
+    on the CPU the threads it ran on (a roof measured on 2 threads is not the roof of 1)."""
     mode = "quick" if _session.quick_mode() else "full"
     gemm = ",".join(map(str, _gemm_sizes())) if dev == "cpu" else "8192"
-    return f"{_signature(dev)}|{dtype}|{mode}|GEMM n={gemm}|method v{METHOD_VERSION}"
+    threads = f"|{_device.usable_cpus()} threads" if dev == "cpu" else ""
+    return f"{_signature(dev)}|{dtype}|{mode}|GEMM n={gemm}{threads}|method v{METHOD_VERSION}"
 
 
 def _read_cache(path: Path) -> dict[str, Any]:

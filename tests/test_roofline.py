@@ -340,3 +340,13 @@ def test_the_triad_starts_as_many_threads_as_the_cpu_quota_allows(monkeypatch):
     ceilings._cpu_bandwidth("float32", repeats=1)
     assert seen == [1]
     assert ceilings._timing.thread_counts()["cpus"] == 1
+
+
+def test_ceilings_measured_on_other_thread_counts_are_cached_apart(monkeypatch):
+    """A roof measured with 2 threads must not stand in for one measured with 1 (a pod pinned to
+    one CPU, `taskset -c 0`), since points timed on 1 thread are placed under it."""
+    monkeypatch.setattr(ceilings._device, "usable_cpus", lambda: 2)
+    two = ceilings._cache_key("cpu", "float32")
+    monkeypatch.setattr(ceilings._device, "usable_cpus", lambda: 1)
+    one = ceilings._cache_key("cpu", "float32")
+    assert one != two and "|1 threads|" in one and "|2 threads|" in two
