@@ -47,23 +47,25 @@ lab: setup-student  ## open the course in JupyterLab at notebook 01
 # Quick mode and passive OpenMP waiting are also set by conftest.py, so a bare `pytest` does the same.
 FAST := -m "not ui and not slow and not notebook and not edition"
 REST := -m "(ui or slow or notebook) and not edition"
+RUN_FAST := COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules $(FAST)
+RUN_REST := COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests $(REST) $(NOTEBOOKS) $(NBVAL) -rs
 
 test: setup  ## lint, the fast lane, then the slow tests, the browser test and every notebook under nbval
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
-	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules $(FAST) -q --durations=10
-	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests $(REST) $(NOTEBOOKS) $(NBVAL) -rs --durations=20
+	$(RUN_FAST) -q --durations=10
+	$(RUN_REST) --durations=20
 
 test-fast: setup  ## unit tests only (<= 3 min on 2 cores): no notebooks, no browser, nothing marked slow
-	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules $(FAST) -q
+	$(RUN_FAST) -q
 
 test-rest: setup  ## slow tests, the browser test, every notebook under nbval (make test's second half)
-	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests $(REST) $(NOTEBOOKS) $(NBVAL) -rs
+	$(RUN_REST)
 
-# A student's least machine: AVX2 only (AVX-512 paths switched off), one CPU, no OpenCL driver.
 test-edition: setup  ## the student edition installed in a fresh venv, every blank notebook run there (~4.5 min)
 	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests -m edition -rs
 
+# A student's least machine: AVX2 only (AVX-512 paths switched off), one CPU, no OpenCL driver.
 test-portable: setup  ## every notebook under nbval as an AVX2-only, one-CPU machine without OpenCL runs it
 	COURSEKIT_QUICK=1 COURSEKIT_NO_OPENCL=1 $(BIN)/python -m coursekit.cpu_paths --avx2 --one-cpu -- \
 	  $(BIN)/python -m pytest $(NOTEBOOKS) $(NBVAL) -q -p no:cacheprovider

@@ -5,7 +5,7 @@ must stay well below it: the target is <= 1.2 GB (10^9 bytes) per notebook in de
 (``COURSEKIT_QUICK`` unset). Each notebook is executed top to bottom with nbclient in a fresh kernel;
 a last cell added to the copy run here reads the kernel's own peak (``getrusage``'s ``ru_maxrss``,
 exact). Beside it the script samples the resident memory of the kernel and everything it started
-(torch.compile workers, data-parallel processes) every 0.2 s: what a pod's limit counts.
+(torch.compile workers, data-parallel processes) every 0.1 s: what a pod's limit counts.
 
 Run: python benchmarks/notebook_memory.py [01 03 ...] [--quick] [--timeout S]
 (NOTEBOOK_MEMORY_CELLS=1 also prints every cell's sampled peak, to find what raises the floor.)

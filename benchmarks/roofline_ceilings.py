@@ -33,9 +33,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import psutil
 
-from coursekit import ceilings, device, roofline, timing
+from coursekit import ceilings, device, memory, roofline, timing
 
 HERE = Path(__file__).resolve().parent
 NTIMES = 20
@@ -87,7 +86,7 @@ def interleaved_bandwidth(
     coursekit's size note and the C thread count."""
     n, note = ceilings.triad_elements("float32")
     nbytes = 4 * n
-    if 3 * nbytes * (1 + len(builds)) > 0.8 * psutil.virtual_memory().available:
+    if 3 * nbytes * (1 + len(builds)) > 0.8 * memory.available_bytes():
         builds = {k: v for k, v in builds.items() if k.startswith("float")}
         print("(not enough memory for the double-precision C triads next to the others: left out)")
     threads = device.usable_cpus()  # as coursekit's triads: a cgroup CPU quota counts

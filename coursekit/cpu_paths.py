@@ -26,6 +26,7 @@ the forced path and stops if one did not.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -67,20 +68,18 @@ def onednn_isa() -> str:
     return "unknown (no oneDNN verbose line)"
 
 
-def code_paths(include_onednn: bool = True) -> dict[str, str]:
+def code_paths() -> dict[str, str]:
     """The SIMD path each library took in this process (oneDNN: in a child with the same environment)."""
     import numba
     import torch
 
-    paths = {
+    return {
         "numpy": numpy_dispatch(),
         "OpenBLAS": openblas_core(),
         "torch": torch.backends.cpu.get_cpu_capability(),
         "numba": numba.config.CPU_NAME or "host",
+        "oneDNN": onednn_isa(),
     }
-    if include_onednn:
-        paths["oneDNN"] = onednn_isa()
-    return paths
 
 
 def avx2_env() -> dict[str, str]:
@@ -119,8 +118,6 @@ def _probe(env: dict[str, str]) -> dict[str, str]:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     if done.returncode != 0:
         raise RuntimeError(f"probing the code paths failed:\n{done.stderr[-2000:]}")
-    import json
-
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -132,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = dict(os.environ)
     if args.avx2:
-        env.update(avx2_env())
-        print("forcing the AVX2 paths: " + " ".join(f"{k}={v!r}" for k, v in avx2_env().items()), flush=True)
+        forced = avx2_env()
+        env.update(forced)
+        print("forcing the AVX2 paths: " + " ".join(f"{k}={v!r}" for k, v in forced.items()), flush=True)
     if args.one_cpu:
         cpu = min(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {cpu})  # inherited by every child: the probe, the command, its kernels

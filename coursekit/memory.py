@@ -60,15 +60,6 @@ def cgroup_limit_bytes(root: Path = CGROUP_ROOT) -> tuple[int, int] | None:
     return None
 
 
-def limit_bytes() -> int:
-    """Memory this process may use in all, in bytes: the machine's RAM or its cgroup's limit, the lower."""
-    import psutil
-
-    total = int(psutil.virtual_memory().total)
-    cgroup = cgroup_limit_bytes()
-    return min(total, cgroup[0]) if cgroup else total
-
-
 def available_bytes() -> int:
     """Memory this process could still allocate, in bytes: the machine's available memory, capped
     by what its cgroup's limit leaves (limit less usage)."""

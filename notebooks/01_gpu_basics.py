@@ -259,15 +259,16 @@ plt.show()
 # interpreter's cost does not hide the small sizes):
 
 # %% tags=["nbval-ignore-output"]
-from coursekit import memsweep  # noqa: E402
+from coursekit import memory, memsweep  # noqa: E402
 
 import psutil  # noqa: E402
 
 caches = memsweep.cache_sizes()
 llc = max(caches.values(), default=32 * 2**20)
 l1 = caches.get("L1d", 32 * 2**10)
-# up to 4x the last-level cache (at least 128 MiB), but never more than a quarter of the free memory
-top = int(min(max(4 * llc, 2**27), psutil.virtual_memory().available / 4))
+# up to 4x the last-level cache (at least 128 MiB), but never more than a quarter of the memory this
+# process may still use (a Binder pod's limit counts)
+top = int(min(max(4 * llc, 2**27), memory.available_bytes() / 4))
 sweep_sizes = [2**k for k in range(12, top.bit_length())]  # 4 KiB, 8 KiB, ... up to top
 ws = memsweep.sweep(sweep_sizes, bytes_per_call=ck.size(small=128, default=512) * 2**20)
 in_l1 = memsweep.plateau(ws, 0, l1 // 2 + 1)
