@@ -12,8 +12,8 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.
 PIP_QUIET ?= -q
 LINTED := coursekit tests benchmarks conftest.py
 # torch's OpenMP workers sleep when idle instead of spinning on the cores numpy's BLAS needs next
-# (coursekit/threads.py: 8.0 -> 0.5 ms for a torch + numpy matmul pair on 2 cores). Read once, when
-# torch loads, so it is set here for every notebook run, and in the kernel spec by `coursekit kernel`.
+# (coursekit/machine/threads.py: 8.0 -> 0.5 ms for a torch + numpy matmul pair on 2 cores). Read once, when
+# torch loads, so it is set here for every notebook run, and in the kernel spec by `coursekit jupyter-kernel`.
 export OMP_WAIT_POLICY ?= PASSIVE
 # JupyterLab refuses to run as root unless told to (containers and CI run as root).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
@@ -32,7 +32,7 @@ $(STUDENT_STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip
 	$(BIN)/python -m pip install $(PIP_QUIET) -c $(CONSTRAINTS) -e '.[opencl]'
-	$(BIN)/coursekit kernel
+	$(BIN)/coursekit jupyter-kernel
 	@touch $@
 	@echo "coursekit (student set) is set up in $(VENV)"
 
@@ -67,7 +67,7 @@ test-edition: setup  ## the student edition installed in a fresh venv, every bla
 
 # A student's least machine: AVX2 only (AVX-512 paths switched off), one CPU, no OpenCL driver.
 test-portable: setup  ## every notebook under nbval as an AVX2-only, one-CPU machine without OpenCL runs it
-	COURSEKIT_QUICK=1 COURSEKIT_NO_OPENCL=1 $(BIN)/python -m coursekit.cpu_paths --avx2 --one-cpu -- \
+	COURSEKIT_QUICK=1 COURSEKIT_NO_OPENCL=1 $(BIN)/python -m coursekit.machine.cpu_paths --avx2 --one-cpu -- \
 	  $(BIN)/python -m pytest $(NOTEBOOKS) $(NBVAL) -q -p no:cacheprovider
 
 test-unit: setup  ## unit tests (with the slow ones and the browser test)

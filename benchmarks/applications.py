@@ -5,7 +5,7 @@
   Fashion-MNIST — the full 60k/10k set from Debian's ``dataset-fashion-mnist`` when installed,
   else the shipped 10k/2k subset (``"data"`` says which); 10 epochs; target test accuracy >= 0.91
   (full set). ``"gemm_fraction"``: achieved training FLOP/s over this
-  CPU's measured GEMM ceiling (``coursekit.ceilings``).
+  CPU's measured GEMM ceiling (``coursekit.perf.ceilings``).
 - ``naive_bayes``: 1-5-grams of letters, add-1 smoothing, scored on the LSTM's split.
 - ``lstm``: bidirectional char-LSTM on the shipped words (80/20 split); target: above naive Bayes.
 - ``seq2seq``: GRU encoder-decoder with attention on generated dates; ``"test_accuracy"`` is the
@@ -30,10 +30,10 @@ import time
 import numpy as np
 import torch
 
-from coursekit import device
 from coursekit.apps import langid, lenet, seq2seq
-from coursekit.ceilings import measure_ceilings
 from coursekit.datasets import encode_chars, load_dates, load_fashion_mnist, load_words
+from coursekit.machine import device
+from coursekit.perf.ceilings import measure_ceilings
 
 CORES = device.usable_cpus()  # affinity mask and cgroup quota, not the machine's total
 

@@ -19,9 +19,11 @@ import time
 import numpy as np
 import torch
 
-from coursekit import edf, minibatch, threads
 from coursekit.datasets import load_fashion_mnist
-from coursekit.timing import iqr
+from coursekit.edf import framework as edf
+from coursekit.edf import minibatch
+from coursekit.machine import threads
+from coursekit.perf.timing import iqr
 
 TARGET = 1.3
 SIZES = [784, 128, 10]

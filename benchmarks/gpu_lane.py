@@ -10,7 +10,7 @@ Steps (each logged with its duration; a failing step is logged with its tracebac
 still run):
 
  1. ``preflight``: torch sees the GPU, numba-cuda uses the real target and finds NVVM, CuPy works;
- 2. ``precision``: every kernel of ``coursekit.kernels`` compiled by numba-cuda's own compiler for
+ 2. ``precision``: every kernel of ``coursekit.gpu.kernels`` compiled by numba-cuda's own compiler for
     float32 arguments has no float64 variable, operation or LLVM instruction (on a GPU also: no
     ``.f64`` PTX instruction) — so the timings below measure FP32;
  3. the recording of ``benchmarks/record_reference.py``, one step per section: ``recorded``
@@ -20,7 +20,7 @@ still run):
     ``block_size``, ``streams``, ``minibatch``, ``softmax_regression``, ``compile_speedup``,
     ``applications``;
  4. ``reference``: when every section succeeded, ``data/reference/<gpu>.json`` is written (and a
-    copy under ``--out``) and read back with ``coursekit.reference.load_reference``;
+    copy under ``--out``) and read back with ``coursekit.perf.reference.load_reference``;
  5. ``notebooks`` (``--notebooks``): ``pytest --nbval`` on every notebook, one log each.
 
 Everything lands under ``--out`` (default ``gpu-lane-<UTC time>`` in the current folder):
@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import record_reference  # noqa: E402  (a sibling script)
 
-from coursekit import device  # noqa: E402  (imports nothing that loads numba)
+from coursekit.machine import device  # noqa: E402  (imports nothing that loads numba)
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 NBVAL = [
@@ -149,10 +149,10 @@ def preflight(gpu: bool) -> dict[str, Any]:
 
 
 def precision(gpu: bool) -> dict[str, Any]:
-    """coursekit.kernels.precision.check_course_kernels in a fresh interpreter on numba-cuda's real
+    """coursekit.gpu.kernels.precision.check_course_kernels in a fresh interpreter on numba-cuda's real
     target (the simulator infers no types); with a GPU, the PTX as well."""
     code = (
-        "import json\nfrom coursekit.kernels import precision\n"
+        "import json\nfrom coursekit.gpu.kernels import precision\n"
         f"print(json.dumps(precision.check_course_kernels(ptx={gpu!r})))\n"
     )
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0"}
@@ -168,7 +168,7 @@ def precision(gpu: bool) -> dict[str, Any]:
 
 def reference(results: dict[str, Any], out: Path, reference_dir: Path | None) -> dict[str, Any]:
     """Write the recording under ``out`` (and into ``reference_dir`` unless None) and read it back."""
-    from coursekit import reference as references
+    from coursekit.perf import reference as references
 
     data = {key: results[key] for key in record_reference.STEPS}
     copy = record_reference.write(data, out)

@@ -41,7 +41,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np
 
 import coursekit.graph as T
-from coursekit.compare import interleaved
+from coursekit.perf.compare import interleaved
 
 
 def _line(label: str, seconds: float, n: int | None = None) -> str:

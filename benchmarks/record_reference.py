@@ -50,11 +50,13 @@ from typing import Any
 
 import numpy as np
 
-from coursekit import crossover, device, timing, torch_graphs
-from coursekit import minibatch as _minibatch
 from coursekit.apps.lenet import lenet
 from coursekit.apps.throughput import measure_applications
-from coursekit.ceilings import course_kernels, measure_ceilings
+from coursekit.edf import minibatch as _minibatch
+from coursekit.graph import torch_graphs
+from coursekit.machine import device
+from coursekit.perf import crossover, timing
+from coursekit.perf.ceilings import course_kernels, measure_ceilings
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = ROOT / "data" / "reference"
@@ -166,7 +168,7 @@ def ceilings(dev: str) -> dict[str, Any]:
 
 
 def kernels(dev: str) -> list[dict[str, Any]]:
-    """The course's kernels timed on the device (coursekit.ceilings.course_kernels)."""
+    """The course's kernels timed on the device (coursekit.perf.ceilings.course_kernels)."""
     return [{**vars(k), "device": device_label(dev)} for k in course_kernels(dev)]
 
 
@@ -175,7 +177,7 @@ def async_pitfall(dev: str) -> dict[str, Any]:
     synchronising): warm-up, then the median and IQR of 7 launches; plus CUDA-event timing."""
     import torch
 
-    from coursekit.asyncqueue import time_launches
+    from coursekit.perf.asyncqueue import time_launches
 
     n = 4096 if dev == "cuda" else 256
     x = torch.randn(n, n, device=dev)
@@ -207,7 +209,7 @@ def matmul_kernels(dev: str) -> dict[str, Any]:
     against cuBLAS) and the shared-memory stencil on 2^24 elements; median seconds per call."""
     from numba import cuda
 
-    from coursekit.kernels import matmul, stencil
+    from coursekit.gpu.kernels import matmul, stencil
 
     gpu = dev == "cuda"
     quick = {} if gpu else DRY_RUN_TIMING
@@ -236,7 +238,7 @@ def matmul_kernels(dev: str) -> dict[str, Any]:
 
 def divergence(dev: str) -> dict[str, Any]:
     """Notebook 01's divergence: heavy_branches on warps that agree vs lanes that alternate."""
-    from coursekit.kernels import simt
+    from coursekit.gpu.kernels import simt
 
     if dev == "cuda":
         return simt.time_divergence(1 << 22, work=200)
@@ -288,7 +290,7 @@ def compile_speedup(dev: str) -> dict[str, Any]:
 
 def reduction(dev: str) -> dict[str, Any]:
     """Notebook 02 section 5: atomic_sum vs tree_sum on 2^24 floats, errors vs float64, median seconds."""
-    from coursekit.kernels import reduce
+    from coursekit.gpu.kernels import reduce
 
     if dev == "cuda":
         return reduce.time_on_gpu(1 << 24)
@@ -298,7 +300,7 @@ def reduction(dev: str) -> dict[str, Any]:
 def transpose_kernels(dev: str) -> dict[str, Any]:
     """Notebook 02's warps-and-memory section: copy, naive, tiled (32-way bank conflicts) and padded
     transpose of a 4096 x 4096 float32 matrix."""
-    from coursekit.kernels import transpose
+    from coursekit.gpu.kernels import transpose
 
     if dev == "cuda":
         return transpose.time_on_gpu(4096)
@@ -308,7 +310,7 @@ def transpose_kernels(dev: str) -> dict[str, Any]:
 def divergence_sweep(dev: str) -> list[dict[str, float]]:
     """Notebook 02 section 10: heavy_branches on 2^22 elements whose sign flips every L elements,
     L = 1 ... 128; seconds and ns per element for each L (each result checked against numpy)."""
-    from coursekit.kernels import warps
+    from coursekit.gpu.kernels import warps
 
     if dev == "cuda":
         return warps.time_divergence_sweep(1 << 22)
@@ -318,7 +320,7 @@ def divergence_sweep(dev: str) -> list[dict[str, float]]:
 def block_size(dev: str) -> dict[str, Any]:
     """Notebook 02 section 10: a grid-stride copy of 2^26 float32 for blocks of 32 ... 1024 threads:
     GB/s per block size, the kernel's registers per thread and the occupancy they imply."""
-    from coursekit.kernels import warps
+    from coursekit.gpu.kernels import warps
 
     if dev == "cuda":
         return warps.time_block_sizes(1 << 26)
@@ -328,7 +330,7 @@ def block_size(dev: str) -> dict[str, Any]:
 def streams(dev: str) -> dict[str, Any]:
     """Notebook 02 section 10: host<->device GB/s from pageable and pinned memory (256 MiB), and a
     chunked copy-in / kernel / copy-out pipeline of 2^26 float32 on one stream vs four."""
-    from coursekit import streams as _streams
+    from coursekit.gpu import streams as _streams
 
     if dev == "cuda":
         return _streams.measure()

@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from coursekit import ceilings, device, memory, roofline, timing
+from coursekit.machine import device, memory
+from coursekit.perf import ceilings, roofline, timing
 
 HERE = Path(__file__).resolve().parent
 NTIMES = 20

@@ -1,4 +1,4 @@
-"""Check coursekit.timing.benchmark against timeit and torch.utils.benchmark on CPU work.
+"""Check coursekit.perf.timing.benchmark against timeit and torch.utils.benchmark on CPU work.
 
 Four workloads from about 1 us to 100 ms: a tiny Python function, np.sum of 1e6 floats, a 256x256
 matmul and a 2048x2048 matmul. For each, benchmark()'s median per call must agree within 10 %
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.utils.benchmark as tb
 
-from coursekit import timing
+from coursekit.perf import timing
 
 TOLERANCE = 0.10
 

@@ -4,8 +4,8 @@ Start every notebook with ``import coursekit as ck; ck.setup()``. Importing cour
 cheap and never imports numba, torch or cupy.
 """
 
-from .session import Setup, quick_mode, seed_everything, setup, size
-from .show import show
+from coursekit.session import Setup, quick_mode, seed_everything, setup, size
+from coursekit.show import show
 
 __version__ = "0.1.0"
 

@@ -1,19 +1,21 @@
-"""The ``coursekit`` command line for instructors.
+"""The ``coursekit`` command line.
 
 ``coursekit info`` prints what hardware and backends this machine has; ``coursekit bench``
-measures its roofline and the course's kernels and writes a report; ``coursekit kernel`` installs
-the Jupyter kernel with the course's thread settings; ``coursekit release`` builds
-the student version of the notebooks and ``coursekit grade`` grades a student's notebook.
+measures its roofline and the course's kernels and writes a report; ``coursekit jupyter-kernel``
+installs Jupyter's Python kernel with the course's thread settings. The instructor's commands
+(``release``, ``publish``, ``grade``, ``nbgrader-course``: :mod:`coursekit.grading.commands`) are
+listed only where :mod:`coursekit.grading` is installed, which the student edition is not.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
 
 def _info(args: argparse.Namespace) -> int:
-    from . import device
+    from coursekit.machine import device
 
     device.use_simulator_if_no_gpu()
     print(device.summary_line())
@@ -28,8 +30,8 @@ def _info(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from . import device
-    from .bench import run_bench
+    from coursekit.machine import device
+    from coursekit.perf.bench import run_bench
 
     device.use_simulator_if_no_gpu()
     out = Path(args.out)
@@ -48,74 +50,13 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kernel(args: argparse.Namespace) -> int:
-    from .threads import KERNEL_ENV, install_kernel
+def _jupyter_kernel(args: argparse.Namespace) -> int:
+    from coursekit.machine.threads import KERNEL_ENV, install_kernel
 
     where = install_kernel(args.prefix)
     settings = " ".join(f"{k}={v}" for k, v in KERNEL_ENV.items())
     print(f"installed Jupyter kernel 'python3' ({sys.executable}, {settings}) in {where}")
     return 0
-
-
-def _release(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from .assignments import release
-
-    for path in release(Path(args.out), [Path(p) for p in args.notebooks] or None):
-        print(f"wrote {path}")
-    return 0
-
-
-def _publish(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from .publish import leaks, library_answers, publish
-
-    out = Path(args.out)
-    released = publish(out)
-    for note in library_answers(out):
-        print(f"note {note}")
-    found = leaks(out)
-    for problem in found:
-        print(f"LEAK {problem}")
-    print(
-        f"wrote the student edition to {out}: {len(released)} notebooks, coursekit, data/, binder/, README.md, tests/"
-    )
-    if found:
-        return 1
-    if args.check:
-        from .edition_venv import RegistryUnreachable, check
-
-        venv = Path(args.venv or f"{out}-venv")
-        print(f"installing it into a fresh venv, {venv}, and running its own test (several minutes)...", flush=True)
-        try:
-            print(f"edition's own test in {venv}: {check(out, venv)}")
-        except RegistryUnreachable as exc:
-            print(f"NOT CHECKED: {exc}", file=sys.stderr)
-            return 1
-    return 0
-
-
-def _nbgrader_course(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from .nbgrader_course import make_course
-
-    names = make_course(Path(args.dir), [Path(p) for p in args.notebooks] or None, course_id=args.course_id)
-    print(f"wrote {Path(args.dir) / 'nbgrader_config.py'} and source/ for: {', '.join(names)}")
-    print(f"next: cd {args.dir} && nbgrader generate_assignment {names[0]}")
-    return 0
-
-
-def _grade(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from .assignments import format_scores, grade
-
-    scores = grade(Path(args.notebook), Path(args.instructor) if args.instructor else None, timeout=args.timeout)
-    print(format_scores(scores))
-    return 0 if all(not s.error for s in scores) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,30 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", default="bench-results", help="folder for the CSVs and PNG (default: bench-results/)")
     bench.add_argument("--refresh", action="store_true", help="measure the ceilings again instead of using the cache")
     bench.set_defaults(func=_bench)
-    ker = sub.add_parser("kernel", help="install this Python as Jupyter's kernel with the course's thread settings")
-    ker.add_argument("--prefix", help="install prefix (default: this environment)")
-    ker.set_defaults(func=_kernel)
-    rel = sub.add_parser("release", help="build the student version of the notebooks (needs nbgrader)")
-    rel.add_argument("--out", default="release", help="folder for the student notebooks (default: release/)")
-    rel.add_argument("notebooks", nargs="*", help="instructor notebooks (default: all of notebooks/)")
-    rel.set_defaults(func=_release)
-    pub = sub.add_parser("publish", help="write the student edition: a folder to push as the students' repository")
-    pub.add_argument(
-        "--out", default="student-edition", help="folder to write (emptied first; default: student-edition/)"
+    ker = sub.add_parser(
+        "jupyter-kernel", help="install this Python as Jupyter's kernel with the course's thread settings"
     )
-    pub.add_argument("--check", action="store_true", help="then install it in a fresh venv and run its own test")
-    pub.add_argument("--venv", help="where --check makes its venv (default: <out>-venv)")
-    pub.set_defaults(func=_publish)
-    nbg = sub.add_parser("nbgrader-course", help="write an nbgrader course directory (config + source/)")
-    nbg.add_argument("dir", help="the course directory to write into")
-    nbg.add_argument("--course-id", default="coursekit", help="nbgrader's course id (default: coursekit)")
-    nbg.add_argument("notebooks", nargs="*", help="instructor notebooks (default: all of notebooks/)")
-    nbg.set_defaults(func=_nbgrader_course)
-    grd = sub.add_parser("grade", help="run a student's notebook with the hidden tests and print its score")
-    grd.add_argument("notebook", help="the student's .ipynb")
-    grd.add_argument("--instructor", help="the instructor version (default: notebooks/<same name>)")
-    grd.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell (default: 900)")
-    grd.set_defaults(func=_grade)
+    ker.add_argument("--prefix", help="install prefix (default: this environment)")
+    ker.set_defaults(func=_jupyter_kernel)
+    if importlib.util.find_spec("coursekit.grading") is not None:  # the student edition leaves it out
+        from coursekit.grading.commands import add_commands
+
+        add_commands(sub)
     return parser
 
 

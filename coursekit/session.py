@@ -5,21 +5,20 @@ Every notebook starts with::
     import coursekit as ck
     ck.setup()
 
-which must run before anything imports numba (see :func:`coursekit.device.use_simulator_if_no_gpu`).
+which must run before anything imports numba (see :func:`coursekit.machine.device.use_simulator_if_no_gpu`).
 """
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 import warnings
 from dataclasses import dataclass
 from typing import TypeVar
 
-from . import device, simulator, threads
+from coursekit import settings
+from coursekit.machine import device, threads
 
-QUICK_ENV = "COURSEKIT_QUICK"
 DEFAULT_SEED = 0
 
 T = TypeVar("T")
@@ -27,7 +26,7 @@ T = TypeVar("T")
 
 def quick_mode() -> bool:
     """True when ``COURSEKIT_QUICK`` is set (the tests set it): sizes shrink to run in minutes."""
-    return simulator.truthy(os.environ.get(QUICK_ENV))
+    return settings.quick()
 
 
 def size(small: T, default: T, gpu: T | None = None) -> T:
@@ -102,7 +101,7 @@ class Setup:
 
 def setup(seed: int = DEFAULT_SEED, verbose: bool = True) -> Setup:
     """Prepare a notebook: simulator switch (before numba loads), thread pools fitted to the CPUs
-    this process may use (:func:`coursekit.threads.fit_to_cpus`), numba-cuda's performance advice silenced
+    this process may use (:func:`coursekit.machine.threads.fit_to_cpus`), numba-cuda's performance advice silenced
     (:func:`quiet_numba_advice`), seeds, plot style.
 
     Prints one line describing the machine unless ``verbose=False``. Returns a :class:`Setup`.

@@ -46,8 +46,18 @@ import pandas as pd
 import torch
 
 import coursekit as ck
-from coursekit import ceilings, compare, crossover, device, mimd, opencl, reference, roofline, timing
-from coursekit.asyncqueue import BackgroundQueue, time_launches
+from coursekit.gpu import opencl
+from coursekit.machine import device
+from coursekit.perf import (
+    ceilings,
+    compare,
+    crossover,
+    mimd,
+    reference,
+    roofline,
+    timing,
+)
+from coursekit.perf.asyncqueue import BackgroundQueue, time_launches
 
 info = ck.setup()
 
@@ -259,9 +269,10 @@ plt.show()
 # interpreter's cost does not hide the small sizes):
 
 # %% tags=["nbval-ignore-output"]
-from coursekit import memory, memsweep  # noqa: E402
-
 import psutil  # noqa: E402
+
+from coursekit.machine import memory  # noqa: E402
+from coursekit.perf import memsweep
 
 caches = memsweep.cache_sizes()
 llc = max(caches.values(), default=32 * 2**20)
@@ -363,7 +374,7 @@ _ = gc.collect()
 # on numba-cuda's simulator, which executes every thread on the CPU, so keep sizes small there).
 
 # %%
-from coursekit.kernels import simt  # noqa: E402  (after ck.setup(): it may switch the simulator on)
+from coursekit.gpu.kernels import simt  # noqa: E402  (after ck.setup(): it may switch the simulator on)
 
 ck.show(simt.relu)
 
@@ -668,7 +679,7 @@ ck.checks.passed("nb01_crossover", 2, hidden=True)
 # ## 7. The asynchronous-launch pitfall
 # A GPU call such as `torch.matmul(x, y)` on CUDA tensors returns as soon as the work is *queued*;
 # the GPU does it later. A timer around the call alone measures the queueing, not the work. Correct
-# GPU timing synchronises (`torch.cuda.synchronize()`, or CUDA events): `coursekit.timing` does.
+# GPU timing synchronises (`torch.cuda.synchronize()`, or CUDA events): `coursekit.perf.timing` does.
 #
 # `time_launches` measures the pitfall properly: it warms up (the first launch pays for start-up),
 # then times several launches, each on an idle device, reading the clock twice — when the call
@@ -760,7 +771,7 @@ assert pitfall.right_median > 5 * pitfall.wrong_median, (
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from coursekit import streaming  # noqa: E402
+from coursekit.edf import streaming  # noqa: E402
 
 N = ck.size(small=20_000, default=100_000)
 budget_s = ck.size(small=0.5, default=2.0)

@@ -50,16 +50,16 @@ import numpy as np
 import pandas as pd
 
 import coursekit as ck
-from coursekit import ceilings, compare, opencl, reference, roofline, timing, tracer
 from coursekit.datasets import load_fashion_mnist
+from coursekit.gpu import opencl, tracer
+from coursekit.perf import ceilings, compare, reference, roofline, timing
 
 info = ck.setup()  # must come before numba is imported: it may switch on the simulator
 
 from numba import cuda, float32  # noqa: E402
 
-from coursekit import occupancy, streams  # noqa: E402
-from coursekit.kernels import checks as kchecks  # noqa: E402
-from coursekit.kernels import matmul, reduce, simt, stencil, transpose, warps  # noqa: E402
+from coursekit.gpu import occupancy, streams  # noqa: E402
+from coursekit.gpu.kernels import matmul, reduce, simt, stencil, transpose, warps  # noqa: E402
 
 # %% [markdown]
 # ## 1. Host and device memory
@@ -87,7 +87,7 @@ assert np.array_equal(back, a)
 # - Constants are typed too: numba reads a bare `0.0` or `1.0` as a float64, and float32 mixed
 #   with float64 gives float64. `acc = 0.0; acc += a[i] * b[i]` therefore sums in FP64, which many
 #   GPUs run 2 to 64 times slower than FP32 (consumer cards: 64). Write `float32(0)`, as the
-#   kernels of this course do (`coursekit.kernels.precision` finds float64 in a kernel, without
+#   kernels of this course do (`coursekit.gpu.kernels.precision` finds float64 in a kernel, without
 #   a GPU).
 #
 # ## 2. From one thread to a grid
@@ -261,6 +261,8 @@ for size in (1, 63, 65, 200):  # none is a multiple of 64
     check_close(run_saxpy(2.0, xs, ys), 2.0 * xs + ys, what=f"saxpy_kernel with n={size}", rtol=1e-6)
 print("saxpy_kernel matches numpy on n = 1, 63, 65 and 200")
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import kernels as kchecks
+
 xs = rng.standard_normal(130).astype(np.float32)
 ys = rng.standard_normal(130).astype(np.float32)
 check_close(run_saxpy(0.0, xs, ys), ys, what="saxpy_kernel with a = 0")
@@ -355,6 +357,8 @@ for shape in ((5, 7), (9, 17)):
     check_close(run_relu_2d(xs), np.maximum(xs, 0), what=f"relu_2d on shape {shape}")
 print("relu_2d matches numpy on 5 x 7 and 9 x 17")
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import kernels as kchecks
+
 xs = rng.standard_normal((3, 20)).astype(np.float32)  # wide: tests rows vs columns
 check_close(run_relu_2d(xs, block=(4, 2)), np.maximum(xs, 0), what="relu_2d on 3 x 20 with 4 x 2 blocks")
 xs = rng.standard_normal((20, 3)).astype(np.float32)  # tall
@@ -455,7 +459,7 @@ except tracer.KernelError as err:
 # `--tool racecheck` reports reads of shared memory racing with writes. The simulator raises
 # `IndexError` too, since its shared arrays are numpy arrays. The fix: size the tile
 # `BLOCK + 2 * R`, index it with the *local* index, and load the halo from *global* positions.
-# `coursekit.kernels.stencil` holds the corrected kernel:
+# `coursekit.gpu.kernels.stencil` holds the corrected kernel:
 
 # %%
 ck.show(stencil.make_stencil_1d)
@@ -558,6 +562,8 @@ xs = rng.standard_normal((11, 13)).astype(np.float32)
 check_close(run_transpose(xs), xs.T, what="transpose of an 11 x 13 matrix")
 print("transpose_tiled matches x.T on 11 x 13")
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import kernels as kchecks
+
 xs = rng.standard_normal((3, 17)).astype(np.float32)
 check_close(run_transpose(xs), xs.T, what="transpose of a 3 x 17 matrix")
 xs = rng.standard_normal((8, 8)).astype(np.float32)
@@ -697,6 +703,8 @@ xs = rng.standard_normal(150).astype(np.float32)  # 3 blocks, the last one partl
 check_close(run_block_max(xs), np.maximum.reduceat(xs, range(0, 150, MAX_BLOCK)), what="block maxima of 150 numbers")
 print("block_max matches numpy on 150 elements")
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import kernels as kchecks
+
 xs = -np.abs(rng.standard_normal(MAX_BLOCK + 1)).astype(np.float32)  # all negative: padding must not win
 check_close(run_block_max(xs), np.maximum.reduceat(xs, [0, MAX_BLOCK]), what="block maxima of negative numbers")
 xs = np.arange(MAX_BLOCK, dtype=np.float32)[::-1].copy()  # the maximum in thread 0
@@ -939,7 +947,7 @@ else:
 # ## 9. Timing kernels right
 # Kernel launches are **asynchronous**: `kernel[blocks, threads](...)` returns once the launch is
 # queued. A correct GPU timing synchronises before reading the clock (`cuda.synchronize()`), or
-# brackets the work with CUDA events; `coursekit.timing.benchmark(..., device="cuda")` does both.
+# brackets the work with CUDA events; `coursekit.perf.timing.benchmark(..., device="cuda")` does both.
 # On the simulator, a "kernel time" measures Python emulating every thread — it says nothing about
 # a GPU. Compare one simulated launch with numpy doing the same work:
 
@@ -1297,6 +1305,8 @@ transpose_no_conflicts[(3, 2), (32, 8)](xs, out_nc)
 check_close(out_nc, xs.T, what="transpose_no_conflicts of a 40 x 70 matrix")
 print("transpose_no_conflicts matches x.T on 40 x 70")
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import kernels as kchecks
+
 kchecks.check_transpose_no_conflicts(transpose_no_conflicts)  # coalesced, 1 barrier, no bank conflict
 ### END HIDDEN TESTS
 ck.checks.passed("nb02_noconflicts", 3, hidden=True)
@@ -1331,6 +1341,8 @@ saxpy_grid_stride[2, 64](np.float32(2.0), xs, ys, out_gs)  # 128 threads for 500
 check_close(out_gs, 2.0 * xs + ys, what="saxpy_grid_stride, 500 elements on 128 threads", rtol=1e-6)
 print("saxpy_grid_stride matches numpy with 128 threads for 500 elements")
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import kernels as kchecks
+
 kchecks.check_saxpy_grid_stride(saxpy_grid_stride)  # several grids; coalesced at every step
 ### END HIDDEN TESTS
 ck.checks.passed("nb02_gridstride", 2, hidden=True)

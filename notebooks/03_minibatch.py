@@ -49,12 +49,15 @@ from IPython.display import display
 from tqdm.auto import tqdm
 
 import coursekit as ck
-from coursekit import compare, device, edf, edf_checks, gradcheck, minibatch, parallel, reference, roofline, threads, timing
-from coursekit.ceilings import measure_ceilings
 from coursekit.checks import check_close, check_true
 from coursekit.datasets import CLASS_NAMES, load_fashion_mnist
 from coursekit.datasets.clusters import gaussian_clusters
-from coursekit.edf_bugs import VDotSlideBug
+from coursekit.edf import data_parallel, gradcheck, minibatch
+from coursekit.edf import framework as edf
+from coursekit.edf.slide_bug import VDotSlideBug
+from coursekit.machine import device, threads
+from coursekit.perf import compare, reference, roofline, timing
+from coursekit.perf.ceilings import measure_ceilings
 
 info = ck.setup()
 blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
@@ -107,7 +110,7 @@ print(
 # carry the **batch index `b` first**; parameters have none, since every example shares them. The
 # loss is one number per example, `loss.value[b]`; `Backward(loss)` starts from
 # `loss.grad[b] = 1/B`, so each parameter's gradient is the *average* over the batch. Here are
-# three components as the course's `coursekit.edf` writes them; the docstrings give the minibatched
+# three components as the course's `coursekit.edf.framework` writes them; the docstrings give the minibatched
 # equations with the batch index written out.
 
 # %%
@@ -161,7 +164,7 @@ assert result.passed, result
 # The slide writes VDot's weight gradient (with `y = x W`, `x[b, j]`, `W[j, i]`) as
 # `W.grad[j, i] += x[b, j] * y.grad[b, j]`. The last index should be `i`: as written, every column
 # of `W.grad` gets the same vector, and it only runs at all for a square `W`.
-# `coursekit.edf_bugs.VDotSlideBug` does exactly what the slide says; the gradient check catches it
+# `coursekit.edf.slide_bug.VDotSlideBug` does exactly what the slide says; the gradient check catches it
 # on a square layer at once.
 
 # %% tags=["nbval-ignore-output"]
@@ -217,6 +220,8 @@ with edf.fresh_graph():  # a small graph that uses your Tanh, checked against fi
     check = gradcheck.check_edf(out)
     assert check.passed, f"the gradient check of a graph using your Tanh failed:\n{check}"
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import edf as edf_checks
+
 edf_checks.check_tanh_backward(Tanh)
 ### END HIDDEN TESTS
 ck.checks.passed("nb03_tanh", 1, hidden=True)
@@ -255,6 +260,8 @@ with edf.fresh_graph():
     check = gradcheck.check_edf(out)
     assert check.passed, f"the gradient check of a graph using your AddBias failed:\n{check}"
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import edf as edf_checks
+
 edf_checks.check_addbias_backward(AddBias)
 ### END HIDDEN TESTS
 ck.checks.passed("nb03_addbias", 2, hidden=True)
@@ -292,6 +299,8 @@ with edf.fresh_graph():
     check = gradcheck.check_edf(out)
     assert check.passed, f"the gradient check of a graph using your VDot failed:\n{check}"
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import edf as edf_checks
+
 edf_checks.check_vdot_backward(VDot)
 ### END HIDDEN TESTS
 ck.checks.passed("nb03_vdot", 2, hidden=True)
@@ -333,6 +342,8 @@ with edf.fresh_graph():
     check = gradcheck.check_edf(out)
     assert check.passed, f"the gradient check of a graph ending in your SoftmaxLogLoss failed:\n{check}"
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import edf as edf_checks
+
 edf_checks.check_softmax_logloss_backward(SoftmaxLogLoss)
 ### END HIDDEN TESTS
 ck.checks.passed("nb03_softmax_logloss", 3, hidden=True)
@@ -785,6 +796,8 @@ with edf.fresh_graph():  # softmax regression on 500 gaussian-cluster points: th
     mean_loss = float(out.value.mean())
     check_true(mean_loss < 0.5, f"expected the mean loss to fall from log(3) = 1.10 below 0.5, got {mean_loss:.3f}")
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import edf as edf_checks
+
 edf_checks.check_training_loop(train)
 ### END HIDDEN TESTS
 ck.checks.passed("nb03_train_loop", 3, hidden=True)
@@ -1015,11 +1028,11 @@ assert abs(profile["share"].sum() - 1) < 1e-6 and set(profile.index) >= {"VDot",
 # mean, the average of equal parts' gradients *is* the big minibatch's gradient. PyTorch's
 # `torch.distributed` does the communication (gloo on CPUs, NCCL between GPUs), and
 # `DistributedDataParallel` overlaps it with the backward pass. The workers live in
-# `coursekit/parallel.py`, so `torch.multiprocessing.spawn` can start them from this notebook; here
+# `coursekit/edf/data_parallel.py`, so `torch.multiprocessing.spawn` can start them from this notebook; here
 # is the part that matters:
 
 # %%
-display(ck.show(parallel._averaged_gradient))
+display(ck.show(data_parallel._averaged_gradient))
 
 # %% [markdown]
 # Two processes on this CPU (gloo, one thread each): first the gradient check on a batch of 64, then
@@ -1028,9 +1041,9 @@ display(ck.show(parallel._averaged_gradient))
 
 # %% tags=["nbval-ignore-output"]
 ddp_steps = ck.size(small=30, default=300)
-two = parallel.run(parallel.train_worker, world_size=2, steps=ddp_steps, check_batch=64)
-one = parallel.run(parallel.train_worker, world_size=1, steps=ddp_steps)
-grads = parallel.compare_gradients(two, batch=64)
+two = data_parallel.run(data_parallel.train_worker, world_size=2, steps=ddp_steps, check_batch=64)
+one = data_parallel.run(data_parallel.train_worker, world_size=1, steps=ddp_steps)
+grads = data_parallel.compare_gradients(two, batch=64)
 print(
     f"all_reduce-averaged gradient vs one process's batch-of-64 gradient: max difference "
     f"{grads['max_abs_diff']:.1e} (largest entry {grads['max_abs_grad']:.2f}); "
@@ -1070,7 +1083,7 @@ assert two[0]["test_accuracy"] == two[1]["test_accuracy"], "the copies of the mo
 # --master_addr=HOST`:
 #
 # ```bash
-# torchrun --nproc_per_node=2 -m coursekit.parallel --steps 100
+# torchrun --nproc_per_node=2 -m coursekit.edf.data_parallel --steps 100
 # ```
 
 # %% tags=["nbval-ignore-output"]
@@ -1084,7 +1097,7 @@ else:
             "torch.distributed.run",
             "--nproc_per_node=2",
             "-m",
-            "coursekit.parallel",
+            "coursekit.edf.data_parallel",
             "--steps",
             "100",
         ],

@@ -50,11 +50,11 @@ import torch.nn.functional as F
 
 import coursekit as ck
 import coursekit.graph as T
-from coursekit import compare, edf, reference, roofline
-from coursekit import torch_graphs as tg
-from coursekit.ceilings import measure_ceilings
 from coursekit.checks import check_close, check_true
-from coursekit.graph import checks as graph_checks
+from coursekit.edf import framework as edf
+from coursekit.graph import torch_graphs as tg
+from coursekit.perf import compare, reference, roofline
+from coursekit.perf.ceilings import measure_ceilings
 
 info = ck.setup()
 MIN_TIME = 0.1 if info.quick else 0.5  # seconds of timing per contender
@@ -128,6 +128,8 @@ with T.grad_rule("tanh", tanh_grad):
 check_close(g_tanh(np.array([0.0])), np.array([1.0]), what="d tanh(x)/dx at x = 0")
 print("your rule gives 1 at x = 0")
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import graph as graph_checks
+
 graph_checks.check_tanh_grad(tanh_grad)
 ### END HIDDEN TESTS
 ck.checks.passed("nb04_tanh_grad", 2, hidden=True)
@@ -236,6 +238,8 @@ print(f_el.fired())
 check_true(f_el.fired().get("exp_of_log", 0) >= 1, "your rewrite should fire on exp(log(v)) * 2")
 check_close(f_el(np.array([0.5, 3.0])), np.array([1.0, 6.0]), what="exp(log(v)) * 2 after your rewrite")
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import graph as graph_checks
+
 graph_checks.check_exp_log_rewrite(exp_of_log)
 ### END HIDDEN TESTS
 ck.checks.passed("nb04_exp_log", 3, hidden=True)
@@ -900,6 +904,8 @@ check_close(
 )
 print("two steps: (0 + 1) * 2 = 2, (2 + 1) * 2 = 6")
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import graph as graph_checks
+
 graph_checks.check_foldl_recurrence(y_rec, x_seq, y_init, w_rec)
 ### END HIDDEN TESTS
 ck.checks.passed("nb04_foldl", 2, hidden=True)

@@ -44,12 +44,12 @@ from IPython.display import display
 from torch import nn
 
 import coursekit as ck
-from coursekit import compare, device, reference, roofline
-from coursekit.apps import checks as apps_checks
 from coursekit.apps import langid, lenet, seq2seq, taxonomy, throughput
-from coursekit.ceilings import measure_ceilings
 from coursekit.checks import check_close, check_equal
 from coursekit.datasets import CLASS_NAMES, LANGUAGES, encode_chars, load_dates, load_fashion_mnist, load_words
+from coursekit.machine import device
+from coursekit.perf import compare, reference, roofline
+from coursekit.perf.ceilings import measure_ceilings
 
 info = ck.setup()
 CORES = device.usable_cpus()  # the CPUs this process may use (affinity, cgroup quota), not the machine's total
@@ -157,6 +157,8 @@ check_equal(conv_output_size(24, 2, stride=2), 12, what="max-pool 2x2 on 24x24")
 check_equal(conv_output_size(12, 5), 8, what="conv 5x5 on 12x12")
 check_equal(conv_output_size(8, 2, stride=2), 4, what="max-pool 2x2 on 8x8")
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import apps as apps_checks
+
 apps_checks.check_conv_output_size(conv_output_size)
 ### END HIDDEN TESTS
 ck.checks.passed("nb05_conv_size", 2, hidden=True)
@@ -468,6 +470,8 @@ def log_prob(counts, alpha=1.0):
 check_close(log_prob(np.array([[1, 1]]), 1.0), np.log([[0.5, 0.5]]), what="two n-grams seen once each")
 check_close(log_prob(np.array([[2, 0]]), 1.0), np.log([[0.75, 0.25]]), what="counts [2, 0] with alpha=1")
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import apps as apps_checks
+
 apps_checks.check_log_prob(log_prob)
 ### END HIDDEN TESTS
 ck.checks.passed("nb05_nb_log_prob", 3, hidden=True)
@@ -545,6 +549,8 @@ check_equal(
     what="last real outputs of rows of lengths 3 and 1",
 )
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import apps as apps_checks
+
 apps_checks.check_last_real_output(last_real_output)
 ### END HIDDEN TESTS
 ck.checks.passed("nb05_last_real", 3, hidden=True)
@@ -719,6 +725,8 @@ def fake_step(prev, t):
 
 check_equal(greedy_decode(fake_step, 0, start_id=0, end_id=1, max_len=10), [4, 2], what="decoding 4, 2, END")
 ### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import apps as apps_checks
+
 apps_checks.check_greedy_decode(greedy_decode)
 ### END HIDDEN TESTS
 ck.checks.passed("nb05_greedy", 3, hidden=True)

@@ -1,10 +1,8 @@
 """Shared test helpers.
 
-Importing this module switches numba-cuda's CPU simulator on when there is no GPU (off when there is
-one), with the switch ``coursekit.setup()`` uses. pytest imports conftest before any test module, so
-this happens before anything imports numba: kernel tests launch kernels in-process, as ordinary pytest
-functions, on the simulator or on the real GPU. Tests that need a fresh interpreter (another simulator
-setting, numba imported before the switch) use :func:`run_python`, which leaves the switch out.
+The repository's ``conftest.py`` decides numba-cuda's simulator switch before any test module
+loads (:data:`SIMULATOR`). Tests that need a fresh interpreter (another simulator setting, numba
+imported before the switch) use :func:`run_python`, which leaves the switch out.
 """
 
 from __future__ import annotations
@@ -16,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from coursekit import device
+from coursekit import settings
+from coursekit.machine import device
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
-# True: kernels run on numba-cuda's simulator; False: on the GPU. Decided before numba is imported.
-SIMULATOR = device.use_simulator_if_no_gpu()
+# True: kernels run on numba-cuda's simulator; False: on the GPU (decided by the root conftest.py).
+SIMULATOR = device.simulator_enabled()
 
 
 def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -36,8 +35,8 @@ def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 12
 
 @pytest.fixture
 def fresh_device(monkeypatch):
-    """coursekit.device with its caches cleared and no GPU, however the host is equipped."""
+    """coursekit.machine.device with its caches cleared and no GPU, however the host is equipped."""
     device._probe_cuda_driver.cache_clear()
-    monkeypatch.setenv(device.FORCE_CPU_ENV, "1")
+    monkeypatch.setenv(settings.FORCE_CPU_ENV, "1")
     yield device
     device._probe_cuda_driver.cache_clear()

@@ -1,4 +1,4 @@
-"""Notebook 05's exercise checkers (coursekit.apps.checks): the instructor's answers pass, and
+"""Notebook 05's exercise checkers (coursekit.grading.hidden.apps): the instructor's answers pass, and
 plausible wrong answers fail with a message that says what was expected."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from coursekit.apps import checks
+from coursekit.grading.hidden import apps as checks
 
 
 def _expect(checker, answer, ok):

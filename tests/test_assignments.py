@@ -9,7 +9,8 @@ import sys
 import nbformat
 import pytest
 
-from coursekit import assignments, checks
+from coursekit import checks
+from coursekit.grading import assignments
 
 from conftest import NOTEBOOKS
 

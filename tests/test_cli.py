@@ -51,9 +51,9 @@ def test_bench_writes_csvs_and_roofline_png(tmp_path):
 def test_kernel_installs_jupyter_kernel_with_the_thread_settings(tmp_path):
     import json
 
-    from coursekit.threads import KERNEL_ENV
+    from coursekit.machine.threads import KERNEL_ENV
 
-    command = [sys.executable, "-m", "coursekit.cli", "kernel", "--prefix", str(tmp_path)]
+    command = [sys.executable, "-m", "coursekit.cli", "jupyter-kernel", "--prefix", str(tmp_path)]
     out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     spec = json.loads((tmp_path / "share" / "jupyter" / "kernels" / "python3" / "kernel.json").read_text())

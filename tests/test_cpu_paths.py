@@ -1,10 +1,10 @@
-"""coursekit.cpu_paths: which SIMD path each library took, and the forced-AVX2 environment."""
+"""coursekit.machine.cpu_paths: which SIMD path each library took, and the forced-AVX2 environment."""
 
 from __future__ import annotations
 
 import pytest
 
-from coursekit import cpu_paths
+from coursekit.machine import cpu_paths
 
 
 def test_avx2_env_names_every_library_and_only_numpy_targets_this_cpu_has():

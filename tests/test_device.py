@@ -1,4 +1,4 @@
-"""coursekit.device: detection that never crashes, with and without GPU libraries."""
+"""coursekit.machine.device: detection that never crashes, with and without GPU libraries."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coursekit import device
+from coursekit.machine import device
 
 from conftest import run_python
 
@@ -132,7 +132,7 @@ def test_simulator_switched_on_without_gpu_before_numba_loads():
         "import sys, coursekit as ck\n"
         "s = ck.setup(verbose=False)\n"
         "assert 'numba' not in sys.modules\n"
-        "from coursekit import device\n"
+        "from coursekit.machine import device\n"
         "from numba import cuda\n"
         "import numpy as np\n"
         "@cuda.jit\n"
@@ -163,7 +163,7 @@ def test_setup_after_numba_cuda_import_explains_what_to_do():
 def test_setup_after_plain_numba_import_still_enables_simulator():
     out = run_python(
         "import numba, coursekit as ck\nck.setup(verbose=False)\nfrom numba import cuda\n"
-        "from coursekit import device\nprint(device.simulator_enabled(), type(cuda.gpus).__name__)\n",
+        "from coursekit.machine import device\nprint(device.simulator_enabled(), type(cuda.gpus).__name__)\n",
         env={"COURSEKIT_FORCE_CPU": "1"},
     )
     assert out.returncode == 0, out.stderr
@@ -235,3 +235,43 @@ def test_usable_cpus_honours_affinity_and_quota(monkeypatch):
         assert usable() == 4
     finally:
         device.usable_cpus.cache_clear()
+
+
+def test_the_cuda_room_refuses_to_load_before_the_simulator_switch():
+    out = run_python(
+        "try:\n"
+        "    import coursekit.gpu.kernels\n"
+        "except RuntimeError as exc:\n"
+        "    print('refused:', exc)\n"
+        "import sys\n"
+        "print('numba loaded:', 'numba' in sys.modules)\n"
+    )
+    assert out.returncode == 0, out.stderr
+    assert "refused: coursekit.gpu.kernels needs numba-cuda's simulator switch decided" in out.stdout
+    assert "ck.setup()" in out.stdout
+    assert "numba loaded: False" in out.stdout, "the guard runs before numba is imported"
+
+
+def test_importing_any_module_leaves_the_environment_alone():
+    """Only ck.setup() and coursekit.settings write environment variables, never an import."""
+    out = run_python(
+        "import importlib, os, pathlib\n"
+        "import coursekit\n"
+        "before = dict(os.environ)\n"
+        "refused = []\n"
+        "root = pathlib.Path(coursekit.__file__).parent\n"
+        "names = sorted('.'.join(('coursekit',) + p.relative_to(root).with_suffix('').parts) for p in root.rglob('*.py'))\n"
+        "for name in names:\n"
+        "    name = name.removesuffix('.__init__')\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except RuntimeError:\n"
+        "        refused.append(name)\n"
+        "changed = {k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)}\n"
+        "print('changed:', sorted(changed))\n"
+        "print('refused:', sorted(refused))\n",
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "changed: []" in out.stdout, out.stdout
+    assert "coursekit.gpu.kernels" in out.stdout, "without ck.setup() the CUDA room refuses to load"

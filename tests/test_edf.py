@@ -1,4 +1,4 @@
-"""coursekit.edf against torch.autograd (float64), as micrograd's tests check micrograd.
+"""coursekit.edf.framework against torch.autograd (float64), as micrograd's tests check micrograd.
 
 The CuPy path is the same code with another array module; without a GPU it is tested here only
 through the dispatch (a fake ``cupy`` whose array module records what is called).
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from coursekit import edf
+from coursekit.edf import framework as edf
 
 BATCHES = [1, 3, 7]
 WIDTHS = [1, 5, 13]

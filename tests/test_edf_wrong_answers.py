@@ -1,4 +1,4 @@
-"""The graded EDF exercises' checkers (coursekit.edf_checks) against right and plausibly wrong solutions.
+"""The graded EDF exercises' checkers (coursekit.grading.hidden.edf) against right and plausibly wrong solutions.
 
 Each exercise: the reference solution and another correct way of writing it pass its checker;
 every wrong one fails it with an AssertionError saying what was expected and what came back.
@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coursekit import edf, edf_checks
-from coursekit.edf_bugs import VDotSlideBug
+from coursekit.edf import framework as edf
+from coursekit.edf.slide_bug import VDotSlideBug
+from coursekit.grading.hidden import edf as edf_checks
 
 # --- Tanh backward -----------------------------------------------------------------------------------
 
@@ -493,7 +494,7 @@ NOTEBOOK_EXERCISES = {  # grade_id in notebooks/03_minibatch.ipynb -> (name the 
 def _notebook_solution_cells(student: bool = False) -> dict[str, str]:
     import nbformat
 
-    from coursekit import assignments
+    from coursekit.grading import assignments
 
     from conftest import ROOT
 

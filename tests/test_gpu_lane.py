@@ -1,7 +1,7 @@
 """benchmarks/gpu_lane.py: its dry run proves, on any machine, that every GPU step is wired.
 
 The dry run runs each step on the CPU and numba-cuda's simulator at tiny sizes; these tests check
-the files it leaves (summary, log, reference JSON that loads with coursekit.roofline), that it never
+the files it leaves (summary, log, reference JSON that loads with coursekit.perf.roofline), that it never
 writes into data/reference/, and that a failing step is reported without a reference being written.
 """
 
@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 
-from coursekit import reference
+from coursekit.perf import reference
 
 from conftest import ROOT
 

@@ -1,12 +1,13 @@
-"""coursekit.gradcheck: the relative error, the check itself, and the lecture's VDot bug caught by it."""
+"""coursekit.edf.gradcheck: the relative error, the check itself, and the lecture's VDot bug caught by it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from coursekit import edf, gradcheck
-from coursekit.edf_bugs import VDotSlideBug
+from coursekit.edf import framework as edf
+from coursekit.edf import gradcheck
+from coursekit.edf.slide_bug import VDotSlideBug
 
 
 @pytest.fixture(autouse=True)

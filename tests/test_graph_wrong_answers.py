@@ -1,4 +1,4 @@
-"""The exercise checkers of coursekit.graph.checks: right answers pass, plausible wrong ones fail."""
+"""The exercise checkers of coursekit.grading.hidden.graph: right answers pass, plausible wrong ones fail."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import coursekit.graph as T
-from coursekit.graph import checks
+from coursekit.grading.hidden import graph as checks
 
 # ---- gradient rules -----------------------------------------------------------------------------------
 
@@ -223,7 +223,7 @@ def test_messages_say_what_was_expected_and_what_came_back():
 def _softplus_test_cell() -> str:
     import nbformat
 
-    from coursekit import assignments
+    from coursekit.grading import assignments
 
     path = Path(__file__).resolve().parents[1] / "notebooks" / "04_static_vs_dynamic.ipynb"
     for cell in nbformat.read(path, 4).cells:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from coursekit import settings
 from coursekit.datasets import checksums
 
 from conftest import ROOT
@@ -24,7 +25,8 @@ CHECK_INSTALLED = textwrap.dedent(
     import sys
     from pathlib import Path
     import coursekit
-    from coursekit import datasets, reference
+    from coursekit import datasets
+    from coursekit.perf import reference
     package = Path(coursekit.__file__).resolve()
     assert "site-packages" in str(package), package
     data = datasets.data_dir()
@@ -80,7 +82,7 @@ def installed_python(tmp_path_factory):
 
 
 def _run(python: Path, code: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", checksums.DATA_ENV)}
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", settings.DATA_DIR_ENV)}
     return subprocess.run(
         [str(python), "-c", code], capture_output=True, text=True, cwd=cwd, env={**clean, **env}, timeout=300
     )
@@ -102,12 +104,12 @@ def test_installed_package_says_what_to_do_without_data(installed_python, tmp_pa
 
 
 def test_data_dirs_order(monkeypatch, tmp_path):
-    monkeypatch.delenv(checksums.DATA_ENV, raising=False)
+    monkeypatch.delenv(settings.DATA_DIR_ENV, raising=False)
     dirs = checksums.data_dirs()
     assert dirs[0] == ROOT / "data", "a clone uses its own data/ first"
     assert dirs[1] == Path(sys.prefix) / "share" / "coursekit" / "data"
     assert checksums.data_dir() == ROOT / "data"
-    monkeypatch.setenv(checksums.DATA_ENV, str(tmp_path))
+    monkeypatch.setenv(settings.DATA_DIR_ENV, str(tmp_path))
     assert checksums.data_dirs() == [tmp_path], "COURSEKIT_DATA_DIR, when set, is the only place looked in"
     assert checksums.data_dir() == tmp_path
     with pytest.raises(FileNotFoundError, match="COURSEKIT_DATA_DIR"):

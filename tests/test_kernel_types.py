@@ -6,7 +6,7 @@ measure that. The simulator cannot show this: it runs kernels as Python and infe
 
 How these tests check typing for real, without a GPU: each runs in a fresh interpreter with
 ``NUMBA_ENABLE_CUDASIM=0``, so ``numba.cuda`` is numba-cuda's real CUDA target, and calls
-:func:`coursekit.kernels.precision.float64_work`, which runs numba-cuda's own compiler
+:func:`coursekit.gpu.kernels.precision.float64_work`, which runs numba-cuda's own compiler
 (``numba.cuda.compiler.compile_cuda``: bytecode analysis, type inference with the CUDA typing
 context, lowering to LLVM IR) on the kernel with float32 argument types — the same steps
 ``cuda.jit`` runs on a GPU machine, stopping before NVVM turns the IR into PTX (which needs the
@@ -35,8 +35,8 @@ def test_every_course_kernel_computes_in_float32():
     found = _run_json(
         "import json, inspect\n"
         "from numba.cuda.dispatcher import CUDADispatcher\n"
-        "from coursekit import streams\n"
-        "from coursekit.kernels import matmul, precision, reduce, simt, stencil, transpose, warps\n"
+        "from coursekit.gpu import streams\n"
+        "from coursekit.gpu.kernels import matmul, precision, reduce, simt, stencil, transpose, warps\n"
         "listed = {id(k) for _, k, _ in precision.course_kernels()}\n"
         "unlisted = [f'{m.__name__}.{n}' for m in (matmul, reduce, simt, stencil, transpose, warps, streams)\n"
         "            for n, obj in vars(m).items() if isinstance(obj, CUDADispatcher) and id(obj) not in listed]\n"
@@ -51,7 +51,7 @@ def test_every_course_kernel_computes_in_float32():
 NEGATIVE_CONTROLS = r"""
 import json, math
 from numba import cuda, float32, int64
-from coursekit.kernels.precision import float64_work
+from coursekit.gpu.kernels.precision import float64_work
 
 def acc_literal(a, b, out):           # acc = 0.0: the whole sum in float64
     i = cuda.grid(1)
@@ -137,7 +137,7 @@ NOTEBOOK_CHECK = r"""
 import ast, json, math, sys
 import numpy as np
 from numba import cuda, float32
-from coursekit.kernels.precision import float64_work
+from coursekit.gpu.kernels.precision import float64_work
 
 path, table = sys.argv[1], json.loads(sys.argv[2])
 tree = ast.parse(open(path).read())

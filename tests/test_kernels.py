@@ -1,5 +1,5 @@
-"""coursekit.kernels: each kernel against the numpy reference line of its docstring, and its memory
-contract as :func:`coursekit.tracer.trace` records it, on sizes that are not multiples of the block
+"""coursekit.gpu.kernels: each kernel against the numpy reference line of its docstring, and its memory
+contract as :func:`coursekit.gpu.tracer.trace` records it, on sizes that are not multiples of the block
 (1, 31, 33 and block + 45).
 
 Kernels launch in this process: tests/conftest.py switched numba-cuda's simulator on before numba was
@@ -24,8 +24,9 @@ import numpy as np
 import pytest
 from numba import cuda
 
-from coursekit import device, tracer
-from coursekit.kernels import matmul, reduce, simt, stencil
+from coursekit.gpu import tracer
+from coursekit.gpu.kernels import matmul, reduce, simt, stencil
+from coursekit.machine import device
 from coursekit.show import python_function
 
 from conftest import SIMULATOR
@@ -86,7 +87,7 @@ def launch(kernel, grid, block, *args) -> list:
 
 
 def trace(kernel, grid, block, *args) -> tuple[list, tracer.Trace]:
-    """:func:`coursekit.tracer.trace` on copies of ``args``; returns the copies and the trace."""
+    """:func:`coursekit.gpu.tracer.trace` on copies of ``args``; returns the copies and the trace."""
     args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     return args, tracer.trace(kernel, grid, block, *args)
 
@@ -476,7 +477,7 @@ def test_matmul_tiled_loads_each_number_once_per_block(name, dim, n):
     assert shared == expected
 
 
-# ---- the docstring contracts, executable: coursekit.tracer.check_contract --------------------------------
+# ---- the docstring contracts, executable: coursekit.gpu.tracer.check_contract --------------------------------
 
 
 def _contract_cases():

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from coursekit.asyncqueue import BackgroundQueue, LaunchTimes, time_launches
+from coursekit.perf.asyncqueue import BackgroundQueue, LaunchTimes, time_launches
 
 WORK_S = 0.02  # time.sleep releases the interpreter lock, like a GPU working beside the host
 

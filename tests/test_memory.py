@@ -1,10 +1,10 @@
-"""coursekit.memory: the memory a process may use, cgroup limits counted (a Binder pod's 2 GB)."""
+"""coursekit.machine.memory: the memory a process may use, cgroup limits counted (a Binder pod's 2 GB)."""
 
 from __future__ import annotations
 
 import types
 
-from coursekit import memory
+from coursekit.machine import memory
 
 
 def _cgroup(tmp_path, files: dict[str, str]):

@@ -1,12 +1,14 @@
-"""coursekit.minibatch: thread settings, throughput sweeps, the fixed-cost fit, EDF training helpers."""
+"""coursekit.edf.minibatch: thread settings, throughput sweeps, the fixed-cost fit, EDF training helpers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from coursekit import edf, minibatch, threads
 from coursekit.datasets.clusters import gaussian_clusters
+from coursekit.edf import framework as edf
+from coursekit.edf import minibatch
+from coursekit.machine import threads
 
 
 def test_set_threads_round_trip():
@@ -120,7 +122,7 @@ def test_recorded_gpu_sections_have_the_shape_the_notebook_reads(tmp_path):
     import json
 
     pytest.importorskip("torch")
-    from coursekit import reference
+    from coursekit.perf import reference
 
     recorded = {
         "recorded": {"device": "NVIDIA H100 80GB HBM3", "date": "2026-12-01"},

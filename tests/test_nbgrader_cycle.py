@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursekit import nbgrader_course
+from coursekit.grading import nbgrader_course
 
 from conftest import ROOT
 

@@ -9,8 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from coursekit import asyncqueue, crossover, device, mimd, plot_labels, reference, roofline, show
-from coursekit.kernels import simt
+from coursekit import plot_labels, show
+from coursekit.gpu.kernels import simt
+from coursekit.machine import device
+from coursekit.perf import asyncqueue, crossover, mimd, reference, roofline
 
 
 def test_mimd_tasks_compute_known_answers():

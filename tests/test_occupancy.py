@@ -1,4 +1,4 @@
-"""coursekit.occupancy: the rule of thumb against cases computed by hand from the CC 9.0 limits.
+"""coursekit.gpu.occupancy: the rule of thumb against cases computed by hand from the CC 9.0 limits.
 
 H100 (compute capability 9.0): 2048 threads, 32 blocks, 64 warps, 65,536 registers and 228 KiB of
 shared memory per SM; registers allocated per warp in units of 256; 1 KiB of shared memory reserved
@@ -11,7 +11,7 @@ import dataclasses
 
 import pytest
 
-from coursekit.occupancy import H100, H100_SOURCE, KIB, PICK_CASES, occupancy, occupancy_table
+from coursekit.gpu.occupancy import H100, H100_SOURCE, KIB, PICK_CASES, occupancy, occupancy_table
 
 
 @pytest.mark.parametrize(

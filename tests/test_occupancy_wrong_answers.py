@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coursekit import occupancy
-from coursekit.occupancy import check_pick_block_size
+from coursekit.gpu import occupancy
+from coursekit.gpu.occupancy import check_pick_block_size
 
 
 def pick_right(registers_per_thread, shared_bytes_per_block):

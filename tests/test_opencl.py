@@ -1,4 +1,4 @@
-"""coursekit.opencl: available only when a probe kernel builds and runs; one clear line otherwise."""
+"""coursekit.gpu.opencl: available only when a probe kernel builds and runs; one clear line otherwise."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from coursekit import opencl
+from coursekit import settings
+from coursekit.gpu import opencl
 
 ZEN5_LOG = (
     "clBuildProgram failed: BUILD_PROGRAM_FAILURE - clBuildProgram failed: BUILD_PROGRAM_FAILURE\n\n"
@@ -20,7 +21,7 @@ ZEN5_LOG = (
 @pytest.fixture
 def fresh(monkeypatch):
     """opencl with its cached verdict cleared before and after, and the switch unset."""
-    monkeypatch.delenv(opencl.NO_OPENCL_ENV, raising=False)
+    monkeypatch.delenv(settings.NO_OPENCL_ENV, raising=False)
     opencl.verdict.cache_clear()
     yield opencl
     opencl.verdict.cache_clear()
@@ -93,7 +94,7 @@ def test_without_pyopencl(fresh, monkeypatch):
 
 
 def test_switch_hides_opencl(fresh, monkeypatch):
-    monkeypatch.setenv(opencl.NO_OPENCL_ENV, "1")
+    monkeypatch.setenv(settings.NO_OPENCL_ENV, "1")
     assert fresh.available() is False
     assert fresh.describe() == "OpenCL: not available: switched off by COURSEKIT_NO_OPENCL=1."
 

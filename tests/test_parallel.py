@@ -1,4 +1,4 @@
-"""Data-parallel SGD (coursekit.parallel): the all_reduce-averaged gradient of 2 gloo processes
+"""Data-parallel SGD (coursekit.edf.data_parallel): the all_reduce-averaged gradient of 2 gloo processes
 equals one process's gradient of the whole minibatch, and DDP training runs in 1 and 2 processes."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 dist = pytest.importorskip("torch.distributed")
 
-from coursekit import parallel  # noqa: E402
+from coursekit.edf import data_parallel as parallel  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no gloo backend")
 

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 import tomllib
 
-from coursekit import edition_check, edition_venv, publish
+from coursekit.grading import edition_check, edition_venv, publish
 
 from conftest import NOTEBOOKS, ROOT
 

@@ -1,10 +1,10 @@
-"""coursekit.reference.gpu_result: measured here, else recorded, else published, else nothing; labelled."""
+"""coursekit.perf.reference.gpu_result: measured here, else recorded, else published, else nothing; labelled."""
 
 from __future__ import annotations
 
 import json
 
-from coursekit import reference
+from coursekit.perf import reference
 
 RECORDED = {
     "recorded": {

@@ -1,4 +1,4 @@
-"""coursekit.roofline: kernel arithmetic, ceilings, cache, references and the plot."""
+"""coursekit.perf.roofline: kernel arithmetic, ceilings, cache, references and the plot."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from coursekit import ceilings, reference, roofline, session
-from coursekit.roofline import Ceilings, Kernel
+from coursekit import session, settings
+from coursekit.perf import ceilings, reference, roofline
+from coursekit.perf.roofline import Ceilings, Kernel
 
 from conftest import ROOT
 
@@ -111,7 +112,7 @@ def fake_measurements(monkeypatch, tmp_path):
     monkeypatch.setattr(ceilings, "_cpu_bandwidth", bw)
     monkeypatch.setattr(ceilings, "_cpu_flops", fl)
     monkeypatch.setenv("COURSEKIT_CACHE_DIR", str(tmp_path))
-    monkeypatch.delenv(session.QUICK_ENV, raising=False)
+    monkeypatch.delenv(settings.QUICK_ENV, raising=False)
     monkeypatch.setattr(ceilings, "_MEMORY_CACHE", {})
     return calls, tmp_path
 
@@ -136,19 +137,19 @@ def test_ceilings_are_cached_in_memory_and_on_disk(fake_measurements, monkeypatc
 
 def test_quick_result_is_never_served_to_default_mode(fake_measurements, monkeypatch):
     calls, cache = fake_measurements
-    monkeypatch.setenv(session.QUICK_ENV, "1")
+    monkeypatch.setenv(settings.QUICK_ENV, "1")
     quick = ceilings.measure_ceilings("cpu")
     assert quick.bytes_per_s == 10e9 and quick.meta["quick"] is True and calls["bw"] == 1
-    monkeypatch.delenv(session.QUICK_ENV)
+    monkeypatch.delenv(settings.QUICK_ENV)
     full = ceilings.measure_ceilings("cpu")  # measures again, in full mode
     assert full.bytes_per_s == 20e9 and full.meta["quick"] is False and calls["bw"] == 2
     assert ceilings.measure_ceilings("cpu") is full  # each mode reuses its own result ...
-    monkeypatch.setenv(session.QUICK_ENV, "1")
+    monkeypatch.setenv(settings.QUICK_ENV, "1")
     assert ceilings.measure_ceilings("cpu") is quick
     assert calls["bw"] == 2
     monkeypatch.setattr(ceilings, "_MEMORY_CACHE", {})  # ... from disk too, in a new process
     assert ceilings.measure_ceilings("cpu").bytes_per_s == 10e9
-    monkeypatch.delenv(session.QUICK_ENV)
+    monkeypatch.delenv(settings.QUICK_ENV)
     assert ceilings.measure_ceilings("cpu").bytes_per_s == 20e9
     assert calls["bw"] == 2
     keys = list(json.loads((cache / "ceilings.json").read_text()))
@@ -228,7 +229,7 @@ def test_cpu_bandwidth_runs_every_triad_and_names_the_winner(monkeypatch):
     torch = pytest.importorskip("torch")
     threads_before = torch.get_num_threads()
     monkeypatch.setattr(ceilings, "triad_elements", lambda dtype: (3 * 2**16 + 5, "tiny arrays"))
-    monkeypatch.setenv(session.QUICK_ENV, "1")
+    monkeypatch.setenv(settings.QUICK_ENV, "1")
     rate, how, n = ceilings._cpu_bandwidth("float32", 1)
     assert rate > 1e8 and n == 3 * 2**16 + 5
     assert f"best of {ceilings.TRIAD_REPEATS['quick']}" in how and "tiny arrays" in how

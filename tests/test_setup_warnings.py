@@ -52,7 +52,7 @@ def test_setup_filters_numba_performance_advice_and_only_that():
 def test_without_setup_the_advice_is_shown():
     """The control: the same warnings do reach the user when setup() has not run."""
     code = CHECK.replace(
-        "ck.setup(verbose=False)", "import coursekit.device; coursekit.device.use_simulator_if_no_gpu()"
+        "ck.setup(verbose=False)", "import coursekit.machine.device; coursekit.machine.device.use_simulator_if_no_gpu()"
     )
     out = run_python(code, env={"COURSEKIT_FORCE_CPU": "1"})
     assert out.returncode == 0, out.stderr[-2000:]
@@ -65,7 +65,7 @@ def test_threads_fitted_only_when_fewer_cpus_are_usable(monkeypatch):
 
     import torch
 
-    from coursekit import threads
+    from coursekit.machine import threads
 
     for name in threads.THREAD_ENV:  # set, then deleted: monkeypatch restores each one's absence afterwards
         monkeypatch.setenv(name, "")

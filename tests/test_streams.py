@@ -1,4 +1,4 @@
-"""coursekit.streams: the pipeline kernel against its reference and memory contract, the chunked
+"""coursekit.gpu.streams: the pipeline kernel against its reference and memory contract, the chunked
 pipeline on one and several streams, and what numba-cuda's simulator does with streams, pinned
 memory and events (it accepts them and runs everything synchronously)."""
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from numba import cuda
 
-from coursekit import device, streams, tracer
+from coursekit.gpu import streams, tracer
+from coursekit.machine import device
 
 TINY = {"warmup": 0, "min_time": 0.0, "max_time": 0.0, "min_samples": 3}
 

@@ -1,4 +1,4 @@
-"""coursekit.timing: statistics, batching of short calls, tables and plots."""
+"""coursekit.perf.timing: statistics, batching of short calls, tables and plots."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from coursekit import compare, timing
+from coursekit.perf import compare, timing
 
 
 def _measurement(samples, label="m", **kw):
@@ -81,7 +81,7 @@ def test_simulator_times_are_labelled_and_cpu_times_are_not():
     from conftest import run_python
 
     out = run_python(
-        "import coursekit as ck\nck.setup(verbose=False)\nimport numpy as np\nfrom coursekit import timing\n"
+        "import coursekit as ck\nck.setup(verbose=False)\nimport numpy as np\nfrom coursekit.perf import timing\n"
         "from numba import cuda\n"
         "@cuda.jit\n"
         "def k(x):\n"

@@ -1,4 +1,4 @@
-"""coursekit.torch_graphs: graph breaks found where they are, the prediction checker bites, nothing on stderr,
+"""coursekit.graph.torch_graphs: graph breaks found where they are, the prediction checker bites, nothing on stderr,
 torch.compile's absence reported in one line, and torch.export's round trip."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from coursekit import torch_graphs as tg  # noqa: E402
+from coursekit.graph import torch_graphs as tg  # noqa: E402
 
 
 def mixed(x):
@@ -98,7 +98,7 @@ def test_threads_sets_and_restores_every_pool():
     import coursekit.graph as T
 
     before_torch, before_graph = torch.get_num_threads(), T.config.n_threads
-    from coursekit import threads as pools
+    from coursekit.machine import threads as pools
 
     blas = pools._openblas()
     before_blas = blas[0]() if blas else None

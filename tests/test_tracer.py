@@ -1,11 +1,11 @@
-"""coursekit.tracer: thread-by-thread execution, recorded accesses, strict bounds, barriers."""
+"""coursekit.gpu.tracer: thread-by-thread execution, recorded accesses, strict bounds, barriers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from coursekit import tracer
+from coursekit.gpu import tracer
 
 float32 = np.float32  # kernels name a dtype; the tracer accepts numpy's as numba's
 cuda = None  # the kernels' `cuda`: tracer.trace binds it to its thread-by-thread fake

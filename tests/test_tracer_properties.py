@@ -1,8 +1,8 @@
-"""Property-based: coursekit.tracer runs kernels as numba-cuda does, for random launch shapes.
+"""Property-based: coursekit.gpu.tracer runs kernels as numba-cuda does, for random launch shapes.
 
 Each kernel below is launched through ``numba.cuda.jit`` (numba-cuda's simulator, which
 tests/conftest.py switched on without a GPU; the GPU itself where there is one) and traced with
-:func:`coursekit.tracer.trace`, on random 1-D and 2-D grids and blocks that may cover the arrays only
+:func:`coursekit.gpu.tracer.trace`, on random 1-D and 2-D grids and blocks that may cover the arrays only
 in part, or more than cover them; array sizes are arbitrary, so rarely multiples of the block. Both
 must leave the same output arrays, and both must match numpy where the launch reached. Data are small
 integers in float32, so every result is exact on any device.
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numba import cuda, float32
 
-from coursekit import tracer
+from coursekit.gpu import tracer
 
 # On a GPU, numba-cuda advises against small grids and host arrays: these launches are small on purpose.
 pytestmark = [

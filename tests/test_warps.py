@@ -1,4 +1,4 @@
-"""coursekit.kernels.warps: the grid-stride copy against its docstring's reference and memory
+"""coursekit.gpu.kernels.warps: the grid-stride copy against its docstring's reference and memory
 contract, and the divergence and block-size sweeps at tiny sizes (on the simulator without a GPU:
 their results are checked, their times mean nothing)."""
 
@@ -10,8 +10,9 @@ import re
 import numpy as np
 import pytest
 
-from coursekit import device, tracer
-from coursekit.kernels import simt, warps
+from coursekit.gpu import tracer
+from coursekit.gpu.kernels import simt, warps
+from coursekit.machine import device
 from coursekit.show import python_function
 
 from conftest import run_python
@@ -104,8 +105,8 @@ def test_new_kernels_compute_in_float32_only():
     """numba-cuda's own compiler (no GPU needed) finds no float64 in copy_stride and fma_chain."""
     code = (
         "from numba import float32, int64\n"
-        "from coursekit.kernels import precision, warps\n"
-        "from coursekit import streams\n"
+        "from coursekit.gpu.kernels import precision, warps\n"
+        "from coursekit.gpu import streams\n"
         "v = float32[:]\n"
         "print(precision.float64_work(warps.copy_stride, (v, v)),\n"
         "      precision.float64_work(streams.fma_chain, (v, v, int64)))\n"

@@ -4,6 +4,6 @@ naive Bayes for word languages (:mod:`.langid`), the date seq2seq with attention
 (:mod:`.taxonomy`), training throughput on CPU or GPU (:mod:`.throughput`) and the exercise
 checkers (:mod:`.checks`)."""
 
-from . import langid, lenet, seq2seq, taxonomy, throughput
+from coursekit.apps import langid, lenet, seq2seq, taxonomy, throughput
 
 __all__ = ["langid", "lenet", "seq2seq", "taxonomy", "throughput"]

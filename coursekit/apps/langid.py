@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from .training import optimizer_step, progress_bar
+from coursekit.apps.training import optimizer_step, progress_bar
 
 
 def ngrams(word: str, n_max: int = 5, n_min: int = 1) -> list[str]:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .training import optimizer_step, progress_bar
+from coursekit.apps.training import optimizer_step, progress_bar
 
 # The lecture's optimiser: SGD, learning rate 0.05, momentum 0.9, weight decay 1e-5, batch 100.
 LECTURE_SGD = {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-5}

@@ -18,9 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from coursekit.apps.training import optimizer_step, progress_bar
 from coursekit.datasets.chars import END, START, CharVocab, encode_chars
-
-from .training import optimizer_step, progress_bar
 
 
 def encode_pairs(

@@ -11,9 +11,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .langid import CharLSTM
-from .lenet import LECTURE_SGD, lenet
-from .seq2seq import Seq2Seq
+from coursekit.apps.langid import CharLSTM
+from coursekit.apps.lenet import LECTURE_SGD, lenet
+from coursekit.apps.seq2seq import Seq2Seq
 
 # Shapes of the notebook's data: 28x28 images; words of 3-20 letters over ~60 characters, 6
 # languages; dates of up to ~30 characters -> 10 ISO characters + END.

@@ -8,13 +8,13 @@ copies when installed, and generated sets.
 - :func:`load_dates` — human-written dates -> ISO 8601, for seq2seq.
 """
 
-from .chars import END, PAD, START, CharVocab, encode_chars
-from .checksums import data_dir, sha256
-from .clusters import gaussian_clusters
-from .dates import Dates, load_dates
-from .fashion_mnist import CLASS_NAMES, load_fashion_mnist
-from .idx import read_idx, write_idx
-from .words import LANGUAGES, load_words
+from coursekit.datasets.chars import END, PAD, START, CharVocab, encode_chars
+from coursekit.datasets.checksums import data_dir, sha256
+from coursekit.datasets.clusters import gaussian_clusters
+from coursekit.datasets.dates import Dates, load_dates
+from coursekit.datasets.fashion_mnist import CLASS_NAMES, load_fashion_mnist
+from coursekit.datasets.idx import read_idx, write_idx
+from coursekit.datasets.words import LANGUAGES, load_words
 
 __all__ = [
     "CLASS_NAMES",

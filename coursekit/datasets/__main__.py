@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .build import build
+from coursekit.datasets.build import build
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import fashion_mnist, words
-from .checksums import data_dir, sha256, verify
-from .idx import read_idx, write_idx
+from coursekit.datasets import fashion_mnist, words
+from coursekit.datasets.checksums import data_dir, sha256, verify
+from coursekit.datasets.idx import read_idx, write_idx
 
 SEED = 2026
 FASHION_PER_CLASS = {"train": 1000, "test": 200}

@@ -9,8 +9,9 @@ import site
 import sys
 from pathlib import Path
 
+from coursekit import settings
+
 ROOT = Path(__file__).resolve().parents[2]
-DATA_ENV = "COURSEKIT_DATA_DIR"
 # Where a (non-editable) `pip install` puts data/: the wheel carries it as data files under
 # <prefix>/share/coursekit/data (pyproject.toml, [tool.setuptools.data-files]).
 INSTALLED_DATA = Path("share") / "coursekit" / "data"
@@ -20,9 +21,9 @@ def data_dirs() -> list[Path]:
     """Where the course's ``data/`` folder is looked for, in order: ``$COURSEKIT_DATA_DIR`` (when
     set, the only place), the source checkout next to this package, then the installed copy
     under ``sys.prefix`` (and ``sys.base_prefix``, ``site.USER_BASE``)."""
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return [Path(env)]
+    chosen = settings.data_dir()
+    if chosen is not None:
+        return [chosen]
     prefixes = dict.fromkeys([sys.prefix, sys.base_prefix, site.USER_BASE or sys.prefix])
     return [ROOT / "data", *(Path(prefix) / INSTALLED_DATA for prefix in prefixes)]
 
@@ -42,7 +43,7 @@ def missing_data_message() -> str:
     looked = ", ".join(str(p) for p in data_dirs())
     return (
         f"the course's data/ folder was not found (looked in: {looked}). Install coursekit from the "
-        f"course's repository (`pip install .` ships data/ with the package), or set {DATA_ENV} to the "
+        f"course's repository (`pip install .` ships data/ with the package), or set {settings.DATA_DIR_ENV} to the "
         "folder that holds SHA256SUMS (e.g. a clone's data/)."
     )
 

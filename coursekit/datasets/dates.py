@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .chars import END, START, CharVocab
+from coursekit.datasets.chars import END, START, CharVocab
 
 MONTHS = [
     "January",

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .checksums import data_dir, verify, verify_shipped
-from .idx import read_idx
+from coursekit.datasets.checksums import data_dir, verify, verify_shipped
+from coursekit.datasets.idx import read_idx
 
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checksums import write_gzip_deterministic
+from coursekit.datasets.checksums import write_gzip_deterministic
 
 # IDX dtype codes and their big-endian numpy types.
 DTYPES: dict[int, np.dtype] = {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checksums import verify_shipped, write_gzip_deterministic
+from coursekit.datasets.checksums import verify_shipped, write_gzip_deterministic
 
 # code -> (language, Debian package, file under /usr/share/dict)
 LANGUAGES = {

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .ops import Elemwise, ctype
+from coursekit.graph.ops import Elemwise, ctype
 
 
 @dataclass

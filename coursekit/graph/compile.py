@@ -12,9 +12,19 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .fusion import FusedElemwise, fuse
-from .nodes import Constant, Input, SharedVariable, Variable, as_list, as_variable, config, count_nodes, toposort
-from .rewrites import GraphRewrite, default_passes, fusion_prelude, run_passes
+from coursekit.graph.fusion import FusedElemwise, fuse
+from coursekit.graph.nodes import (
+    Constant,
+    Input,
+    SharedVariable,
+    Variable,
+    as_list,
+    as_variable,
+    config,
+    count_nodes,
+    toposort,
+)
+from coursekit.graph.rewrites import GraphRewrite, default_passes, fusion_prelude, run_passes
 
 
 def _lazy_deps(v: Variable) -> list[Variable]:
@@ -240,7 +250,7 @@ class Function:
 
     def draw(self, which: str = "after", ax=None, **kw):
         """Draw the graph ``"before"`` or ``"after"`` optimisation; returns the Axes."""
-        from .draw import draw
+        from coursekit.graph.draw import draw
 
         graph = self.original_outputs if which == "before" else self.outputs + self.update_exprs
         return draw(graph, ax=ax, title=kw.pop("title", f"{which} optimisation ({count_nodes(graph)} op nodes)"), **kw)

@@ -15,9 +15,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ops as O
-from .grad import grad_graph, register_grad
-from .nodes import Constant, Input, Op, Variable, as_variable, clone_replace, toposort
+from coursekit.graph import ops as O
+from coursekit.graph.grad import grad_graph, register_grad
+from coursekit.graph.nodes import (
+    Constant,
+    Input,
+    Op,
+    Variable,
+    as_variable,
+    clone_replace,
+    toposort,
+)
 
 
 class IfElse(Op):
@@ -95,7 +103,7 @@ class Scan(Op):
     @property
     def fn(self):
         if self._fn is None:
-            from .compile import function
+            from coursekit.graph.compile import function
 
             self._fn = function([self.acc, *self.xs, *self.outer_ps], self.body, fusion="numpy")
         return self._fn
@@ -137,7 +145,7 @@ class ScanGrad(Op):
     @property
     def fn(self):
         if self._fn is None:
-            from .compile import function
+            from coursekit.graph.compile import function
 
             s = self.scan
             g_out = Input(s.body.dtype, s.body.broadcastable, "g_state")

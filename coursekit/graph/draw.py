@@ -3,7 +3,7 @@ Theano's ``pydotprint`` but with no Graphviz needed."""
 
 from __future__ import annotations
 
-from .nodes import Constant, Input, SharedVariable, Variable, as_list, toposort
+from coursekit.graph.nodes import Constant, Input, SharedVariable, Variable, as_list, toposort
 
 COLORS = {
     "input": "#b7e4c7",

@@ -14,17 +14,33 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .. import device
-from .codegen import Instr, Program, compile_source, cuda_source, cupy_kernel, numba_source, numpy_blocks_source
-from .hybrid import hybrid_blocks_source
-from .nodes import Constant, Op, Variable, clients, config, rebuild, toposort
+from coursekit.graph.codegen import (
+    Instr,
+    Program,
+    compile_source,
+    cuda_source,
+    cupy_kernel,
+    numba_source,
+    numpy_blocks_source,
+)
+from coursekit.graph.hybrid import hybrid_blocks_source
+from coursekit.graph.nodes import (
+    Constant,
+    Op,
+    Variable,
+    clients,
+    config,
+    rebuild,
+    toposort,
+)
+from coursekit.machine import device
 
 _POOL: ThreadPoolExecutor | None = None
 
 
 def n_threads() -> int:
     """Threads a fused kernel splits its blocks over: ``config.n_threads``, else one per CPU this
-    process may use (:func:`coursekit.device.usable_cpus`)."""
+    process may use (:func:`coursekit.machine.device.usable_cpus`)."""
     return config.n_threads or device.usable_cpus()
 
 

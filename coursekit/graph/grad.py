@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import ops as O
-from .nodes import Constant, Variable, as_list, as_variable, toposort
+from coursekit.graph import ops as O
+from coursekit.graph.nodes import Constant, Variable, as_list, as_variable, toposort
 
 GradRule = Callable[[list, Variable, Variable], list]
 GRAD_RULES: dict[str, GradRule] = {}
@@ -129,7 +129,7 @@ def grad(cost, wrt, disconnected_inputs: str = "raise", stabilize: bool = True):
     single = isinstance(wrt, Variable)
     wrt = [wrt] if single else list(wrt)
     if stabilize and all(w.op is None for w in wrt):
-        from .rewrites import run_passes, stability_passes
+        from coursekit.graph.rewrites import run_passes, stability_passes
 
         (cost,), _ = run_passes([cost], stability_passes())
     seed = Constant(np.ones((), cost.dtype))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codegen import Program, _literal, block_loop_source, numpy_stmts, scalar_expr
+from coursekit.graph.codegen import Program, _literal, block_loop_source, numpy_stmts, scalar_expr
 
 EXPENSIVE = frozenset({"exp", "log", "log1p", "expm1", "tanh", "sigmoid", "softplus"})
 

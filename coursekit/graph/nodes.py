@@ -77,7 +77,7 @@ class Variable:
         raise TypeError("a symbolic variable cannot be iterated over; use T.foldl / T.scan for loops in the graph")
 
     def __repr__(self) -> str:
-        from .printing import pp
+        from coursekit.graph.printing import pp
 
         return pp(self)
 
@@ -156,7 +156,7 @@ class Variable:
 
 
 def _ops():
-    from . import ops
+    from coursekit.graph import ops
 
     return ops
 

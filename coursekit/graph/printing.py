@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .nodes import Constant, Variable, as_list, toposort
+from coursekit.graph.nodes import Constant, Variable, as_list, toposort
 
 
 def _leaf(v: Variable) -> str:

@@ -21,8 +21,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import ops as O
-from .nodes import Constant, Variable, as_list, as_variable, count_nodes, rebuild, toposort
+from coursekit.graph import ops as O
+from coursekit.graph.nodes import (
+    Constant,
+    Variable,
+    as_list,
+    as_variable,
+    count_nodes,
+    rebuild,
+    toposort,
+)
 
 
 class RewriteError(TypeError):

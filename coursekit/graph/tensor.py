@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .nodes import Op, Variable, as_variable
+from coursekit.graph.nodes import Op, Variable, as_variable
 
 
 def _norm_axes(axis, ndim) -> tuple[int, ...]:

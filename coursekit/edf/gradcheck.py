@@ -1,0 +1,197 @@
+"""Gradient checking: compare a backward pass with centred finite differences of the loss.
+
+For an EDF graph one line does it::
+
+    result = gradcheck.check_edf(loss)        # every edf.parameters entry, or a chosen list
+    result                                    # a table: max relative error per parameter, PASS/FAIL
+
+For anything else, ``check(f, params, backward)`` takes a function ``f()`` returning the scalar
+loss from the parameters' current ``.value`` and a function ``backward()`` filling their ``.grad``.
+
+Each checked entry w gets the numerical derivative (f(w + eps) - f(w - eps)) / (2 eps) and the
+relative error ``|a - n| / max(|a|, |n|, floor)`` against the analytic one (cs231n's measure; the
+floor keeps two near-zero gradients from counting as a large relative error). The check runs in
+float64 (parameters and floating inputs are converted for the check and restored afterwards), so
+the float32 rounding of a model does not hide or fake an error. Large parameters are checked on a
+random sample of ``max_entries`` entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+DEFAULT_EPS = 1e-5
+DEFAULT_THRESHOLD = 1e-5
+DEFAULT_FLOOR = 1e-8
+
+
+def relative_error(analytic: Any, numeric: Any, floor: float = DEFAULT_FLOOR) -> np.ndarray:
+    """Elementwise ``|a - n| / max(|a|, |n|, floor)``; 0 where both are 0."""
+    a = np.asarray(analytic, dtype=np.float64)
+    n = np.asarray(numeric, dtype=np.float64)
+    return np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
+
+
+@dataclass(frozen=True)
+class ParamCheck:
+    """The check of one parameter: its worst entry's index, analytic and numerical derivatives."""
+
+    name: str
+    shape: tuple[int, ...]
+    entries_checked: int
+    max_rel_error: float
+    worst_index: tuple[int, ...]
+    analytic: float
+    numeric: float
+
+    def passed(self, threshold: float) -> bool:
+        return bool(self.max_rel_error <= threshold)  # NaN fails
+
+
+@dataclass(frozen=True)
+class GradCheck:
+    """Result of a gradient check; true when every parameter's max relative error is within threshold."""
+
+    params: tuple[ParamCheck, ...]
+    threshold: float
+    eps: float
+
+    @property
+    def passed(self) -> bool:
+        return all(p.passed(self.threshold) for p in self.params)
+
+    @property
+    def max_rel_error(self) -> float:
+        return max((p.max_rel_error for p in self.params), default=0.0)
+
+    def failed(self) -> list[str]:
+        """Names of the parameters whose gradient is wrong."""
+        return [p.name for p in self.params if not p.passed(self.threshold)]
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        verdict = "PASS" if self.passed else "FAIL"
+        lines = [
+            f"GradCheck {verdict}: max relative error {self.max_rel_error:.1e} "
+            f"(threshold {self.threshold:.0e}, eps {self.eps:.0e}, float64)"
+        ]
+        lines.append(
+            f"  {'param':<10} {'shape':<12} {'entries':>9}  {'max rel err':>11}         "
+            "worst entry: analytic vs numeric"
+        )
+        for p in self.params:
+            entries = f"{p.entries_checked}/{int(np.prod(p.shape))}"
+            mark = "ok" if p.passed(self.threshold) else "WRONG"
+            lines.append(
+                f"  {p.name:<10} {str(p.shape):<12} {entries:>9}  {p.max_rel_error:>11.1e}  {mark:<5}  "
+                f"{list(p.worst_index)}: {p.analytic:+.6e} vs {p.numeric:+.6e}"
+            )
+        return "\n".join(lines)
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    """A host numpy copy of a numpy or CuPy array."""
+    return np.array(value.get() if hasattr(value, "get") else value, dtype=np.float64)
+
+
+def _sample(shape: tuple[int, ...], max_entries: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
+    """Every index of ``shape``, or ``max_entries`` distinct ones drawn at random, in order."""
+    size = int(np.prod(shape))
+    flat = np.arange(size) if size <= max_entries else np.sort(rng.choice(size, max_entries, replace=False))
+    return [tuple(int(i) for i in np.unravel_index(k, shape)) for k in flat]
+
+
+def _numeric_derivative(f: Callable[[], Any], value: Any, index: tuple[int, ...], eps: float) -> float:
+    """(f(w + eps) - f(w - eps)) / (2 eps) for the entry ``value[index]``, which is restored."""
+    original = float(value[index])
+    value[index] = original + eps
+    plus = float(f())
+    value[index] = original - eps
+    minus = float(f())
+    value[index] = original
+    return (plus - minus) / (2 * eps)
+
+
+def check(
+    f: Callable[[], Any],
+    params: Sequence[Any],
+    backward: Callable[[], Any] | None = None,
+    *,
+    eps: float = DEFAULT_EPS,
+    threshold: float = DEFAULT_THRESHOLD,
+    floor: float = DEFAULT_FLOOR,
+    max_entries: int = 50,
+    seed: int = 0,
+    names: Sequence[str] | None = None,
+) -> GradCheck:
+    """Check the gradients of the scalar ``f()`` with respect to each ``param.value``.
+
+    ``params``: objects with an array ``.value`` and, after ``f()`` then ``backward()`` (when given),
+    the analytic gradient in ``.grad``. Values are float64 during the check and restored afterwards.
+    """
+    rng = np.random.default_rng(seed)
+    originals = [p.value for p in params]
+    labels = (
+        list(names) if names is not None else [getattr(p, "name", None) or f"param{i}" for i, p in enumerate(params)]
+    )
+    results = []
+    try:
+        for p in params:
+            p.value = p.value.astype(np.float64)
+        f()
+        if backward is not None:
+            backward()
+        analytic = [_to_numpy(p.grad) for p in params]
+        for label, p, grad in zip(labels, params, analytic, strict=True):
+            indices = _sample(tuple(p.value.shape), max_entries, rng)
+            numeric = np.array([_numeric_derivative(f, p.value, i, eps) for i in indices])
+            picked = np.array([grad[i] for i in indices])
+            errors = relative_error(picked, numeric, floor)
+            worst = int(np.argmax(np.where(np.isnan(errors), np.inf, errors)))  # a NaN counts as worst
+            results.append(
+                ParamCheck(
+                    label,
+                    tuple(p.value.shape),
+                    len(indices),
+                    float(errors[worst]),
+                    indices[worst],
+                    float(picked[worst]),
+                    float(numeric[worst]),
+                )
+            )
+    finally:
+        for p, original in zip(params, originals, strict=True):
+            p.value = original
+    return GradCheck(tuple(results), threshold, eps)
+
+
+def check_edf(loss: Any, params: Sequence[Any] | None = None, **options: Any) -> GradCheck:
+    """Check an EDF graph: gradients of the batch-mean of ``loss`` (B,) for ``params`` (default: all).
+
+    Runs ``edf.Forward()`` for each loss evaluation and ``edf.Backward(loss)`` for the analytic
+    gradients, on the inputs' current values. ``options`` go to :func:`check`. Afterwards the
+    graph's values are those of the last evaluation: run ``edf.Forward()`` before using them.
+    """
+    from coursekit.edf import framework as edf
+
+    chosen = list(edf.parameters) if params is None else list(params)
+    floating = [x for x in edf.inputs if x.value is not None and x.value.dtype.kind == "f"]
+    saved = [x.value for x in floating]
+
+    def mean_loss() -> float:
+        edf.Forward()
+        return float(loss.value.mean())
+
+    try:
+        for x in floating:
+            x.value = x.value.astype(np.float64)
+        return check(mean_loss, chosen, lambda: edf.Backward(loss), **options)
+    finally:
+        for x, value in zip(floating, saved, strict=True):
+            x.value = value

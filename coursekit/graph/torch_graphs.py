@@ -1,0 +1,249 @@
+"""Today's graphs in PyTorch, for notebook 04: ``torch.compile`` timed apart from its steady state, graph
+breaks found with ``torch._dynamo.explain`` (quietly, with the line each break is on), ``torch.export``
+to a file and back, the graph-break prediction exercise's checker, and the GPU measurement
+:func:`measure_compile_speedup` (eager vs compiled on a GPU) for ``benchmarks/record_reference.py``.
+
+Nothing here prints to stderr: dynamo's and inductor's log warnings are held back inside
+:func:`quiet_torch` and handed to the caller as text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import re
+import shutil
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coursekit.machine import threads as pools
+from coursekit.perf import timing
+
+_LOGGERS = ("torch._dynamo", "torch._inductor", "torch.fx", "torch.export", "torch._export", "torch._subclasses")
+_LABEL = re.compile(r"#\s*\(([A-Za-z0-9]+)\)")
+
+
+class _Collect(logging.Handler):
+    def __init__(self, sink: list[str]):
+        super().__init__(logging.WARNING)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append(f"[{record.name}] {record.getMessage()}")
+
+
+@contextlib.contextmanager
+def quiet_torch() -> Iterator[list[str]]:
+    """Inside the block, torch's logged warnings and Python warnings are collected (a list of strings,
+    yielded) instead of written to stderr."""
+    held: list[str] = []
+    handler = _Collect(held)
+    saved = []
+    for name in _LOGGERS:
+        log = logging.getLogger(name)
+        saved.append((log, log.propagate, list(log.handlers)))
+        log.handlers = [handler]
+        log.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield held
+        held.extend(f"{w.category.__name__}: {w.message}" for w in caught)
+    finally:
+        for log, propagate, handlers in saved:
+            log.handlers, log.propagate = handlers, propagate
+
+
+@contextlib.contextmanager
+def threads(n: int) -> Iterator[None]:
+    """Inside the block, numpy's OpenBLAS, torch (:func:`coursekit.machine.threads.limited`) and
+    coursekit.graph's fused kernels use ``n`` threads each; all restored after.
+
+    On a small machine shared with other work, one pool's thread waits at every barrier for a core that
+    another process holds, and a 1 ms matrix product can take 100 ms; one thread each keeps a comparison
+    of frameworks about the frameworks."""
+    from coursekit.graph import config as graph_config
+
+    before = graph_config.n_threads
+    try:
+        with pools.limited(n):
+            graph_config.n_threads = n
+            yield
+    finally:
+        graph_config.n_threads = before
+
+
+def cxx_compiler() -> str | None:
+    """Path of the C++ compiler inductor would use on the CPU (``$CXX``, g++, clang++, c++), or None."""
+    import os
+
+    for name in (os.environ.get("CXX"), "g++", "clang++", "c++"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+@dataclass
+class Compiled:
+    """A ``torch.compile``'d function with its first call timed apart: ``fn`` (None when compiling failed,
+    then ``error`` says why), ``first_call_s`` (tracing + code generation + the call, seconds) and the
+    warnings torch logged meanwhile."""
+
+    fn: Callable | None
+    first_call_s: float | None
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.fn is not None
+
+
+def compile_timed(fn: Callable, *args: Any, **compile_kwargs: Any) -> Compiled:
+    """``torch.compile(fn)`` and its first call on ``args``, timed. Never raises for a missing toolchain:
+    without a C++ compiler (CPU inductor needs one) or on any compile failure, returns ``ok == False``."""
+    import torch
+
+    if compile_kwargs.get("backend", "inductor") == "inductor" and cxx_compiler() is None:
+        dev = [a.device.type for a in args if isinstance(a, torch.Tensor)]
+        if not dev or dev[0] == "cpu":
+            return Compiled(None, None, "no C++ compiler found (g++/clang++): inductor cannot build CPU kernels")
+    with quiet_torch() as held:
+        try:
+            cf = torch.compile(fn, **compile_kwargs)
+            t0 = time.perf_counter()
+            cf(*args)
+            if any(isinstance(a, torch.Tensor) and a.is_cuda for a in args):
+                torch.cuda.synchronize()
+            first = time.perf_counter() - t0
+        except Exception as exc:  # noqa: BLE001 - any toolchain failure becomes one line
+            msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            return Compiled(None, None, f"{type(exc).__name__}: {msg}", held)
+    return Compiled(cf, first, None, held)
+
+
+@dataclass(frozen=True)
+class GraphBreak:
+    """Where dynamo broke the graph: ``line`` (counted from the ``def`` line, which is 0), the ``label`` of
+    that line (a ``# (a)`` comment on it, else ""), the source line, and dynamo's reason (first line)."""
+
+    line: int
+    label: str
+    code: str
+    reason: str
+
+
+def _labels(fn: Callable) -> tuple[list[str], int]:
+    lines, first = inspect.getsourcelines(fn)
+    return lines, first
+
+
+def graph_breaks(fn: Callable, *args: Any) -> tuple[int, list[GraphBreak]]:
+    """Run ``torch._dynamo.explain(fn)(*args)`` quietly; returns (number of graphs, the breaks in ``fn``'s
+    own code, in order). ``fn`` runs once (its prints print)."""
+    import torch
+
+    with quiet_torch():
+        torch._dynamo.reset()
+        ex = torch._dynamo.explain(fn)(*args)
+        torch._dynamo.reset()
+    lines, first = _labels(fn)
+    filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
+    out = []
+    for r in ex.break_reasons:
+        frames = [f for f in r.user_stack if f.filename in (filename, fn.__code__.co_filename)]
+        if not frames:
+            continue
+        k = frames[-1].lineno - first
+        code = lines[k].rstrip("\n") if 0 <= k < len(lines) else ""
+        m = _LABEL.search(code)
+        out.append(GraphBreak(k, m.group(1) if m else "", code.strip(), str(r.reason).strip().splitlines()[0][:120]))
+    return ex.graph_count, out
+
+
+def check_graph_break_prediction(fn: Callable, args: tuple, predicted) -> None:
+    """``predicted``: the labels (``"a"``, ``"b"``, ... from ``# (a)`` comments in ``fn``'s source) of the lines
+    where ``torch.compile`` breaks the graph. Raises AssertionError saying which labels were missed or
+    wrongly named, as ``torch._dynamo.explain`` finds them."""
+    if isinstance(predicted, str):
+        raise AssertionError(f"expected a set of labels such as {{'a', 'c'}}, got the string {predicted!r}")
+    try:
+        got = {str(p).strip("() ").lower() for p in predicted}
+    except TypeError as exc:
+        raise AssertionError(f"expected a set of labels such as {{'a', 'c'}}, got {predicted!r}") from exc
+    lines, _ = _labels(fn)
+    known = {m.group(1).lower() for ln in lines for m in [_LABEL.search(ln)] if m}
+    unknown = got - known
+    if unknown:
+        raise AssertionError(f"labels {sorted(unknown)} are not in the function; its labels are {sorted(known)}")
+    _, breaks = graph_breaks(fn, *args)
+    truth = {b.label.lower() for b in breaks if b.label}
+    missed, extra = truth - got, got - truth
+    if missed or extra:
+        parts = []
+        if missed:
+            parts.append(f"the graph also breaks at {sorted(missed)}")
+        if extra:
+            parts.append(f"it does not break at {sorted(extra)}")
+        raise AssertionError(
+            f"expected the breaks at {sorted(truth)}, you predicted {sorted(got)}: " + "; ".join(parts)
+        )
+
+
+def export_roundtrip(module: Any, args: tuple, path: str | Path) -> tuple[Any, Any]:
+    """``torch.export.export(module, args)``, saved to ``path`` (a .pt2 file) and loaded back; returns
+    (the loaded ExportedProgram, its output on ``args``)."""
+    import torch
+
+    with quiet_torch():
+        ep = torch.export.export(module, args)
+        torch.export.save(ep, str(path))
+        loaded = torch.export.load(str(path))
+        out = loaded.module()(*args)
+    return loaded, out
+
+
+def measure_compile_speedup(dev: str, n: int = 10_000_000, with_compile: bool = True) -> dict:
+    """Eager vs ``torch.compile`` on ``dev`` (``"cuda"`` on a GPU): the lecture's cross-entropy over ``n``
+    float32 and the MLP step (60x784 . 784x500, tanh, . 500x10, softmax cross-entropy, backprop).
+    Returns milliseconds per call and compile seconds, for ``data/reference`` (key ``compile_speedup``).
+    ``with_compile=False`` (a CPU dry run of the recorder) times eager only."""
+    import torch
+    import torch.nn.functional as F
+
+    device = torch.device(dev)
+    g = torch.Generator(device="cpu").manual_seed(0)
+    z = (torch.randn(n, generator=g) * 3).to(device)
+    y = (torch.rand(n, generator=g) < 0.5).float().to(device)
+
+    def xent(z, y):
+        p = 1 / (1 + torch.exp(-z))
+        return -y * torch.log(p) - (1 - y) * torch.log(1 - p)
+
+    w1 = (torch.randn(784, 500, generator=g) * 0.05).to(device).requires_grad_()
+    w2 = (torch.randn(500, 10, generator=g) * 0.05).to(device).requires_grad_()
+    x = torch.randn(60, 784, generator=g).to(device)
+    t = torch.randint(0, 10, (60,), generator=g).to(device)
+
+    def step(x, t):
+        loss = F.cross_entropy(torch.tanh(x @ w1) @ w2, t)
+        loss.backward()
+        return loss
+
+    out: dict[str, Any] = {"device": str(device)}
+    for name, fn, args in (("xent", xent, (z, y)), ("mlp_step", step, (x, t))):
+        out[f"{name}_eager_ms"] = timing.benchmark(fn, *args, device=device.type).median * 1e3
+        if not with_compile:
+            continue
+        c = compile_timed(fn, *args)
+        if c.ok:
+            out[f"{name}_compile_s"] = c.first_call_s
+            out[f"{name}_compiled_ms"] = timing.benchmark(c.fn, *args, device=device.type).median * 1e3
+        else:
+            out[f"{name}_error"] = c.error
+    return out

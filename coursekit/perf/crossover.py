@@ -1,0 +1,134 @@
+"""When does the GPU win? Time an operation over sizes on CPU and GPU, with and without the
+host<->device copies, and find where the curves cross.
+
+Without a GPU, the GPU side comes from a recorded run (``data/reference/``) or, failing that,
+from a *bound* computed from a device's published peaks: ``max(FLOP / peak, bytes / bandwidth)``,
+plus copies over the host link. A bound is a best case, never a measurement, and is labelled so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from coursekit.perf import timing
+from coursekit.perf.reference import ReferenceDevice
+
+# PCI Express 5.0 x16, per direction (PCI-SIG): the host link of H100/H200 boards.
+PCIE5_X16_BYTES_PER_S = 64e9
+
+# Latency floors of a GPU call, whatever its size. A kernel launch costs a few microseconds of
+# driver work (NVIDIA's CUDA Graphs posts: ~2-4 us per launch; a PyTorch eager op adds framework
+# overhead on top, ~5-10 us in all); a cudaMemcpy has ~10 us of fixed cost (driver, DMA set-up and
+# the PCIe round trip) before its bytes move. Typical values, not a measurement of any one system.
+LAUNCH_LATENCY_S = 5e-6
+COPY_LATENCY_S = 10e-6
+
+
+def cost(op: str, n: int, itemsize: int = 4) -> tuple[float, float, float]:
+    """(FLOP, device memory bytes, host<->device bytes) of ``op`` on size ``n``.
+
+    ``"add"``: two length-n vectors; ``"matmul"``: two n x n matrices. Copies move both inputs
+    to the device and the result back.
+    """
+    if op == "add":
+        return float(n), 3.0 * n * itemsize, 3.0 * n * itemsize
+    if op == "matmul":
+        return 2.0 * n**3, 3.0 * n * n * itemsize, 3.0 * n * n * itemsize
+    raise ValueError(f"unknown op {op!r}: use 'add' or 'matmul'")
+
+
+def measure(op: str, sizes: Sequence[int], device: str = "cpu", min_time: float = 0.05) -> pd.DataFrame:
+    """Median seconds of ``op`` with torch on ``device`` per size: ``compute_s`` (data already
+    there) and ``with_copies_s`` (inputs copied from the host, result copied back; on the CPU
+    the same as ``compute_s``)."""
+    import torch
+
+    fn = torch.add if op == "add" else torch.matmul
+    rows = []
+    for n in sizes:
+        shape = (n,) if op == "add" else (n, n)
+        a_host, b_host = torch.randn(*shape), torch.randn(*shape)
+        a, b = a_host.to(device), b_host.to(device)
+        compute = timing.benchmark(fn, a, b, device=device, min_time=min_time).median
+        if device == "cpu":
+            copies = compute
+        else:
+
+            def round_trip(a_host=a_host, b_host=b_host):  # copy in, compute, copy out
+                return fn(a_host.to(device), b_host.to(device)).cpu()
+
+            copies = timing.benchmark(round_trip, device=device, min_time=min_time).median
+        rows.append({"op": op, "n": n, "compute_s": compute, "with_copies_s": copies})
+    return pd.DataFrame(rows)
+
+
+def from_recorded(rows: list[dict], op: str) -> pd.DataFrame:
+    """The crossover rows of a recorded reference (``reference.reference_data(...)["crossover"]``) for ``op``."""
+    frame = pd.DataFrame(rows)
+    return frame[frame["op"] == op].reset_index(drop=True)
+
+
+def bound_from_published(
+    ref: ReferenceDevice,
+    op: str,
+    sizes: Sequence[int],
+    link_bytes_per_s: float = PCIE5_X16_BYTES_PER_S,
+    launch_s: float = LAUNCH_LATENCY_S,
+    copy_latency_s: float = COPY_LATENCY_S,
+) -> pd.DataFrame:
+    """Best-case seconds on ``ref`` from its published peaks, perfect efficiency: NOT a measurement.
+
+    ``compute_s`` = one launch (``launch_s``) + ``max(FLOP / peak, bytes / bandwidth)``;
+    ``with_copies_s`` adds three copies over the host link (two inputs in, the result out), each
+    ``copy_latency_s`` + bytes / ``link_bytes_per_s``. Pass 0 latencies for the bare peaks.
+    """
+    rows = []
+    for n in sizes:
+        flops, dev_bytes, link_bytes = cost(op, n)
+        compute = launch_s + max(flops / ref.flop_per_s, dev_bytes / ref.bytes_per_s)
+        copies = 3 * copy_latency_s + link_bytes / link_bytes_per_s
+        rows.append({"op": op, "n": n, "compute_s": compute, "with_copies_s": compute + copies})
+    return pd.DataFrame(rows)
+
+
+def crossover_size(sizes: Sequence[int], t_cpu: Sequence[float], t_gpu: Sequence[float]) -> int | None:
+    """The smallest size from which on the GPU is faster, at that size and every larger one
+    (None if it is not faster at the largest): Exercise 1.3's definition, robust to a lucky dip."""
+    answer = None
+    for n, c, g in sorted(zip(sizes, t_cpu, t_gpu, strict=True), reverse=True):
+        if g < c:
+            answer = int(n)
+        else:
+            break
+    return answer
+
+
+def first_faster(sizes: Sequence[int], t_slow: Sequence[float], t_fast: Sequence[float]) -> int | None:
+    """The first size at which ``t_fast`` beats ``t_slow`` (None if it never does)."""
+    for n, a, b in zip(sizes, t_slow, t_fast, strict=True):
+        if b < a:
+            return int(n)
+    return None
+
+
+def plot(curves: dict[str, pd.DataFrame], op: str, ax=None, title: str | None = None):
+    """Time per call against size (log-log) for each labelled curve: solid = compute only,
+    dashed = with copies (where it differs). Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots()
+    for label, frame in curves.items():
+        (line,) = ax.plot(frame["n"], frame["compute_s"], "o-", ms=4, label=f"{label}")
+        if not np.allclose(frame["with_copies_s"], frame["compute_s"]):
+            ax.plot(frame["n"], frame["with_copies_s"], "--", color=line.get_color(), label=f"{label} + copies")
+    ax.set_xscale("log", base=2)  # sizes are powers of two: label them so
+    ax.set_yscale("log")
+    ax.set_xlabel("vector length n (elements)" if op == "add" else "matrix side n (n x n elements)")
+    ax.set_ylabel("time per call (seconds)")
+    ax.set_title(title or f"{op}: CPU vs GPU")
+    ax.legend(fontsize=8)
+    return ax
