@@ -51,8 +51,10 @@ import pandas as pd
 
 import coursekit as ck
 from coursekit.datasets import load_fashion_mnist
-from coursekit.gpu import opencl, tracer
+from coursekit.gpu import opencl, tracer, tracer_plots
+from coursekit.gpu.contract import bank_conflicts, check_contract, sectors_per_warp
 from coursekit.perf import ceilings, compare, reference, roofline, timing
+from coursekit.machine import device
 
 info = ck.setup()  # must come before numba is imported: it may switch on the simulator
 
@@ -154,7 +156,7 @@ print("all four versions compute a + b, on", "the GPU" if info.gpu else "the sim
 # %% tags=["nbval-ignore-output"]
 fig, axes = plt.subplots(len(launches), 1, figsize=(7, 1.2 * len(launches)))
 for ax, (kernel, blocks, threads) in zip(axes, launches):
-    tracer.plot_writers(traces[kernel.__name__], "out", ax=ax,
+    tracer_plots.plot_writers(traces[kernel.__name__], "out", ax=ax,
                         title=f"{kernel.__name__}[{blocks}, {threads}]")
     ax.set_xlabel("")
 axes[-1].set_xlabel("element of out (colour = block, number = thread within its block)")
@@ -203,7 +205,7 @@ one = traces["add_one_thread"].counts()
 assert one["global reads"].iloc[0] == 2 * n_small, "one thread reads everything"
 
 # %% [markdown]
-# `tracer.check_contract` makes the docstring's contract executable, as GPU-Puzzles does: it runs
+# `check_contract` makes the docstring's contract executable, as GPU-Puzzles does: it runs
 # the kernel in the tracer and fails, saying why, on an index out of bounds, more reads or writes
 # per thread than stated, the wrong number of barriers (or one that only some threads reach), a
 # shared-memory *race* (a cell written by one thread and touched by another with no barrier
@@ -213,9 +215,9 @@ assert one["global reads"].iloc[0] == 2 * n_small, "one thread reads everything"
 
 # %%
 contract = dict(reads=2, writes=1, shared_writes=0, barriers=0, coalesced=("a", "b", "out"))
-tracer.check_contract(add_grid, 3, 4, xa, xb, np.zeros(n_small, np.float32), **contract, expect={"out": xa + xb})
+check_contract(add_grid, 3, 4, xa, xb, np.zeros(n_small, np.float32), **contract, expect={"out": xa + xb})
 try:
-    tracer.check_contract(add_grid_unchecked, 3, 4, xa, xb, np.zeros(n_small, np.float32), **contract)
+    check_contract(add_grid_unchecked, 3, 4, xa, xb, np.zeros(n_small, np.float32), **contract)
 except AssertionError as err:
     print(err)
 
@@ -314,7 +316,7 @@ for ax in axes[:2]:
     ax.set_xlabel("column (pixel)")
     ax.set_ylabel("row (pixel)")
     ax.grid(False)
-tracer.plot_writers(tr2d, "out", ax=axes[2], title="which block wrote each pixel")
+tracer_plots.plot_writers(tr2d, "out", ax=axes[2], title="which block wrote each pixel")
 fig.tight_layout()
 plt.show()
 
@@ -478,10 +480,10 @@ np.testing.assert_allclose(traced_right, right)
 print(f"fixed stencil equals numpy.convolve on {n_odd} outputs; {tr_st.phases} phases (1 barrier)")
 
 # %% tags=["nbval-ignore-output"]
-tracer.plot_accesses(tr_st, block=1, space="global", array="inp")
+tracer_plots.plot_accesses(tr_st, block=1, space="global", array="inp")
 plt.suptitle("Block 1's global reads of inp: all before the barrier (phase 0), none after", y=1.04)
 plt.show()
-tracer.plot_shared(tr_st, block=1)
+tracer_plots.plot_shared(tr_st, block=1)
 plt.suptitle("Block 1's tile: loads before the barrier (blue), 7 reads per thread after it (orange)", y=1.04)
 plt.show()
 tr_st.counts().head(4)
@@ -615,7 +617,7 @@ tree8 = reduce.make_tree_sum(8)
 small_partial = np.zeros(2, dtype=np.float32)
 tr_tree = tracer.trace(tree8, 2, 8, x_red[:16].copy(), small_partial)
 np.testing.assert_allclose(small_partial, [x_red[:8].sum(), x_red[8:16].sum()], rtol=1e-5)
-tracer.plot_shared(tr_tree, block=0)
+tracer_plots.plot_shared(tr_tree, block=0)
 plt.suptitle("Tree sum in one block of 8: each phase (between barriers) halves the active threads", y=1.04)
 plt.show()
 
@@ -832,7 +834,7 @@ extern "C" __global__ void stencil_1d(const float *in, float *out, int n) {  /* 
 """
 
 # %% tags=["nbval-ignore-output"]
-cupy_ok = ck.device.backends()["cupy"]
+cupy_ok = device.backends()["cupy"]
 if cupy_ok:
     import cupy
 
@@ -848,7 +850,7 @@ if cupy_ok:
     np.testing.assert_allclose(st_c.get(), reference_stencil(padded_odd))
     print("CUDA C vector_add and stencil_1d, compiled by NVRTC, equal numpy on the GPU")
 else:
-    nvcc = ck.device.nvcc_path()
+    nvcc = device.nvcc_path()
     if nvcc is None:
         print("No GPU with CuPy and no nvcc here: the CUDA C source is shown above, not compiled.")
     else:
@@ -1012,10 +1014,10 @@ x_w = np.arange(32 * 32, dtype=np.float32).reshape(32, 32)
 warp_traces = {}
 for name, kernel in (("copy_2d", transpose.copy_2d), ("transpose_naive", transpose.transpose_naive)):
     out_w = np.zeros_like(x_w)
-    warp_traces[name] = tracer.check_contract(kernel, (1, 4), (32, 8), x_w, out_w, reads=1, writes=1,
+    warp_traces[name] = check_contract(kernel, (1, 4), (32, 8), x_w, out_w, reads=1, writes=1,
                                               expect={"out": x_w if name == "copy_2d" else x_w.T})
 sectors = pd.DataFrame({
-    name: {f"{arr} {op}s": tracer.sectors_per_warp(tr, arr, op)["sectors"].mean()
+    name: {f"{arr} {op}s": sectors_per_warp(tr, arr, op)["sectors"].mean()
            for arr, op in (("x", "read"), ("out", "write"))}
     for name, tr in warp_traces.items()}).T
 sectors["ideal"] = 4
@@ -1122,9 +1124,9 @@ ck.show(transpose.make_transpose_tiled)
 ways = {}
 for pad in (0, 1):
     out_w = np.zeros_like(x_w)
-    tr_pad = tracer.check_contract(transpose.make_transpose_tiled(pad), (1, 1), (32, 8), x_w, out_w, reads=4,
+    tr_pad = check_contract(transpose.make_transpose_tiled(pad), (1, 1), (32, 8), x_w, out_w, reads=4,
                                    writes=4, barriers=1, coalesced=("x", "out"), expect={"out": x_w.T})
-    ways[f"tile 32 x {32 + pad}"] = tracer.bank_conflicts(tr_pad).groupby("op")["ways"].max()
+    ways[f"tile 32 x {32 + pad}"] = bank_conflicts(tr_pad).groupby("op")["ways"].max()
 ways = pd.DataFrame(ways).T.rename(columns={"read": "worst read (ways)", "write": "worst write (ways)"})
 print(ways.to_string())
 assert ways.iloc[0]["worst read (ways)"] == 32 and ways.iloc[1]["worst read (ways)"] == 1
@@ -1415,7 +1417,7 @@ pd.DataFrame([
 # | matmul | tiles cut global reads per thread by the tile size (counted by the tracer) |
 # | portability | the same kernels in CUDA C (PTX) and OpenCL C (compiled and run on this CPU by PoCL) |
 # | timing | synchronise or use events on a GPU; simulator times are not GPU times |
-# | memory contract | `tracer.check_contract`: bounds, reads/writes per thread, barriers, races, coalescing |
+# | memory contract | `check_contract`: bounds, reads/writes per thread, barriers, races, coalescing |
 # | coalescing | a warp writing a row: 4 sectors; a column: 32 (counted above) |
 # | divergence | a warp runs both paths while runs of equal sign are shorter than 32 |
 # | bank conflicts | a 32 x 32 tile read by column: 32-way; padded to 33 columns: 1-way |

@@ -37,12 +37,12 @@ def test_every_course_kernel_computes_in_float32():
         "from numba.cuda.dispatcher import CUDADispatcher\n"
         "from coursekit.gpu import streams\n"
         "from coursekit.gpu.kernels import matmul, precision, reduce, simt, stencil, transpose, warps\n"
-        "listed = {id(k) for _, k, _ in precision.course_kernels()}\n"
+        "listed = {id(k) for _, k, _ in precision.typed_kernels()}\n"
         "unlisted = [f'{m.__name__}.{n}' for m in (matmul, reduce, simt, stencil, transpose, warps, streams)\n"
         "            for n, obj in vars(m).items() if isinstance(obj, CUDADispatcher) and id(obj) not in listed]\n"
         "print(json.dumps({'unlisted': unlisted, 'found': precision.check_course_kernels()}))\n"
     )
-    assert found["unlisted"] == [], f"add these kernels to precision.course_kernels(): {found['unlisted']}"
+    assert found["unlisted"] == [], f"add these kernels to precision.typed_kernels(): {found['unlisted']}"
     assert len(found["found"]) >= 10
     bad = {name: lines for name, lines in found["found"].items() if lines}
     assert bad == {}, "float64 work in course kernels:\n" + json.dumps(bad, indent=1)

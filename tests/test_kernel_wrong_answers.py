@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from numba import float32
 
-from coursekit.gpu import contract, tracer
+from coursekit.gpu import tracer
+from coursekit.gpu.contract import bank_conflicts, sectors_per_warp
 from coursekit.grading.hidden import kernels as checks
 
 cuda = None  # the tracer binds its own `cuda` into each kernel's globals
@@ -359,12 +360,12 @@ def test_contract_tools_count_sectors_and_bank_conflicts():
     x = np.arange(64, dtype=np.float32).reshape(8, 8)
     out = np.zeros((8, 8), dtype=np.float32)
     tr = tracer.trace(transpose_direct, (1, 1), (8, 8), x, out)
-    reads = contract.sectors_per_warp(tr, "x", "read")
-    writes = contract.sectors_per_warp(tr, "out", "write")
+    reads = sectors_per_warp(tr, "x", "read")
+    writes = sectors_per_warp(tr, "out", "write")
     assert (reads["sectors"] == reads["ideal"]).all()  # rows of x: 4 rows x 32 bytes per warp
     assert (writes["sectors"] > writes["ideal"]).all()  # columns of out: one sector per thread
     tr = tracer.trace(transpose_right, (1, 1), (8, 8), x, out)
-    conflicts = contract.bank_conflicts(tr, op="read")
+    conflicts = bank_conflicts(tr, op="read")
     assert conflicts["ways"].max() > 1  # tile[tx, ty] with 8 columns: column reads share banks
 
 

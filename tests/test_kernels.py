@@ -25,6 +25,7 @@ import pytest
 from numba import cuda
 
 from coursekit.gpu import tracer
+from coursekit.gpu.contract import check_contract
 from coursekit.gpu.kernels import matmul, reduce, simt, stencil
 from coursekit.machine import device
 from coursekit.show import python_function
@@ -477,7 +478,7 @@ def test_matmul_tiled_loads_each_number_once_per_block(name, dim, n):
     assert shared == expected
 
 
-# ---- the docstring contracts, executable: coursekit.gpu.tracer.check_contract --------------------------------
+# ---- the docstring contracts, executable: coursekit.gpu.check_contract --------------------------------
 
 
 def _contract_cases():
@@ -518,17 +519,17 @@ CONTRACTS = _contract_cases()
 def test_kernel_keeps_its_docstring_contract(name):
     kernel, grid, block, args, contract = CONTRACTS[name]
     args = [a.copy() for a in args]
-    tracer.check_contract(kernel, grid, block, *args, **contract, rtol=1e-6)
+    check_contract(kernel, grid, block, *args, **contract, rtol=1e-6)
 
 
 def test_contract_catches_the_stencil_without_its_barrier():
     no_barrier = stencil.make_stencil_1d(3, 16, barrier=False)
     padded = data(45 + 6, seed=4)
     with pytest.raises(AssertionError, match="missing syncthreads"):
-        tracer.check_contract(no_barrier, 3, 16, padded, np.zeros(45, np.float32), reads=3, writes=1)
+        check_contract(no_barrier, 3, 16, padded, np.zeros(45, np.float32), reads=3, writes=1)
 
 
 def test_contract_counts_a_barrier_past_the_documented_number():
     kernel, grid, block, args, contract = CONTRACTS["tree_sum"]
     with pytest.raises(AssertionError, match="expected 4 barrier"):
-        tracer.check_contract(kernel, grid, block, *[a.copy() for a in args], **{**contract, "barriers": 4})
+        check_contract(kernel, grid, block, *[a.copy() for a in args], **{**contract, "barriers": 4})

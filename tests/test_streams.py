@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from numba import cuda
 
-from coursekit.gpu import streams, tracer
+from coursekit.gpu import streams
+from coursekit.gpu.contract import check_contract
 from coursekit.machine import device
 
 TINY = {"warmup": 0, "min_time": 0.0, "max_time": 0.0, "min_samples": 3}
@@ -29,7 +30,7 @@ def test_fma_chain_matches_its_reference_and_contract(n):
     blocks = (n + 31) // 32 + 1  # a spare block: its threads must stay idle
     streams.fma_chain[blocks, 32](x, out, 5)
     np.testing.assert_allclose(out, streams.fma_chain_reference(x, 5), rtol=1e-6, atol=1e-7)
-    tracer.check_contract(
+    check_contract(
         streams.fma_chain, blocks, 32, x, np.full(n, np.nan, np.float32), 5,
         reads=1, writes=1, shared_writes=0, barriers=0, coalesced=("x", "out"),
         expect={"out": streams.fma_chain_reference(x, 5)},

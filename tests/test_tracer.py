@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coursekit.gpu import tracer
+from coursekit.gpu import tracer, tracer_plots
+from coursekit.gpu.contract import check_contract, races
 
 float32 = np.float32  # kernels name a dtype; the tracer accepts numpy's as numba's
 cuda = None  # the kernels' `cuda`: tracer.trace binds it to its thread-by-thread fake
@@ -105,17 +106,17 @@ def test_plots_return_axes():
     matplotlib.use("Agg")
     out = np.zeros(8, np.float32)
     tr = tracer.trace(reverse_in_block, 2, 4, np.arange(8, dtype=np.float32), out)
-    ax = tracer.plot_writers(tr, "out")
+    ax = tracer_plots.plot_writers(tr, "out")
     assert "block" in ax.get_xlabel()
     np.testing.assert_array_equal(ax.get_images()[0].get_array(), [[0, 0, 0, 0, 1, 1, 1, 1]])  # colour = block
     assert [t.get_text() for t in ax.texts] == ["0", "1", "2", "3"] * 2  # out[g] is written by thread g % 4
-    axes = tracer.plot_shared(tr, block=1)
+    axes = tracer_plots.plot_shared(tr, block=1)
     assert len(axes) == 2 and "shared" in axes[0].get_xlabel()
     before, after = (np.asarray(a.get_images()[0].get_array()) for a in axes)
     np.testing.assert_array_equal(before, np.eye(4, dtype=int))  # phase 0: thread t writes tile[t]
     np.testing.assert_array_equal(after, 2 * np.eye(4, dtype=int)[::-1])  # phase 1: thread t reads tile[3 - t]
     with pytest.raises(ValueError, match="no shared"):
-        tracer.plot_shared(tracer.trace(vector_add, 1, 2, np.ones(2), np.ones(2), np.zeros(2)))
+        tracer_plots.plot_shared(tracer.trace(vector_add, 1, 2, np.ones(2), np.ones(2), np.zeros(2)))
 
 
 def test_trace_refuses_huge_launches():
@@ -129,9 +130,9 @@ def test_plot_accesses_of_global_memory_per_phase():
     matplotlib.use("Agg")
     out = np.zeros(8, np.float32)
     tr = tracer.trace(reverse_in_block, 2, 4, np.arange(8, dtype=np.float32), out)
-    axes = tracer.plot_accesses(tr, block=0, space="global", array="x")
+    axes = tracer_plots.plot_accesses(tr, block=0, space="global", array="x")
     assert len(axes) == 1 and "'x'" in axes[0].get_xlabel()  # x is read only before the barrier
-    axes = tracer.plot_accesses(tr, block=0, space="global", array="out")
+    axes = tracer_plots.plot_accesses(tr, block=0, space="global", array="out")
     assert len(axes) == 1 and axes[0].get_title().startswith("block 0, phase 1")
 
 
@@ -148,7 +149,7 @@ def test_plot_accesses_keeps_the_blocks_of_a_2d_grid_apart():
 
     matplotlib.use("Agg")
     tr = tracer.trace(write_rows, (2, 2), (2, 2), np.zeros((4, 4), np.float32))
-    (ax,) = tracer.plot_accesses(tr, block=(0, 1), space="global", array="out")
+    (ax,) = tracer_plots.plot_accesses(tr, block=(0, 1), space="global", array="out")
     image = np.asarray(ax.get_images()[0].get_array())
     expected = np.zeros((4, 4), dtype=int)  # rows: thread tx + 2 * ty; columns: the row index written
     for ty in range(2):
@@ -167,7 +168,7 @@ def test_plot_accesses_counts_the_z_thread_index():
         out[cuda.threadIdx.z] = 1
 
     tr = tracer.trace(by_z, 1, (1, 1, 3), np.zeros(3, np.float32))
-    (ax,) = tracer.plot_accesses(tr, block=0, space="global", array="out")
+    (ax,) = tracer_plots.plot_accesses(tr, block=0, space="global", array="out")
     np.testing.assert_array_equal(np.asarray(ax.get_images()[0].get_array()), np.eye(3, dtype=int))
 
 
@@ -188,14 +189,14 @@ def count_with_atomics(x, total):
 def test_trace_counts_barriers_races_divergence_and_atomics():
     x = np.arange(8, dtype=np.float32)
     tr = tracer.trace(reverse_in_block, 2, 4, x, np.zeros(8, np.float32))
-    assert tr.barriers == {(0, 0, 0): 1, (1, 0, 0): 1} and tr.divergent == [] and tracer.races(tr) == []
+    assert tr.barriers == {(0, 0, 0): 1, (1, 0, 0): 1} and tr.divergent == [] and races(tr) == []
     racy = tracer.trace(reverse_no_barrier, 2, 4, x, np.zeros(8, np.float32))
-    assert racy.barriers[(0, 0, 0)] == 0 and tracer.races(racy)
+    assert racy.barriers[(0, 0, 0)] == 0 and races(racy)
     diverged = tracer.trace(early_return_before_barrier, 1, 4, x[:4], np.zeros(4, np.float32))
     assert diverged.divergent == [(0, 0, 0)]
     with pytest.raises(AssertionError, match="only some of its threads"):
-        tracer.check_contract(early_return_before_barrier, 1, 4, x[:4], np.zeros(4, np.float32))
+        check_contract(early_return_before_barrier, 1, 4, x[:4], np.zeros(4, np.float32))
     total = np.zeros(1, np.float32)
-    atomics = tracer.check_contract(count_with_atomics, 2, 4, x, total, reads=1, writes=1, expect={"total": [28]})
-    assert all(a.atomic for a in atomics.accesses if a.array == "total") and tracer.races(atomics) == []
+    atomics = check_contract(count_with_atomics, 2, 4, x, total, reads=1, writes=1, expect={"total": [28]})
+    assert all(a.atomic for a in atomics.accesses if a.array == "total") and races(atomics) == []
     assert tr.shared_shapes == {"shared": (4,)}

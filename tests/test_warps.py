@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from coursekit.gpu import tracer
+from coursekit.gpu.contract import check_contract
 from coursekit.gpu.kernels import simt, warps
 from coursekit.machine import device
 from coursekit.show import python_function
@@ -47,7 +47,7 @@ def test_copy_stride_matches_its_reference(n, grid, block):
 def test_copy_stride_keeps_its_memory_contract(n, grid, block):
     x = (np.arange(n, dtype=np.float32) - n // 2) / 4
     steps = math.ceil(n / (grid * block))
-    tr = tracer.check_contract(
+    tr = check_contract(
         warps.copy_stride, grid, block, x, np.full(n, np.nan, np.float32),
         reads=steps, writes=steps, shared_writes=0, barriers=0, coalesced=("x", "out"), expect={"out": x},
     )  # fmt: skip

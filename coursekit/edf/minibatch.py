@@ -1,4 +1,4 @@
-"""Helpers for notebook 03 (minibatching): throughput sweeps, EDF training loops, a profile, a live plot.
+"""Minibatch experiments: throughput against batch size, EDF training loops, a per-component profile, a live plot.
 
 The code a student should read (the EDF graphs, the training loop) stays in the notebook; this
 module holds what is repeated or long: timing a step function over batch sizes, training to a

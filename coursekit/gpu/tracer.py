@@ -389,27 +389,3 @@ def _run_block(bound: Callable, args: list, recorder: _Recorder, block_idx: tupl
     recorder.barriers[block_idx] = state.phase
     if state.divergent:
         recorder.divergent.append(block_idx)
-
-
-# ------------------------------------------------------------------------------------ plots
-# Drawn by coursekit.gpu.tracer_plots (kept apart so this module stays about running kernels).
-from coursekit.gpu.tracer_plots import plot_accesses, plot_shared, plot_writers  # noqa: E402, F401
-
-
-def check_contract(kernel: Callable, griddim: int | tuple, blockdim: int | tuple, *args: Any, **contract: Any):
-    """Run a kernel in the tracer and check its memory contract: see
-    :func:`coursekit.gpu.contract.check_contract` (reads, writes, shared memory, barriers, races,
-    bounds, coalescing, values)."""
-    from coursekit.gpu.contract import check_contract as _check
-
-    return _check(kernel, griddim, blockdim, *args, **contract)
-
-
-def __getattr__(name: str):
-    """``races``, ``sectors_per_warp``, ``bank_conflicts`` and ``uncoalesced`` live in
-    :mod:`coursekit.gpu.contract` (which imports this module); reachable here too."""
-    if name in ("races", "sectors_per_warp", "bank_conflicts", "uncoalesced"):
-        from coursekit.gpu import contract
-
-        return getattr(contract, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

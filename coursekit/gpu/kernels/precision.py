@@ -109,7 +109,7 @@ def ptx_float64_lines(kernel: Callable, argtypes: Sequence[Any], cc: tuple[int, 
     return [line.strip() for line in ptx.splitlines() if ".f64" in line and not line.lstrip().startswith("//")]
 
 
-def course_kernels() -> list[tuple[str, Callable, tuple]]:
+def typed_kernels() -> list[tuple[str, Callable, tuple]]:
     """``(name, kernel, argument types)`` for every kernel in :mod:`coursekit.gpu.kernels`, with the
     float32 arguments the course launches them with."""
     from numba import float32, int32, int64
@@ -142,7 +142,7 @@ def check_course_kernels(ptx: bool = False) -> dict[str, list[str]]:
     """:func:`float64_work` for every course kernel (name -> findings; all empty when the kernels
     compute in float32 only); with ``ptx=True`` (a GPU and NVVM present) also the ``.f64`` PTX."""
     found = {}
-    for name, kernel, argtypes in course_kernels():
+    for name, kernel, argtypes in typed_kernels():
         found[name] = float64_work(kernel, argtypes)
         if ptx:
             found[name] += [f"PTX: {line}" for line in ptx_float64_lines(kernel, argtypes)]
