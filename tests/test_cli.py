@@ -60,3 +60,23 @@ def test_kernel_installs_jupyter_kernel_with_the_thread_settings(tmp_path):
     assert spec["env"] == KERNEL_ENV == {"OMP_WAIT_POLICY": "PASSIVE"}
     assert spec["argv"][0] == sys.executable and "ipykernel_launcher" in spec["argv"]
     assert "OMP_WAIT_POLICY=PASSIVE" in out.stdout
+
+
+def test_without_the_grading_room_only_the_students_commands_are_listed(monkeypatch):
+    """The student edition leaves out coursekit/grading: its `coursekit --help` lists only what works."""
+    import importlib.util
+
+    from coursekit import cli
+    from coursekit.grading.edition_venv import STUDENT_COMMANDS
+
+    real = importlib.util.find_spec
+
+    def find_spec(name, *args):
+        return None if name == "coursekit.grading" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
+    assert list(sub.choices) == list(STUDENT_COMMANDS)
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
+    assert {"release", "publish", "grade", "nbgrader-course"} <= set(sub.choices)

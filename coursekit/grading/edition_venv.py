@@ -12,6 +12,7 @@ mirror; torch's CPU build comes from a local wheel when pip finds one without an
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -96,6 +97,11 @@ def make_venv(edition: Path, venv: Path, base_python: str = sys.executable) -> P
     return python
 
 
+# What a student's command line offers: the instructor's commands need coursekit/grading, which the
+# edition leaves out, so they must not be listed there.
+STUDENT_COMMANDS = ("info", "bench", "jupyter-kernel")
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without what would point Python at this repository's coursekit
     or data."""
@@ -118,6 +124,22 @@ def run_edition_tests(edition: Path, python: Path, timeout: float = 3600) -> sub
     return subprocess.run(command, capture_output=True, text=True, cwd=edition, env=env, timeout=timeout)
 
 
+def edition_commands(venv: Path) -> list[str]:
+    """The subcommands that the edition's ``coursekit --help`` lists, after checking that each of
+    them parses its own ``--help`` and that ``coursekit info`` runs: an edition lists only what
+    works there. Raises RuntimeError when one fails."""
+    exe = str(Path(venv) / "bin" / "coursekit")
+    usage = _run([exe, "--help"], timeout=120, env=clean_env()).stdout
+    commands = re.search(r"\{([a-z,-]+)\}", usage)
+    if commands is None:
+        raise RuntimeError(f"no command list in the edition's `coursekit --help`:\n{usage}")
+    names = commands.group(1).split(",")
+    for name in names:
+        _run([exe, name, "--help"], timeout=120, env=clean_env())
+    _run([exe, "info"], timeout=300, env=clean_env())
+    return names
+
+
 def check(edition: Path, venv: Path) -> str:
     """Install the edition into a fresh ``venv``, check that its notebooks' kernel finds the
     installed coursekit and data, and run the edition's own test. Returns pytest's summary line;
@@ -127,6 +149,9 @@ def check(edition: Path, venv: Path) -> str:
     prefix = Path(venv).resolve()
     if prefix not in package.parents or data != prefix / "share" / "coursekit" / "data":
         raise AssertionError(f"the fresh venv's kernel would use {package} and {data}, not the installed edition")
+    commands = edition_commands(Path(venv))
+    if set(commands) != set(STUDENT_COMMANDS):
+        raise AssertionError(f"the edition's `coursekit --help` lists {commands}, not {list(STUDENT_COMMANDS)}")
     run = run_edition_tests(Path(edition), python)
     if run.returncode != 0:
         raise AssertionError(f"the edition's own test failed:\n{run.stdout[-5000:]}{run.stderr[-2000:]}")
