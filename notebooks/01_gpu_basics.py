@@ -123,7 +123,9 @@ ratios.round(0)
 # makes this precise.
 
 # %%
-assert here.bytes_per_s > 1e9 and here.flop_per_s > 1e9, "this machine moves more than 1 GB/s and does more than 1 GFLOP/s"
+assert here.bytes_per_s > 1e9 and here.flop_per_s > 1e9, (
+    "this machine moves more than 1 GB/s and does more than 1 GFLOP/s"
+)
 assert h100.flop_per_s > 10 * here.flop_per_s
 assert 3 < ratios["FLOP/s ratio"].iloc[1] < 30, "same-generation server GPU vs server CPU: about 10x"
 assert (devices.loc[devices["kind"] == "GPU", "flop_per_cycle_per_core"].round() == 2).all(), "a CUDA core: 1 FMA/cycle"
@@ -219,7 +221,7 @@ y = np.random.default_rng(1).standard_normal(n).astype(np.float32)
 y_list, y_torch = y.tolist(), torch.from_numpy(y)
 a = 2.5  # a Python float: with np.float32(2.5) every a * xi makes a NumPy scalar, several times slower
 saxpy_variants = {
-    "Python loop": lambda: [a * xi + yi for xi, yi in zip(x_list, y_list)],
+    "Python loop": lambda: [a * xi + yi for xi, yi in zip(x_list, y_list, strict=True)],
     "numpy": lambda: a * x + y,
     "torch (CPU)": lambda: torch.add(y_torch, x_torch, alpha=a),
 }
@@ -242,7 +244,8 @@ lanes = cpu.vector_bits // 32
 clock_hz = device.cpu_clock_hz()
 per_cycle_numpy = n / (relu_table.loc["numpy.maximum", "median_s"] * clock_hz)
 per_cycle_loop = n / (relu_table.loc["Python loop", "median_s"] * clock_hz)
-print(f"widest vector register: {cpu.vector_bits} bits = {lanes} float32 lanes per instruction ({', '.join(cpu.simd[:3])})")
+print(f"widest vector register: {cpu.vector_bits} bits = {lanes} float32 lanes per instruction "
+      f"({', '.join(cpu.simd[:3])})")
 print(f"at {clock_hz / 1e9:.2f} GHz, numpy.maximum handles {per_cycle_numpy:.2f} elements per cycle, "
       f"the Python loop {per_cycle_loop:.4f} (one element every {1 / per_cycle_loop:.0f} cycles)")
 
@@ -269,9 +272,9 @@ plt.show()
 # interpreter's cost does not hide the small sizes):
 
 # %% tags=["nbval-ignore-output"]
-import psutil  # noqa: E402
+import psutil
 
-from coursekit.machine import memory  # noqa: E402
+from coursekit.machine import memory
 from coursekit.perf import memsweep
 
 caches = memsweep.cache_sizes()
@@ -321,7 +324,7 @@ del ws
 # %%
 def saxpy_loop(a, x, y):
     """a * x + y, one element at a time (the reference)."""
-    return [a * xi + yi for xi, yi in zip(x, y)]
+    return [a * xi + yi for xi, yi in zip(x, y, strict=True)]
 
 
 # %% nbgrader={"grade": false, "grade_id": "nb01_saxpy", "locked": false, "schema_version": 3, "solution": true}
@@ -341,7 +344,8 @@ check_close(saxpy_numpy(2.5, xs, ys), saxpy_loop(2.5, xs.tolist(), ys.tolist()),
 big_x, big_y = rng.standard_normal(200_000), rng.standard_normal(200_000)
 t_loop = timing.benchmark(saxpy_loop, 2.5, big_x.tolist(), big_y.tolist(), min_time=0.2).median
 t_numpy = timing.benchmark(saxpy_numpy, 2.5, big_x, big_y, min_time=0.2).median
-check_true(t_loop / t_numpy > 10, f"expected saxpy_numpy to be >10x faster than the loop, measured {t_loop / t_numpy:.1f}x")
+check_true(t_loop / t_numpy > 10,
+           f"expected saxpy_numpy to be >10x faster than the loop, measured {t_loop / t_numpy:.1f}x")
 print(f"saxpy_numpy is {t_loop / t_numpy:.0f}x faster than the loop")
 ### BEGIN HIDDEN TESTS
 check_close(saxpy_numpy(0.0, xs, ys), ys, what="saxpy_numpy(0, x, y)")
@@ -359,7 +363,7 @@ ck.checks.passed("nb01_saxpy", 2, hidden=True)
 # The next sections need none of these arrays: free them (a Binder session has about 2 GiB).
 
 # %%
-import gc  # noqa: E402
+import gc
 
 x_list = y_list = x_torch = y_torch = relu_variants = saxpy_variants = relu_runs = saxpy_runs = None
 big_x = big_y = None
@@ -374,7 +378,7 @@ _ = gc.collect()
 # on numba-cuda's simulator, which executes every thread on the CPU, so keep sizes small there).
 
 # %%
-from coursekit.gpu.kernels import simt  # noqa: E402  (after ck.setup(): it may switch the simulator on)
+from coursekit.gpu.kernels import simt  # after ck.setup(): it may switch the simulator on
 
 ck.show(simt.relu)
 
@@ -430,7 +434,8 @@ if div.source == "measured":
 elif div:
     d = div.value
     print(f"No GPU here. {div.label} ({d['n']:,} elements, {d['work']} steps): divergent warps took "
-          f"{d['ratio']:.2f}x as long ({timing.format_seconds(d['agree_s'])} vs {timing.format_seconds(d['alternate_s'])})")
+          f"{d['ratio']:.2f}x as long ({timing.format_seconds(d['agree_s'])} vs "
+          f"{timing.format_seconds(d['alternate_s'])})")
 else:
     print("No GPU here: divergence has no cost on the simulator, which runs one thread at a time. "
           "On a GPU, alternating lanes make each warp run both branches: about twice the time.")
@@ -611,8 +616,10 @@ for op in ("add", "matmul"):
     for label, gpu_curve in curves[op].items():
         if label != "this CPU":
             merged = cpu_curve.merge(gpu_curve, on="n", suffixes=("_cpu", "_gpu"))
-            wins[op, label] = (crossover.crossover_size(merged["n"], merged["compute_s_cpu"], merged["compute_s_gpu"]),
-                               crossover.crossover_size(merged["n"], merged["compute_s_cpu"], merged["with_copies_s_gpu"]))
+            wins[op, label] = (
+                crossover.crossover_size(merged["n"], merged["compute_s_cpu"], merged["compute_s_gpu"]),
+                crossover.crossover_size(merged["n"], merged["compute_s_cpu"], merged["with_copies_s_gpu"]),
+            )
             print(f"{op:>6}: {label} beats the CPU from n = {wins[op, label][0]} on (data on the GPU), "
                   f"from n = {wins[op, label][1]} on (with copies)")
 
@@ -620,7 +627,9 @@ for op in ("add", "matmul"):
 def finding(op):
     label = next(lab for o, lab in wins if o == op)
     with_copies = wins[op, label][1]
-    return f"{op}: with copies the GPU " + ("never wins here" if with_copies is None else f"wins from n = {with_copies:,}")
+    return f"{op}: with copies the GPU " + (
+        "never wins here" if with_copies is None else f"wins from n = {with_copies:,}"
+    )
 
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -638,8 +647,8 @@ plt.show()
 # and every copy also costs microseconds whatever its size (the latency floor above): that is why
 # GPU curves are flat, and slower than the CPU, for small sizes, and why a GPU does not "win from
 # n = 16" however high its peak. The crossover is read as Exercise 1.3 defines it: the size from
-# which on the GPU is faster. The lesson of every deep-learning framework: **move the data to the GPU once and keep it there**, and
-# copy back only what you must (the loss, the predictions).
+# which on the GPU is faster. The lesson of every deep-learning framework: **move the data to the GPU once and keep it
+# there**, and copy back only what you must (the loss, the predictions).
 #
 # ### Exercise 1.3 — read the crossover off measurements (2 points)
 # Timings are noisy: a GPU curve may dip below the CPU curve once at a small size by chance, then
@@ -652,7 +661,7 @@ def crossover_size(sizes, t_cpu, t_gpu):
     """Smallest size s such that t_gpu < t_cpu at s and at every larger size (None if none)."""
     ### BEGIN SOLUTION
     answer = None
-    for s, c, g in sorted(zip(sizes, t_cpu, t_gpu), reverse=True):
+    for s, c, g in sorted(zip(sizes, t_cpu, t_gpu, strict=True), reverse=True):
         if g < c:
             answer = s
         else:
@@ -728,7 +737,7 @@ with BackgroundQueue() as stream:
 print(f"20 {m_async} x {m_async} matmuls on a background queue: {pitfall.summary()}")
 
 fig, ax = plt.subplots(figsize=(6.4, 1.8))
-for row, (label, values) in enumerate((("submit alone (wrong)", pitfall.unsynchronised),
+for row, (_label, values) in enumerate((("submit alone (wrong)", pitfall.unsynchronised),
                                        ("submit + synchronize (right)", pitfall.synchronised))):
     ax.plot(values, [row] * len(values), "o", alpha=0.6)
     ax.plot([np.median(values)], [row], "k|", ms=18, mew=2)
@@ -768,10 +777,10 @@ assert pitfall.right_median > 5 * pitfall.wrong_median, (
 # the gradient over chunks of the file) and a *reduce* (adding the partial sums).
 
 # %% tags=["nbval-ignore-output"]
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
+import tempfile
+from pathlib import Path
 
-from coursekit.edf import streaming  # noqa: E402
+from coursekit.edf import streaming
 
 N = ck.size(small=20_000, default=100_000)
 budget_s = ck.size(small=0.5, default=2.0)

@@ -53,15 +53,15 @@ import coursekit as ck
 from coursekit.datasets import load_fashion_mnist
 from coursekit.gpu import opencl, tracer, tracer_plots
 from coursekit.gpu.contract import bank_conflicts, check_contract, sectors_per_warp
-from coursekit.perf import ceilings, compare, reference, roofline, timing
 from coursekit.machine import device
+from coursekit.perf import ceilings, compare, reference, roofline, timing
 
 info = ck.setup()  # must come before numba is imported: it may switch on the simulator
 
-from numba import cuda, float32  # noqa: E402
+from numba import cuda, float32
 
-from coursekit.gpu import occupancy, streams  # noqa: E402
-from coursekit.gpu.kernels import matmul, reduce, simt, stencil, transpose, warps  # noqa: E402
+from coursekit.gpu import occupancy, streams
+from coursekit.gpu.kernels import matmul, reduce, simt, stencil, transpose, warps
 
 # %% [markdown]
 # ## 1. Host and device memory
@@ -155,7 +155,7 @@ print("all four versions compute a + b, on", "the GPU" if info.gpu else "the sim
 
 # %% tags=["nbval-ignore-output"]
 fig, axes = plt.subplots(len(launches), 1, figsize=(7, 1.2 * len(launches)))
-for ax, (kernel, blocks, threads) in zip(axes, launches):
+for ax, (kernel, blocks, threads) in zip(axes, launches, strict=True):
     tracer_plots.plot_writers(traces[kernel.__name__], "out", ax=ax,
                         title=f"{kernel.__name__}[{blocks}, {threads}]")
     ax.set_xlabel("")
@@ -987,7 +987,7 @@ if not info.gpu:
 # tolerance:
 
 # %%
-import math  # noqa: E402
+import math
 
 tiny_error = 1e-7  # one float32 rounding of a number near 1
 print(f"isclose(error, 0): {math.isclose(tiny_error, 0.0)}; "
@@ -1159,9 +1159,12 @@ occ_example = occupancy.occupancy(256, 64, 48 * 1024)
 print(f"256 threads x 64 registers, 48 KiB shared: blocks allowed by each limit {occ_example.blocks_by_limit}"
       f" -> {occ_example.blocks_per_sm} blocks, {occ_example.warps_per_sm} warps, {occ_example.fraction:.0%}")
 occ_table = pd.DataFrame(occupancy.occupancy_table((32, 64, 128, 256, 512, 1024), (32, 64, 128)))
-occ_table["occupancy (limit)"] = occ_table["occupancy_pct"].map("{:.0f} %".format) + " (" + occ_table["limited_by"] + ")"
+occ_table["occupancy (limit)"] = (
+    occ_table["occupancy_pct"].map("{:.0f} %".format) + " (" + occ_table["limited_by"] + ")"
+)
 print("\nOccupancy on an H100 SM without shared memory (and what limits it), by registers per thread:")
-print(occ_table.pivot(index="threads_per_block", columns="registers_per_thread", values="occupancy (limit)").to_string())
+print(occ_table.pivot(index="threads_per_block", columns="registers_per_thread",
+                      values="occupancy (limit)").to_string())
 assert (occ_example.blocks_per_sm, occ_example.fraction) == (4, 0.5)
 assert set(occ_example.limited_by) == {"registers", "shared memory"}
 assert occupancy.occupancy(32, 16).fraction == 0.5, "one-warp blocks stop at 32 blocks = 32 of 64 warps"

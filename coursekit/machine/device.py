@@ -226,17 +226,21 @@ def cpu() -> CPUInfo:
 
 def _cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
     """CPUs allowed by this process's cgroup quota (cgroup v2 ``cpu.max`` or v1
-    ``cpu.cfs_quota_us``/``cpu.cfs_period_us``), e.g. 2.0 on a Binder pod; None when unlimited."""
+    ``cpu.cfs_quota_us``/``cpu.cfs_period_us``), e.g. 2.0 on a Binder pod; None when unlimited, and when
+    the files are unreadable or hold no positive quota and period (v1 writes -1 for no quota)."""
     try:
         v2 = root / "cpu.max"
         if v2.is_file():
-            quota, period = v2.read_text().split()[:2]
-            return None if quota == "max" else int(quota) / int(period)
-        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
-        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
-        return None if quota <= 0 else quota / period
+            quota_text, period_text = v2.read_text().split()[:2]
+            if quota_text == "max":
+                return None
+            quota, period = int(quota_text), int(period_text)
+        else:
+            quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+            period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
     except (OSError, ValueError):
         return None
+    return quota / period if quota > 0 and period > 0 else None
 
 
 @functools.lru_cache(maxsize=1)
