@@ -5,6 +5,7 @@ inside the axes (a greedy search in display coordinates, done once the axes' lim
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,9 +37,10 @@ def place_labels(ax, points: Sequence[tuple[float, float]], labels: Sequence[str
     renderer = ax.figure.canvas.get_renderer()
     inside = ax.get_window_extent(renderer)
     centres = ax.transData.transform(np.asarray(points, dtype=float))
-    placed, texts = [], []
+    placed: list[Any] = []  # window extents (Bbox) of the labels placed so far
+    texts: list[Any] = []
     for (x, y), label, (cx, cy) in zip(points, labels, centres, strict=True):
-        best = None  # (collisions, annotation): the first offset with none, else the fewest
+        best: tuple[int, Any] | None = None  # (collisions, annotation): the first offset with none, else the fewest
         for offset in OFFSETS:
             text = _annotate(ax, label, (x, y), offset, fontsize)
             box = text.get_window_extent(renderer)
@@ -58,6 +60,7 @@ def place_labels(ax, points: Sequence[tuple[float, float]], labels: Sequence[str
                 text.remove()
             if collisions == 0:
                 break
+        assert best is not None, "OFFSETS is never empty"
         placed.append(best[1].get_window_extent(renderer))
         texts.append(best[1])
     return texts

@@ -178,11 +178,10 @@ def train_epoch(
     model.train()
     loss_fn = nn.CrossEntropyLoss()
     total, count = 0.0, 0
-    chunks = list(bucketed_batches(lengths.numpy(), batch_size, bucket, seed))
-    chunks = progress_bar(chunks, "LSTM epoch", progress)
+    chunks = progress_bar(list(bucketed_batches(lengths.numpy(), batch_size, bucket, seed)), "LSTM epoch", progress)
     start = time.perf_counter()
-    for idx in chunks:
-        idx = torch.from_numpy(idx)
+    for chunk in chunks:
+        idx = torch.from_numpy(chunk)
         lens = lengths[idx]
         batch = ids[idx, : int(lens.max())] if trim else ids[idx]
         loss = loss_fn(model(batch, lens, packed=packed), labels[idx])

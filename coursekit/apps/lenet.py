@@ -12,6 +12,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ from torch import nn
 from coursekit.apps.training import optimizer_step, progress_bar
 
 # The lecture's optimiser: SGD, learning rate 0.05, momentum 0.9, weight decay 1e-5, batch 100.
-LECTURE_SGD = {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-5}
+LECTURE_SGD: dict[str, Any] = {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-5}
 LECTURE_BATCH = 100
 
 
@@ -191,7 +192,7 @@ def plot_samples(
     wrong = np.flatnonzero(y_true != y_pred)
     fig, axes = plt.subplots(2, n, figsize=(1.3 * n, 3.2))
     for row, pool, colour in ((0, right, "green"), (1, wrong, "red")):
-        chosen = rng.choice(pool, size=min(n, len(pool)), replace=False) if len(pool) else []
+        chosen: Any = rng.choice(pool, size=min(n, len(pool)), replace=False) if len(pool) else []
         for ax in axes[row]:
             ax.axis("off")
         for ax, i in zip(axes[row], chosen, strict=False):

@@ -114,8 +114,7 @@ def train_epoch(
     loss_fn = nn.CrossEntropyLoss(ignore_index=0)
     n = len(data["src"])
     order = torch.from_numpy(np.random.default_rng(seed).permutation(n))
-    chunks = [order[i : i + batch_size] for i in range(0, n, batch_size)]
-    chunks = progress_bar(chunks, "seq2seq epoch", progress)
+    chunks = progress_bar([order[i : i + batch_size] for i in range(0, n, batch_size)], "seq2seq epoch", progress)
     total, count = 0.0, 0
     start = time.perf_counter()
     for idx in chunks:

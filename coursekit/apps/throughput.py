@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -41,16 +42,16 @@ def _model_and_batch(name: str, batch: int, dev: str) -> tuple[nn.Module, Callab
         lengths = torch.randint(3, WORD_LEN + 1, (batch,), generator=g)
         ids[torch.arange(WORD_LEN) >= lengths[:, None]] = 0
         y = torch.randint(0, LANGS, (batch,), generator=g).to(dev)
-        model = CharLSTM(WORD_VOCAB, LANGS, embed=64, hidden=128, bidirectional=True, dropout=0.3).to(dev)
+        lstm = CharLSTM(WORD_VOCAB, LANGS, embed=64, hidden=128, bidirectional=True, dropout=0.3).to(dev)
         ids = ids.to(dev)
-        return model, lambda m: ce(m(ids, lengths), y)
+        return lstm, lambda m: ce(m(ids, lengths), y)
     if name == "seq2seq":
         src = torch.randint(1, DATE_SRC_VOCAB, (batch, DATE_SRC_LEN), generator=g).to(dev)
         src_len = torch.full((batch,), DATE_SRC_LEN)
         dec_in = torch.randint(1, DATE_TGT_VOCAB, (batch, DATE_TGT_LEN), generator=g).to(dev)
         dec_out = torch.randint(1, DATE_TGT_VOCAB, (batch, DATE_TGT_LEN), generator=g).to(dev)
-        model = Seq2Seq(DATE_SRC_VOCAB, DATE_TGT_VOCAB, hidden=128, attention=True).to(dev)
-        return model, lambda m: ce(m(src, src_len, dec_in).reshape(-1, DATE_TGT_VOCAB), dec_out.reshape(-1))
+        s2s = Seq2Seq(DATE_SRC_VOCAB, DATE_TGT_VOCAB, hidden=128, attention=True).to(dev)
+        return s2s, lambda m: ce(m(src, src_len, dec_in).reshape(-1, DATE_TGT_VOCAB), dec_out.reshape(-1))
     raise ValueError(f"unknown model {name!r}: lenet, lstm or seq2seq")
 
 
@@ -95,7 +96,7 @@ def measure_applications(dev: str) -> dict:
     lecture's batch of 100."""
     gpu = dev.startswith("cuda")
     precisions = ["fp32", "fp16"] if gpu else ["fp32"]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in ("lenet", "lstm", "seq2seq"):
         for batch in [100, 1024] if gpu else [100]:
             for precision in precisions:

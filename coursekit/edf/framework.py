@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -314,7 +314,7 @@ def SGD(eta: float, momentum: float = 0.0) -> None:
 def mlp(
     x: Node,
     sizes: Sequence[int],
-    activation: type[Component] = Sigmoid,
+    activation: Callable[[Node], Node] = Sigmoid,
     bias: bool = True,
     seed: int = 0,
     dtype: Any = np.float32,

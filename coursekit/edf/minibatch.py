@@ -184,7 +184,8 @@ def profile_edf(model: EDFModel, images: np.ndarray, labels: np.ndarray, batch: 
             floating = node.value is not None and node.value.dtype.kind == "f"
             node.grad = np.zeros_like(node.value) if floating else None
         model.loss.grad[...] = 1.0 / batch
-        for c in reversed(edf.components[: edf.components.index(model.loss) + 1]):
+        last = next(i for i, c in enumerate(edf.components) if c is model.loss)
+        for c in reversed(edf.components[: last + 1]):
             t = time.perf_counter()
             c.backward()
             rows[type(c).__name__]["backward_s"] += time.perf_counter() - t

@@ -217,7 +217,11 @@ def check_contract(
         got = np.asarray(tr.arrays[param], dtype=np.float64)
         ref = np.asarray(ref, dtype=np.float64)
         if got.shape != ref.shape or not np.allclose(got, ref, rtol=rtol, atol=1e-6, equal_nan=False):
-            bad = np.flatnonzero(~np.isclose(got, ref, rtol=rtol, atol=1e-6)) if got.shape == ref.shape else []
+            bad = (
+                np.flatnonzero(~np.isclose(got, ref, rtol=rtol, atol=1e-6))
+                if got.shape == ref.shape
+                else np.array([], dtype=int)
+            )
             where = f"; first wrong element {_where(bad[0], ref.shape)}" if len(bad) else ""
             problems.append(f"'{param}' is wrong: {len(bad)} of {ref.size} elements differ from the reference{where}")
     if problems:

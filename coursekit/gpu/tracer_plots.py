@@ -68,7 +68,8 @@ def _block_index(block: int | tuple) -> tuple[int, int, int]:
     parts = (block,) if isinstance(block, (int, np.integer)) else tuple(block)
     if not 1 <= len(parts) <= 3:
         raise ValueError(f"block must be an int or a tuple of 1 to 3 ints, not {block!r}")
-    return tuple(int(p) for p in parts) + (0,) * (3 - len(parts))
+    x, y, z = (*(int(p) for p in parts), 0, 0, 0)[:3]
+    return x, y, z
 
 
 def plot_accesses(tr: Trace, block: int | tuple = 0, space: str = "shared", array: str | None = None, ax_list=None):

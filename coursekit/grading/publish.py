@@ -84,7 +84,8 @@ def _title(nb: nbformat.NotebookNode) -> str:
 def student_pyproject(text: str) -> str:
     """The instructor's pyproject.toml less the optional-dependency groups of
     :data:`INSTRUCTOR_EXTRAS` (each a one-line or multi-line list)."""
-    lines, skipping = [], False
+    lines: list[str] = []
+    skipping = False
     for line in text.splitlines():
         name = line.split("=", 1)[0].strip()
         if re.match(r"^\[.*\]$", line.strip()):
@@ -131,7 +132,7 @@ def _instructor_only_text(root: Path) -> list[tuple[str, str, str]]:
     found = []
     for path in sorted((root / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        visible = set()
+        visible: set[str] = set()
         hidden = []
         for cell in nb.cells:
             meta = assignments.nbgrader_meta(cell)

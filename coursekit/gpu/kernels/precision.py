@@ -60,7 +60,7 @@ def float64_work(kernel: Callable, argtypes: Sequence[Any], cc: tuple[int, int] 
     """
     from numba.core import config
 
-    if config.ENABLE_CUDASIM:
+    if getattr(config, "ENABLE_CUDASIM", False):
         raise RuntimeError(
             "float64_work needs numba-cuda's real compiler: run it with NUMBA_ENABLE_CUDASIM=0 "
             "(no GPU is needed; the simulator infers no types)"

@@ -144,7 +144,7 @@ def time_block_sizes(
     x = np.random.default_rng(1).standard_normal(n).astype(np.float32)
     d_x, d_out = cuda.to_device(x), cuda.device_array(n, np.float32)
     nbytes = 2 * x.nbytes
-    rows = []
+    rows: list[dict[str, Any]] = []
     for threads in block_sizes:
         blocks = (n + threads - 1) // threads
 
