@@ -5,89 +5,90 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import coursekit.graph as T
 from coursekit.graph import ops as O
 
+F = torch.nn.functional
 
-class Both:
-    """An expression built twice, as a graph and as torch tensors, from the same random choices."""
+# ---- random expressions, built twice (graph and torch) from one recipe drawn by hypothesis ----------------
 
-    def __init__(self, g, t):
-        self.g, self.t = g, t
-
-
-def _unary(rng, e):
-    k = rng.integers(11)
-    g, t = e.g, e.t
-    return [
-        Both(T.tanh(g), torch.tanh(t)),
-        Both(T.sigmoid(g), torch.sigmoid(t)),
-        Both(T.softplus(g), torch.nn.functional.softplus(t)),
-        Both(T.exp(T.tanh(g)), torch.exp(torch.tanh(t))),
-        Both(-g, -t),
-        Both(g**2, t**2),
-        Both(T.log(T.softplus(g) + 0.5), torch.log(torch.nn.functional.softplus(t) + 0.5)),
-        Both(T.sqrt(T.softplus(g) + 0.1), torch.sqrt(torch.nn.functional.softplus(t) + 0.1)),
-        Both(T.log1p(T.sigmoid(g)), torch.log1p(torch.sigmoid(t))),
-        Both(abs(g), torch.abs(t)),
-        Both(T.expm1(T.tanh(g)), torch.expm1(torch.tanh(t))),
-    ][k]
-
-
-def _binary(rng, a, b):
-    choices = [
-        lambda: Both(a.g + b.g, a.t + b.t),
-        lambda: Both(a.g - b.g, a.t - b.t),
-        lambda: Both(a.g * b.g, a.t * b.t),
-        lambda: Both(a.g / (1 + b.g**2), a.t / (1 + b.t**2)),
-        lambda: Both(T.maximum(a.g, b.g), torch.maximum(a.t, b.t)),
-        lambda: Both(T.minimum(a.g, b.g), torch.minimum(a.t, b.t)),
-        lambda: Both(T.switch(a.g > b.g, a.g, 2 * b.g), torch.where(a.t > b.t, a.t, 2 * b.t)),
-    ]
-    if a.g.ndim == 1:
-        choices.append(lambda: Both(T.dot(Mg.T, T.dot(Mg, a.g)) * 0.1 + b.g, (Mt.T @ (Mt @ a.t)) * 0.1 + b.t))
-    return choices[rng.integers(len(choices))]()
+# unary recipes: (graph, torch), on domains where they are smooth (log of a positive value...)
+UNARY = [
+    (T.tanh, torch.tanh),
+    (T.sigmoid, torch.sigmoid),
+    (T.softplus, F.softplus),
+    (lambda g: T.exp(T.tanh(g)), lambda t: torch.exp(torch.tanh(t))),
+    (lambda g: -g, lambda t: -t),
+    (lambda g: g**2, lambda t: t**2),
+    (lambda g: T.log(T.softplus(g) + 0.5), lambda t: torch.log(F.softplus(t) + 0.5)),
+    (lambda g: T.sqrt(T.softplus(g) + 0.1), lambda t: torch.sqrt(F.softplus(t) + 0.1)),
+    (lambda g: T.log1p(T.sigmoid(g)), lambda t: torch.log1p(torch.sigmoid(t))),
+    (abs, torch.abs),
+    (lambda g: T.expm1(T.tanh(g)), lambda t: torch.expm1(torch.tanh(t))),
+    (lambda g: g + g.mean() * 0.5, lambda t: t + t.mean() * 0.5),
+]
+BINARY = [
+    (lambda a, b: a + b, lambda a, b: a + b),
+    (lambda a, b: a - b, lambda a, b: a - b),
+    (lambda a, b: a * b, lambda a, b: a * b),
+    (lambda a, b: a / (1 + b**2), lambda a, b: a / (1 + b**2)),
+    (T.maximum, torch.maximum),
+    (T.minimum, torch.minimum),
+    (lambda a, b: T.switch(a > b, a, 2 * b), lambda a, b: torch.where(a > b, a, 2 * b)),
+]
+LEAVES = ("a", "b", "s", "a*s", "Ma")  # Ma: 0.1 * M.T (M a), a matrix-vector path to M
 
 
-def _expr(rng, leaves, depth):
-    if depth == 0 or rng.random() < 0.15:
-        return leaves[rng.integers(len(leaves))]
-    if rng.random() < 0.45:
-        return _unary(rng, _expr(rng, leaves, depth - 1))
-    if rng.random() < 0.1:
-        e = _expr(rng, leaves, depth - 1)
-        return Both(e.g + e.g.mean() * 0.5, e.t + e.t.mean() * 0.5)
-    return _binary(rng, _expr(rng, leaves, depth - 1), _expr(rng, leaves, depth - 1))
+def recipes(max_leaves: int = 8) -> st.SearchStrategy:
+    """Expression trees: a leaf name, ``("u", k, child)`` or ``("b", k, left, right)``."""
+    return st.recursive(
+        st.sampled_from(LEAVES),
+        lambda kids: st.one_of(
+            st.tuples(st.just("u"), st.integers(0, len(UNARY) - 1), kids),
+            st.tuples(st.just("b"), st.integers(0, len(BINARY) - 1), kids, kids),
+        ),
+        max_leaves=max_leaves,
+    )
 
 
-Mg = T.matrix("M")
-Mt = None
+def build(recipe, leaves: dict, side: int):
+    """The expression of ``recipe`` over ``leaves`` (name -> graph or torch value); ``side`` 0: graph, 1: torch."""
+    if isinstance(recipe, str):
+        return leaves[recipe]
+    if recipe[0] == "u":
+        return UNARY[recipe[1]][side](build(recipe[2], leaves, side))
+    return BINARY[recipe[1]][side](build(recipe[2], leaves, side), build(recipe[3], leaves, side))
 
 
-@pytest.mark.parametrize("seed", range(24))
-def test_random_expressions_match_torch_autograd(seed):
-    global Mt
+A, B, S, C, M = T.vector("a"), T.vector("b"), T.scalar("s"), T.vector("c"), T.matrix("M")
+GRAPH_LEAVES = {"a": A, "b": B, "s": S, "a*s": A * S, "Ma": T.dot(M.T, T.dot(M, A)) * 0.1}
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(recipe=recipes(), seed=st.integers(0, 2**16))
+def test_random_expressions_match_torch_autograd(recipe, seed):
     rng = np.random.default_rng(seed)
-    a, b, s, c = T.vector("a"), T.vector("b"), T.scalar("s"), T.vector("c")
-    av, bv, cv = (rng.standard_normal(5) for _ in range(3))
-    sv, mv = rng.standard_normal(()), rng.standard_normal((3, 5))
-    ts = {n: torch.tensor(v, requires_grad=True) for n, v in dict(a=av, b=bv, s=sv, M=mv).items()}
-    Mt = ts["M"]
-    leaves = [Both(a, ts["a"]), Both(b, ts["b"]), Both(s, ts["s"]), Both(a * s, ts["a"] * ts["s"])]
-    e = _expr(rng, leaves, 4)
-    cost_g = (c * e.g).sum() if e.g.ndim else e.g * c.sum()
-    cost_t = (torch.tensor(cv) * e.t).sum() if e.t.ndim else e.t * torch.tensor(cv).sum()
+    values = dict(a=rng.standard_normal(5), b=rng.standard_normal(5), s=rng.standard_normal(()))
+    values.update(M=rng.standard_normal((3, 5)), c=rng.standard_normal(5))
+    ts = {n: torch.tensor(v, requires_grad=n != "c") for n, v in values.items()}
+    torch_leaves = {"a": ts["a"], "b": ts["b"], "s": ts["s"], "a*s": ts["a"] * ts["s"]}
+    torch_leaves["Ma"] = (ts["M"].T @ (ts["M"] @ ts["a"])) * 0.1
+    eg, et = build(recipe, GRAPH_LEAVES, 0), build(recipe, torch_leaves, 1)
+    cost_g = (C * eg).sum() if eg.ndim else eg * C.sum()
+    cost_t = (ts["c"] * et).sum() if et.ndim else et * ts["c"].sum()
     cost_t.backward()
-    wrt = [a, b, s, Mg]
+    wrt = [A, B, S, M]
     grads = T.grad(cost_g, wrt, disconnected_inputs="zero")
+    args = [values[n] for n in "absMc"]
     for optimize in (False, True):
-        f = T.function([a, b, s, Mg, c], [cost_g, *grads], optimize=optimize)
-        got = f(av, bv, sv, mv, cv)
+        got = T.function([A, B, S, M, C], [cost_g, *grads], optimize=optimize)(*args)
         np.testing.assert_allclose(got[0], cost_t.item(), rtol=1e-10, err_msg=T.pp(cost_g))
-        for name, g in zip("absM", got[1:], strict=False):
+        for name, g in zip("absM", got[1:], strict=True):
             want = ts[name].grad
-            want = np.zeros_like(ts[name].detach().numpy()) if want is None else want.numpy()
+            want = np.zeros_like(values[name]) if want is None else want.numpy()
             np.testing.assert_allclose(
                 g, want, rtol=1e-8, atol=1e-10, err_msg=f"d/d{name} of {T.pp(cost_g)} (optimize={optimize})"
             )
@@ -106,7 +107,7 @@ def test_broadcasting_gradients_are_summed_back():
     cost = (T.tanh(m * v + s) * m).sum() + (v * s).mean()
     f = T.function([m, v, s], T.grad(cost, [m, v, s]))
     want = _torch_grads(lambda m, v, s: (torch.tanh(m * v + s) * m).sum() + (v * s).mean(), mv, vv, sv)
-    for g, w in zip(f(mv, vv, sv), want, strict=False):
+    for g, w in zip(f(mv, vv, sv), want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-10)
 
 
@@ -119,7 +120,7 @@ def test_dot_gradients_for_every_combination_of_ranks(shapes):
     cost = T.tanh(out).sum()
     f = T.function([a, b], T.grad(cost, [a, b]))
     want = _torch_grads(lambda a, b: torch.tanh(a @ b).sum(), av, bv)
-    for g, w in zip(f(av, bv), want, strict=False):
+    for g, w in zip(f(av, bv), want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-10)
 
 
@@ -143,7 +144,7 @@ def test_pow_with_a_variable_exponent_and_gemv():
     cost = (x**p).sum() + T.tanh(O.gemv(y, 0.5, m, x, p)).sum()
     f = T.function([x, p, m, y], T.grad(cost, [x, p, m, y]))
     want = _torch_grads(lambda x, p, m, y: (x**p).sum() + torch.tanh(p * y + 0.5 * (m @ x)).sum(), xv, pv, mv, yv)
-    for g, w in zip(f(xv, pv, mv, yv), want, strict=False):
+    for g, w in zip(f(xv, pv, mv, yv), want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-10)
 
 

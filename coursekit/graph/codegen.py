@@ -78,12 +78,27 @@ def _last_uses(prog: Program) -> dict[int, int]:
 _SPECIAL_POW = {2: "np.square({0}, {out})", 0.5: "np.sqrt({0}, {out})", -1: "np.reciprocal({0}, {out})"}
 
 
-def numpy_stmts(ins: Instr, args: list[str], out: str) -> list[str]:
-    """The numpy statements that compute ``ins`` from ``args`` into the buffer ``out``."""
+def numpy_stmts(ins: Instr, args: list[str], out: str, tmp: str | None = None) -> list[str]:
+    """The numpy statements that compute ``ins`` from ``args`` into the buffer ``out`` (``tmp``: a
+    scratch buffer of the result's dtype, for the templates that use ``{tmp}``)."""
     template = ins.op.np_code
     if ins.op.name == "pow" and ins.args[1][0] == "const" and np.size(ins.args[1][1]) == 1:
         template = _SPECIAL_POW.get(float(np.asarray(ins.args[1][1])), template)
-    return template.format(*args, out=out).split("; ")
+    return template.format(*args, out=out, tmp=tmp).split("; ")
+
+
+def needs_scratch(ins: Instr) -> bool:
+    """Whether the numpy template of ``ins`` uses a scratch buffer ``{tmp}``."""
+    return "{tmp}" in ins.op.np_code
+
+
+def scratch_buffer(buffers: list, scratch: dict, dtype) -> str:
+    """The name of the scratch buffer of ``dtype`` (one per dtype, added to ``buffers`` on first use;
+    never shared with a temporary, so it aliases no argument and no result)."""
+    if dtype not in scratch:
+        buffers.append((dtype, None))
+        scratch[dtype] = f"b{len(buffers) - 1}"
+    return scratch[dtype]
 
 
 def numpy_blocks_source(prog: Program, sliced, name: str = "fused"):
@@ -94,6 +109,7 @@ def numpy_blocks_source(prog: Program, sliced, name: str = "fused"):
     buffers: list = []  # (dtype, fill)
     free: dict = {}  # dtype -> list of buffer indices free for reuse
     where: dict[int, str] = {}  # tmp -> buffer name
+    scratch: dict = {}  # dtype -> the scratch buffer of the templates that use {tmp}
     last = _last_uses(prog)
     body: list[str] = []
 
@@ -134,7 +150,8 @@ def numpy_blocks_source(prog: Program, sliced, name: str = "fused"):
         if not ins.op.inplace_ok:
             for v in dying:
                 free.setdefault(prog.instrs[v].dtype, []).append(where[v])
-        body += [f"        {stmt}  # t{j} = {ins.op.name}" for stmt in numpy_stmts(ins, args, out)]
+        tmp = scratch_buffer(buffers, scratch, ins.dtype) if needs_scratch(ins) else None
+        body += [f"        {stmt}  # t{j} = {ins.op.name}" for stmt in numpy_stmts(ins, args, out, tmp)]
     lines = block_loop_source(name, len(prog.in_dtypes), len(buffers), sliced, body)
     return "\n".join(lines) + "\n", consts, buffers
 
@@ -161,6 +178,9 @@ def block_loop_source(name: str, n_inputs: int, n_buffers: int, sliced: list[boo
 
 # ---- numba, one parallel loop ------------------------------------------------------------------------
 
+# numpy's semantics for x / 0 and 0.0 ** -1 (inf, nan), not Python's ZeroDivisionError
+NUMBA_OPTIONS = "error_model='numpy'"
+
 
 def scalar_expr(ins: Instr, names: list[str], consts: dict) -> str:
     """The instruction as a scalar Python/numba expression; ``names[k]`` is the variable holding argument
@@ -183,7 +203,7 @@ def scalar_expr(ins: Instr, names: list[str], consts: dict) -> str:
 def numba_source(prog: Program, sliced, name: str = "fused_numba"):
     """Source of ``name(out, i0, ...)`` over flat arrays (``sliced[k]`` False: ``ik`` is a scalar)."""
     lines = [
-        "@numba.njit(parallel=True, cache=False)",
+        f"@numba.njit(parallel=True, cache=False, {NUMBA_OPTIONS})",
         f"def {name}(out, {', '.join(f'i{k}' for k in range(len(prog.in_dtypes)))}):",
         "    for j in numba.prange(out.shape[0]):",
     ]

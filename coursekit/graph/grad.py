@@ -4,7 +4,9 @@ The gradient is itself a graph, so it is optimised, fused and compiled like any 
 Each op's derivative is a *gradient rule*: a small function ``rule(inputs, output, g)`` that gets the
 op's input variables, its output variable and the gradient ``g`` of the cost with respect to that
 output, and returns one gradient per input (``None`` where there is none, e.g. for a comparison).
-Rules are looked up by op name in :data:`GRAD_RULES`; register your own with :func:`register_grad`.
+Rules are looked up by op name in :data:`GRAD_RULES` (which starts with the rules declared with the
+elementwise ops in ``ops.py``), then on the op itself (``op.grad``); register your own with
+:func:`register_grad`, or swap one for a ``with`` block with :func:`grad_rule`.
 Broadcasting is handled for you: a rule for an elementwise op may return a gradient of the
 output's shape, and it is summed back to the input's shape.
 """
@@ -12,14 +14,13 @@ output's shape, and it is summed back to the input's shape.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 
 import numpy as np
 
 from coursekit.graph import ops as O
 from coursekit.graph.nodes import Constant, Variable, as_list, as_variable, toposort
+from coursekit.graph.ops import GradRule
 
-GradRule = Callable[[list, Variable, Variable], list]
 GRAD_RULES: dict[str, GradRule] = {}
 
 
@@ -70,12 +71,12 @@ def grad_graph(outputs, output_grads, wrt, disconnected_inputs: str = "raise") -
         if v in wrt_set or any(i in depends for i in v.inputs):
             depends.add(v)
     contribs: dict[Variable, list[Variable]] = {}
-    for o, g in zip(outputs, output_grads, strict=False):
+    for o, g in zip(outputs, output_grads, strict=True):
         contribs.setdefault(o, []).append(as_variable(g))
     for v in reversed(order):
         if v.op is None or v not in depends or v not in contribs or not _is_float(v):
             continue
-        rule = GRAD_RULES.get(v.op.name)
+        rule = GRAD_RULES.get(v.op.name) or v.op.grad
         if rule is None:
             raise NotImplementedError(
                 f"no gradient rule for op '{v.op.name}': register one with T.register_grad('{v.op.name}', rule)"
@@ -87,7 +88,7 @@ def grad_graph(outputs, output_grads, wrt, disconnected_inputs: str = "raise") -
                 f"the gradient rule of '{v.op.name}' must return a list of {len(v.inputs)} "
                 f"gradient(s), one per input; got {in_grads!r}"
             )
-        for inp, gi in zip(v.inputs, in_grads, strict=False):
+        for inp, gi in zip(v.inputs, in_grads, strict=True):
             if gi is None or inp not in depends or not _is_float(inp):
                 continue
             gi = as_variable(gi)
@@ -137,35 +138,13 @@ def grad(cost, wrt, disconnected_inputs: str = "raise", stabilize: bool = True):
     return grads[0] if single else grads
 
 
-# ---- the rules of the built-in ops ----------------------------------------------------------------------
+# ---- the rules of the non-elementwise ops (the elementwise ones are declared with the op, in ops.py) -------
+
+GRAD_RULES.update({name: op.grad for name, op in O.ELEMWISE.items()})
 
 
 def _rules():
     r = register_grad
-    r("add", lambda ins, out, g: [g, g])
-    r("sub", lambda ins, out, g: [g, -g])
-    r("mul", lambda ins, out, g: [g * ins[1], g * ins[0]])
-    r("true_div", lambda ins, out, g: [g / ins[1], -(g * out) / ins[1]])
-    r("pow", lambda ins, out, g: [g * ins[1] * ins[0] ** (ins[1] - 1), g * out * O.log(ins[0])])
-    r("neg", lambda ins, out, g: [-g])
-    r("exp", lambda ins, out, g: [g * out])
-    r("log", lambda ins, out, g: [g / ins[0]])
-    r("log1p", lambda ins, out, g: [g / (1 + ins[0])])
-    r("expm1", lambda ins, out, g: [g * (out + 1)])
-    r("sqrt", lambda ins, out, g: [g / (2 * out)])
-    r("abs", lambda ins, out, g: [g * O.sign(ins[0])])
-    r("sign", lambda ins, out, g: [None])
-    r("sigmoid", lambda ins, out, g: [g * out * (1 - out)])
-    r("softplus", lambda ins, out, g: [g * O.sigmoid(ins[0])])
-    r("tanh", lambda ins, out, g: [g * (1 - out * out)])
-    # ties go to the first argument, so the two gradients always add up to g
-    r("maximum", lambda ins, out, g: [g * (ins[0] >= ins[1]), g * (ins[0] < ins[1])])
-    r("minimum", lambda ins, out, g: [g * (ins[0] <= ins[1]), g * (ins[0] > ins[1])])
-    for name in ("lt", "le", "gt", "ge", "eq", "neq"):
-        r(name, lambda ins, out, g: [None, None])
-    r("switch", lambda ins, out, g: [None, O.switch(ins[0], g, 0), O.switch(ins[0], 0, g)])
-    r("second", lambda ins, out, g: [None, g])
-    r("cast", lambda ins, out, g: [O.cast(g, ins[0].dtype)])
     r("count", lambda ins, out, g: [None])
     r("transpose", lambda ins, out, g: [O.transpose(g)])
     r("subtensor", lambda ins, out, g: [O.SubtensorGrad(out.op.index)(ins[0], g)])

@@ -12,15 +12,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from coursekit.graph.codegen import Program, _literal, block_loop_source, numpy_stmts, scalar_expr
+from coursekit.graph.codegen import (
+    NUMBA_OPTIONS,
+    Program,
+    _literal,
+    block_loop_source,
+    needs_scratch,
+    numpy_stmts,
+    scalar_expr,
+    scratch_buffer,
+)
+from coursekit.graph.ops import transcendental_ops
 
-EXPENSIVE = frozenset({"exp", "log", "log1p", "expm1", "tanh", "sigmoid", "softplus"})
+# the declared ops of cost class "transcendental" (ops.py): each runs as a numpy ufunc step
+EXPENSIVE = transcendental_ops()
 
 
 def _expensive(ins) -> bool:
-    if ins.op.name == "pow":
-        return not (ins.args[1][0] == "const" and float(np.asarray(ins.args[1][1])) in (1.0, 2.0))
-    return ins.op.name in EXPENSIVE
+    if ins.op.name == "pow" and ins.args[1][0] == "const":  # x**2 and x**1 become cheap code
+        return float(np.asarray(ins.args[1][1])) not in (1.0, 2.0)
+    return getattr(ins.op, "cost", "cheap") == "transcendental"
 
 
 def plan(prog: Program) -> list[tuple]:
@@ -69,6 +80,7 @@ def hybrid_blocks_source(prog: Program, sliced, name: str = "fused_hybrid"):
     buffers: list = []
     free: dict = {}
     where: dict[int, str] = {root: "o"}
+    scratch: dict = {}
     consts: dict = {}
     segments, body = [], []
 
@@ -85,19 +97,27 @@ def hybrid_blocks_source(prog: Program, sliced, name: str = "fused_hybrid"):
     def input_name(k: int) -> str:
         return f"x{k}" if sliced[k] else f"i{k}"
 
-    for k, (kind, v) in enumerate(steps):
-        for t, last in list(last_use.items()):  # buffers whose last reader is this step can be reused
+    def release(k: int) -> None:  # buffers whose last reader is step k can be reused
+        for t, last in list(last_use.items()):
             if last == k and t in where and t != root:
                 free.setdefault(prog.instrs[t].dtype, []).append(where[t])
+
+    for k, (kind, v) in enumerate(steps):
         if kind == "uf":
             ins = prog.instrs[v]
+            if ins.op.inplace_ok:  # the result may overwrite an argument's buffer
+                release(k)
             args = [
                 input_name(a) if ak == "in" else where[a] if ak == "tmp" else (_literal(a) or repr(a))
                 for ak, a in ins.args
             ]
             out = materialise(v)
-            body += [f"        {stmt}  # t{v} = {ins.op.name}" for stmt in numpy_stmts(ins, args, out)]
+            if not ins.op.inplace_ok:
+                release(k)
+            tmp = scratch_buffer(buffers, scratch, ins.dtype) if needs_scratch(ins) else None
+            body += [f"        {stmt}  # t{v} = {ins.op.name}" for stmt in numpy_stmts(ins, args, out, tmp)]
             continue
+        release(k)  # a numba loop reads element j of every argument before it writes element j
         members = set(v)
         reads: dict[str, str] = {}  # driver-side name -> loop variable
         for j in v:
@@ -111,7 +131,7 @@ def hybrid_blocks_source(prog: Program, sliced, name: str = "fused_hybrid"):
         fname = f"{name}_s{len(segments)}"
         params = [f"p{n}" for n in range(len(reads))] + [f"w{n}" for n in range(len(writes))]
         src = [
-            "@numba.njit(nogil=True, cache=False)",
+            f"@numba.njit(nogil=True, cache=False, {NUMBA_OPTIONS})",
             f"def {fname}({', '.join(params)}):",
             "    for j in range(w0.shape[0]):",
         ]

@@ -13,12 +13,16 @@ length 1), as in Theano. Shapes are otherwise unknown until the compiled functio
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 _ids = itertools.count()
+
+# The ops Python's operators build (``"add"`` for ``x + y``, ``"subtensor"`` for ``x[i]``...), by name.
+# ops.py fills it when it is imported, so this module needs no import of ops.py (no import cycle).
+OPERATORS: dict[str, Callable[..., Variable]] = {}
 
 
 class Config:
@@ -87,78 +91,72 @@ class Variable:
             return self.name
         return self.op.label() if self.op is not None else f"{type(self).__name__.lower()}"
 
-    # ---- operators (graph building); implemented in ops.py, bound at import time -------------------
+    # ---- operators (graph building): the ops in OPERATORS, filled by ops.py ----------------------------
     def __add__(self, other):
-        return _ops().add(self, other)
+        return OPERATORS["add"](self, other)
 
     def __radd__(self, other):
-        return _ops().add(other, self)
+        return OPERATORS["add"](other, self)
 
     def __sub__(self, other):
-        return _ops().sub(self, other)
+        return OPERATORS["sub"](self, other)
 
     def __rsub__(self, other):
-        return _ops().sub(other, self)
+        return OPERATORS["sub"](other, self)
 
     def __mul__(self, other):
-        return _ops().mul(self, other)
+        return OPERATORS["mul"](self, other)
 
     def __rmul__(self, other):
-        return _ops().mul(other, self)
+        return OPERATORS["mul"](other, self)
 
     def __truediv__(self, other):
-        return _ops().true_div(self, other)
+        return OPERATORS["true_div"](self, other)
 
     def __rtruediv__(self, other):
-        return _ops().true_div(other, self)
+        return OPERATORS["true_div"](other, self)
 
     def __pow__(self, other):
-        return _ops().pow(self, other)
+        return OPERATORS["pow"](self, other)
 
     def __rpow__(self, other):
-        return _ops().pow(other, self)
+        return OPERATORS["pow"](other, self)
 
     def __neg__(self):
-        return _ops().neg(self)
+        return OPERATORS["neg"](self)
 
     def __abs__(self):
-        return _ops().abs_(self)
+        return OPERATORS["abs"](self)
 
     def __lt__(self, other):
-        return _ops().lt(self, other)
+        return OPERATORS["lt"](self, other)
 
     def __le__(self, other):
-        return _ops().le(self, other)
+        return OPERATORS["le"](self, other)
 
     def __gt__(self, other):
-        return _ops().gt(self, other)
+        return OPERATORS["gt"](self, other)
 
     def __ge__(self, other):
-        return _ops().ge(self, other)
+        return OPERATORS["ge"](self, other)
 
     __hash__ = object.__hash__  # == stays identity (as in Theano); use T.eq for the elementwise test
 
     def __getitem__(self, index):
-        return _ops().subtensor(self, index)
+        return OPERATORS["subtensor"](self, index)
 
     @property
     def T(self):
-        return _ops().transpose(self)
+        return OPERATORS["transpose"](self)
 
     def sum(self, axis=None):
-        return _ops().sum(self, axis)
+        return OPERATORS["sum"](self, axis)
 
     def mean(self, axis=None):
-        return _ops().mean(self, axis)
+        return OPERATORS["mean"](self, axis)
 
     def dot(self, other):
-        return _ops().dot(self, other)
-
-
-def _ops():
-    from coursekit.graph import ops
-
-    return ops
+        return OPERATORS["dot"](self, other)
 
 
 class Input(Variable):
@@ -274,10 +272,12 @@ class Op:
     broadcastable pattern from the inputs) and ``perform`` (numpy arrays in, one array out).
 
     ``props()`` returns what besides the class distinguishes two ops (e.g. the axis of a sum); two
-    nodes with equal ``key()`` and the same inputs compute the same value (used by CSE)."""
+    nodes with equal ``key()`` and the same inputs compute the same value (used by CSE). ``grad``, when
+    set, is the op's own gradient rule (used unless :data:`coursekit.graph.grad.GRAD_RULES` has one)."""
 
     name = "op"
     elemwise = False
+    grad: Callable[[list, Variable, Variable], list] | None = None  # the gradient rule (see grad.py)
 
     def props(self) -> tuple:
         return ()
@@ -370,7 +370,7 @@ def clients(outputs) -> dict[Variable, list[Variable]]:
 
 def rebuild(node: Variable, new_inputs: Sequence[Variable]) -> Variable:
     """``node``'s op applied to new inputs (the node itself when nothing changed); keeps the name."""
-    if all(a is b for a, b in zip(node.inputs, new_inputs, strict=False)):
+    if all(a is b for a, b in zip(node.inputs, new_inputs, strict=True)):
         return node
     new = node.op.make_node(*new_inputs)
     new.name = node.name

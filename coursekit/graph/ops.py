@@ -1,19 +1,30 @@
-"""The elementwise operations, with their code templates (the other ops live in ``tensor.py`` and are
-re-exported here, so ``ops.sum``, ``ops.dot``... work too).
+"""The elementwise operations, each declared once in the table below (the other ops live in
+``tensor.py`` and are re-exported here, so ``ops.sum``, ``ops.dot``... work too).
 
-Every elementwise op carries three ways to compute it, used by the code generators of fusion:
-``impl`` (a numpy function, used when the op runs alone), ``py`` (a scalar expression for the numba
-loop) and ``cuda`` (a C expression for a CuPy ElementwiseKernel), plus ``np_code`` (statements that
-write the result into a preallocated block buffer ``{out}``).
+One declaration per op gives everything the rest of the compiler needs:
+
+* ``impl``: the numpy function, used when the op runs alone (and to infer the result dtype);
+* ``py``: the same formula as a scalar expression, for the numba loops (``{0}``, ``{1}``: the arguments);
+  ``cuda``: that formula in C for a CuPy ElementwiseKernel (by default ``py`` without ``math.``);
+* ``np_code``: numpy statements writing the result into a preallocated block buffer ``{out}``
+  (``{tmp}``: a scratch buffer of the same dtype); by default the ufunc of ``impl``;
+* ``grad``: the gradient rule ``rule(inputs, output, g) -> [gradient per input]`` (:mod:`.grad`);
+* ``cost``: ``"cheap"`` (a few machine instructions: numba keeps them in registers) or
+  ``"transcendental"`` (numba calls the C library once per element, while numpy's ufunc is
+  vectorised: the hybrid generator runs these as numpy ufuncs).
+
+Every backend computes the same formula: ``tests/test_graph_ops.py`` compares them on extreme values.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 
-from .nodes import Constant, Op, Variable, as_variable
+from .nodes import OPERATORS, Constant, Op, Variable, as_variable
 from .tensor import (  # noqa: F401 - re-exported: ops.sum, ops.dot, ... are the graph-building API
     Count,
     Dot,
@@ -36,6 +47,9 @@ from .tensor import (  # noqa: F401 - re-exported: ops.sum, ops.dot, ... are the
     unbroadcast,
 )
 
+Cost = Literal["cheap", "transcendental"]
+COSTS: tuple[str, ...] = ("cheap", "transcendental")  # the cost classes
+GradRule = Callable[[list, Variable, Variable], list]
 ELEMWISE: dict[str, Elemwise] = {}
 
 
@@ -63,18 +77,33 @@ def broadcast_pattern(inputs) -> tuple[bool, ...]:
 
 
 class Elemwise(Op):
-    """An operation applied element by element, with numpy broadcasting."""
+    """An operation applied element by element, with numpy broadcasting (see the module docstring
+    for the meaning of each field)."""
 
     elemwise = True
 
-    def __init__(self, name, nin, impl, py, cuda=None, np_code=None, symbol=None, inplace_ok=True, commutative=False):
+    def __init__(
+        self,
+        name: str,
+        nin: int,
+        impl: Callable,
+        py: str,
+        cuda: str | None = None,
+        np_code: str | None = None,
+        symbol: str | None = None,
+        inplace_ok: bool = True,
+        commutative: bool = False,
+        grad: GradRule | None = None,
+        cost: Cost = "cheap",
+    ):
+        if cost not in COSTS:
+            raise ValueError(f"cost of op {name!r} must be one of {COSTS}, got {cost!r}")
         self.name, self.nin, self.impl, self.py, self.symbol = name, nin, impl, py, symbol
-        self.commutative = commutative
+        self.commutative, self.inplace_ok, self.grad, self.cost = commutative, inplace_ok, grad, cost
         self.cuda = cuda if cuda is not None else py.replace("math.", "")
         ufunc = getattr(impl, "__name__", name)
         args = ", ".join(f"{{{i}}}" for i in range(nin))
         self.np_code = np_code or f"np.{ufunc}({args}, {{out}})"  # out positional: less call overhead
-        self.inplace_ok = inplace_ok
 
     def check(self, inputs):
         if len(inputs) != self.nin:
@@ -95,15 +124,27 @@ class Elemwise(Op):
         return self.impl(*values)
 
 
-def _elemwise(name, nin, impl, py, **kw) -> Elemwise:
-    op = Elemwise(name, nin, impl, py, **kw)
+def declare(name: str, nin: int, impl: Callable, py: str, *, grad: GradRule, cost: Cost, **kw) -> Elemwise:
+    """Declare a built-in elementwise op: build it and list it in :data:`ELEMWISE` (its gradient rule
+    and cost class are required: :mod:`.grad` and :mod:`.hybrid` read them from here)."""
+    op = Elemwise(name, nin, impl, py, grad=grad, cost=cost, **kw)
     ELEMWISE[name] = op
     return op
 
 
+def _no_grad(nin: int) -> GradRule:
+    """The rule of an op with no gradient (comparisons, sign): ``None`` for every input."""
+    return lambda ins, out, g: [None] * nin
+
+
+# ---- numpy implementations that are not a single ufunc --------------------------------------------------
+
+
 def _np_sigmoid(x):
-    # 1/(1+exp(-x)) written with tanh: no overflow for large |x|, and tanh is a fast SIMD ufunc
-    return 0.5 * np.tanh(0.5 * x) + 0.5
+    # 1/(1+exp(-x)) with e = exp(-|x|) <= 1, so nothing overflows and both tails keep their relative
+    # precision: 1/(1+e) for x >= 0, e/(1+e) for x < 0 (the same formula as the numba and CUDA code)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0, e) / (1.0 + e)
 
 
 def _np_softplus(x):
@@ -121,63 +162,131 @@ def _np_switch(c, a, b):
     return np.where(c, a, b)
 
 
-# name, arity, numpy implementation, numba scalar expression; CUDA expression when it differs
-add_op = _elemwise("add", 2, np.add, "({0} + {1})", commutative=True, symbol="+")
-sub_op = _elemwise("sub", 2, np.subtract, "({0} - {1})", symbol="-")
-mul_op = _elemwise("mul", 2, np.multiply, "({0} * {1})", commutative=True, symbol="*")
-div_op = _elemwise("true_div", 2, np.true_divide, "({0} / {1})", symbol="/")
-pow_op = _elemwise("pow", 2, np.power, "({0} ** {1})", cuda="pow({0}, {1})", symbol="**")
-neg_op = _elemwise("neg", 1, np.negative, "(-{0})")
-exp_op = _elemwise("exp", 1, np.exp, "math.exp({0})")
-log_op = _elemwise("log", 1, np.log, "math.log({0})")
-log1p_op = _elemwise("log1p", 1, np.log1p, "math.log1p({0})")
-expm1_op = _elemwise("expm1", 1, np.expm1, "math.expm1({0})")
-tanh_op = _elemwise("tanh", 1, np.tanh, "math.tanh({0})")
-sqrt_op = _elemwise("sqrt", 1, np.sqrt, "math.sqrt({0})")
-abs_op = _elemwise("abs", 1, np.abs, "abs({0})", cuda="fabs({0})", np_code="np.absolute({0}, {out})")
-sign_op = _elemwise("sign", 1, np.sign, "np.sign({0})", cuda="(({0} > 0) - ({0} < 0))")
-sigmoid_op = _elemwise(
+# ---- the declarations: name, arity, numpy, scalar formula; gradient rule; cost class ----------------------
+
+CHEAP, TRANSCENDENTAL = "cheap", "transcendental"
+
+add_op = declare(
+    "add", 2, np.add, "({0} + {1})", commutative=True, symbol="+", cost=CHEAP, grad=lambda ins, out, g: [g, g]
+)
+sub_op = declare("sub", 2, np.subtract, "({0} - {1})", symbol="-", cost=CHEAP, grad=lambda ins, out, g: [g, -g])
+mul_op = declare(
+    "mul",
+    2,
+    np.multiply,
+    "({0} * {1})",
+    commutative=True,
+    symbol="*",
+    cost=CHEAP,
+    grad=lambda ins, out, g: [g * ins[1], g * ins[0]],
+)
+div_op = declare(
+    "true_div",
+    2,
+    np.true_divide,
+    "({0} / {1})",
+    symbol="/",
+    cost=CHEAP,
+    grad=lambda ins, out, g: [g / ins[1], -(g * out) / ins[1]],
+)
+pow_op = declare(
+    "pow",
+    2,
+    np.power,
+    "({0} ** {1})",
+    cuda="pow({0}, {1})",
+    symbol="**",
+    cost=TRANSCENDENTAL,  # x**2 and x**1 are strength-reduced by the code generators (then cheap)
+    grad=lambda ins, out, g: [g * ins[1] * ins[0] ** (ins[1] - 1), g * out * log_op(ins[0])],
+)
+neg_op = declare("neg", 1, np.negative, "(-{0})", cost=CHEAP, grad=lambda ins, out, g: [-g])
+exp_op = declare("exp", 1, np.exp, "math.exp({0})", cost=TRANSCENDENTAL, grad=lambda ins, out, g: [g * out])
+log_op = declare("log", 1, np.log, "math.log({0})", cost=TRANSCENDENTAL, grad=lambda ins, out, g: [g / ins[0]])
+log1p_op = declare(
+    "log1p", 1, np.log1p, "math.log1p({0})", cost=TRANSCENDENTAL, grad=lambda ins, out, g: [g / (1 + ins[0])]
+)
+expm1_op = declare(
+    "expm1", 1, np.expm1, "math.expm1({0})", cost=TRANSCENDENTAL, grad=lambda ins, out, g: [g * (out + 1)]
+)
+tanh_op = declare(
+    "tanh", 1, np.tanh, "math.tanh({0})", cost=TRANSCENDENTAL, grad=lambda ins, out, g: [g * (1 - out * out)]
+)
+# one machine instruction (vsqrtpd), vectorised by numba too: cheap
+sqrt_op = declare("sqrt", 1, np.sqrt, "math.sqrt({0})", cost=CHEAP, grad=lambda ins, out, g: [g / (2 * out)])
+abs_op = declare(
+    "abs",
+    1,
+    np.abs,
+    "abs({0})",
+    cuda="fabs({0})",
+    np_code="np.absolute({0}, {out})",
+    cost=CHEAP,
+    grad=lambda ins, out, g: [g * sign_op(ins[0])],
+)
+# numpy's sign: 0.0 for -0.0, NaN for NaN
+sign_op = declare(
+    "sign",
+    1,
+    np.sign,
+    "(1 if {0} > 0 else (-1 if {0} < 0 else {0} - {0}))",
+    cuda="({0} > 0 ? 1 : ({0} < 0 ? -1 : {0} - {0}))",
+    cost=CHEAP,
+    grad=_no_grad(1),
+)
+sigmoid_op = declare(
     "sigmoid",
     1,
     _np_sigmoid,
-    "(1.0 / (1.0 + math.exp(-{0})))",
-    cuda="(1 / (1 + exp(-{0})))",
-    np_code="np.multiply({0}, 0.5, {out}); np.tanh({out}, {out}); np.multiply({out}, 0.5, {out}); "
-    "np.add({out}, 0.5, {out})",
+    "((1.0 if {0} >= 0 else math.exp(-abs({0}))) / (1.0 + math.exp(-abs({0}))))",
+    cuda="(({0} >= 0 ? 1 : exp(-fabs({0}))) / (1 + exp(-fabs({0}))))",
+    np_code="np.absolute({0}, {tmp}); np.negative({tmp}, {tmp}); np.exp({tmp}, {tmp}); np.add({tmp}, 1.0, {out}); "
+    "np.copyto({tmp}, 1.0, where={0} >= 0); np.divide({tmp}, {out}, {out})",
+    inplace_ok=False,  # reads {0} again after writing {out}
+    cost=TRANSCENDENTAL,
+    grad=lambda ins, out, g: [g * out * (1 - out)],
 )
-softplus_op = _elemwise(
+softplus_op = declare(
     "softplus",
     1,
     _np_softplus,
     "(max({0}, 0.0) + math.log1p(math.exp(-abs({0}))))",
     cuda="(({0} > 0 ? {0} : 0) + log1p(exp(-fabs({0}))))",
-    np_code="np.logaddexp(0.0, {0}, {out})",
+    np_code="np.absolute({0}, {tmp}); np.negative({tmp}, {tmp}); np.exp({tmp}, {tmp}); np.log1p({tmp}, {tmp}); "
+    "np.maximum({0}, 0.0, out={out}); np.add({out}, {tmp}, {out})",
+    cost=TRANSCENDENTAL,
+    grad=lambda ins, out, g: [g * sigmoid_op(ins[0])],
 )
-max_op = _elemwise(
+# numpy's maximum: NaN if either is NaN, the second argument at ties; the gradient's ties go to the
+# first argument, so the two gradients always add up to g
+max_op = declare(
     "maximum",
     2,
     np.maximum,
-    "max({0}, {1})",
+    "({0} if {0} > {1} or {0} != {0} else {1})",
     commutative=True,
-    cuda="fmax({0}, {1})",
-    np_code="np.maximum({0}, {1}, out={out})",
-)  # numpy 2.4 deprecates a positional out here
-min_op = _elemwise(
+    cuda="(({0} > {1} || {0} != {0}) ? {0} : {1})",
+    np_code="np.maximum({0}, {1}, out={out})",  # numpy 2.4 deprecates a positional out here
+    cost=CHEAP,
+    grad=lambda ins, out, g: [g * (ins[0] >= ins[1]), g * (ins[0] < ins[1])],
+)
+min_op = declare(
     "minimum",
     2,
     np.minimum,
-    "min({0}, {1})",
+    "({0} if {0} < {1} or {0} != {0} else {1})",
     commutative=True,
-    cuda="fmin({0}, {1})",
+    cuda="(({0} < {1} || {0} != {0}) ? {0} : {1})",
     np_code="np.minimum({0}, {1}, out={out})",
+    cost=CHEAP,
+    grad=lambda ins, out, g: [g * (ins[0] <= ins[1]), g * (ins[0] > ins[1])],
 )
-lt_op = _elemwise("lt", 2, np.less, "({0} < {1})", symbol="<")
-le_op = _elemwise("le", 2, np.less_equal, "({0} <= {1})", symbol="<=")
-gt_op = _elemwise("gt", 2, np.greater, "({0} > {1})", symbol=">")
-ge_op = _elemwise("ge", 2, np.greater_equal, "({0} >= {1})", symbol=">=")
-eq_op = _elemwise("eq", 2, np.equal, "({0} == {1})", commutative=True, symbol="==")
-neq_op = _elemwise("neq", 2, np.not_equal, "({0} != {1})", commutative=True, symbol="!=")
-switch_op = _elemwise(
+lt_op = declare("lt", 2, np.less, "({0} < {1})", symbol="<", cost=CHEAP, grad=_no_grad(2))
+le_op = declare("le", 2, np.less_equal, "({0} <= {1})", symbol="<=", cost=CHEAP, grad=_no_grad(2))
+gt_op = declare("gt", 2, np.greater, "({0} > {1})", symbol=">", cost=CHEAP, grad=_no_grad(2))
+ge_op = declare("ge", 2, np.greater_equal, "({0} >= {1})", symbol=">=", cost=CHEAP, grad=_no_grad(2))
+eq_op = declare("eq", 2, np.equal, "({0} == {1})", commutative=True, symbol="==", cost=CHEAP, grad=_no_grad(2))
+neq_op = declare("neq", 2, np.not_equal, "({0} != {1})", commutative=True, symbol="!=", cost=CHEAP, grad=_no_grad(2))
+switch_op = declare(
     "switch",
     3,
     _np_switch,
@@ -185,8 +294,18 @@ switch_op = _elemwise(
     cuda="({0} ? {1} : {2})",
     np_code="np.copyto({out}, {2}); np.copyto({out}, {1}, where={0})",
     inplace_ok=False,
+    cost=CHEAP,
+    grad=lambda ins, out, g: [None, switch_op(ins[0], g, 0), switch_op(ins[0], 0, g)],
 )
-second_op = _elemwise("second", 2, _np_second, "{1}", np_code="np.copyto({out}, {1})")
+second_op = declare(
+    "second",
+    2,
+    _np_second,
+    "{1}",
+    np_code="np.copyto({out}, {1})",
+    cost=CHEAP,
+    grad=lambda ins, out, g: [None, g],
+)
 
 
 class Cast(Elemwise):
@@ -201,6 +320,8 @@ class Cast(Elemwise):
             f"np.{self.dtype.name}({{0}})",
             cuda=f"(({_CTYPES.get(self.dtype.name, 'double')}) {{0}})",
             np_code="np.copyto({out}, {0}, casting='unsafe')",
+            cost="cheap",
+            grad=lambda ins, out, g: [cast(g, ins[0].dtype)],
         )
 
     def props(self):
@@ -231,6 +352,11 @@ def ctype(dtype) -> str:
     return _CTYPES[name]
 
 
+def transcendental_ops() -> frozenset[str]:
+    """Names of the declared ops of cost class ``"transcendental"`` (the hybrid generator's numpy steps)."""
+    return frozenset(name for name, op in ELEMWISE.items() if op.cost == "transcendental")
+
+
 # ---- graph-building functions (the public API re-exports these) -------------------------------------
 
 # The elementwise ops are callable: T.exp(x) builds the node exp(x).
@@ -252,3 +378,11 @@ def zeros_like(x: Variable, dtype=None) -> Variable:
 def ones_like(x: Variable, dtype=None) -> Variable:
     x = as_variable(x)
     return second(x, np.ones((), dtype or x.dtype))
+
+
+# Variable's Python operators (x + y, x[1:], x.T, x.sum()...) build these ops; nodes.py does not import
+# this module (no import cycle): it looks them up here.
+OPERATORS.update(
+    add=add, sub=sub, mul=mul, true_div=true_div, pow=pow, neg=neg, abs=abs_, lt=lt, le=le, gt=gt, ge=ge,
+    subtensor=subtensor, transpose=transpose, sum=sum, mean=mean, dot=dot,
+)  # fmt: skip
