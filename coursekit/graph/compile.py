@@ -188,7 +188,7 @@ class Function:
     def run(self, *values):
         """Evaluate without checking or converting the inputs; returns all outputs then update values."""
         s = self._template.copy()
-        for k, v in zip(self._in_slots, values, strict=False):
+        for k, v in zip(self._in_slots, values, strict=False):  # unchecked fast path: __call__ checks the count
             s[k] = v
         for k, sh in self._shared:
             s[k] = sh._value
@@ -201,7 +201,7 @@ class Function:
                 f"{self.name or 'function'} takes {len(self.inputs)} input(s) "
                 f"({', '.join(i.name or '?' for i in self.inputs)}), got {len(args)}"
             )
-        values = [self._convert(v, a) for v, a in zip(self.inputs, args, strict=False)]
+        values = [self._convert(v, a) for v, a in zip(self.inputs, args, strict=True)]
         results = self.run(*values)
         n = len(self.outputs)
         outs, new = results[:n], results[n:]
@@ -213,7 +213,7 @@ class Function:
             for o in outs
         ]
         held |= {id(_owner(o)) for o in outs}
-        for sh, val in zip(self.update_vars, new, strict=False):  # after every output is computed
+        for sh, val in zip(self.update_vars, new, strict=True):  # after every output is computed
             val = np.asarray(val)
             if id(_owner(val)) in held or not val.flags.writeable:
                 val = val.copy()
@@ -318,5 +318,5 @@ def function(
     if missing:
         raise TypeError(f"the outputs depend on input(s) {[m.name for m in missing]} that are not in `inputs`")
     n = len(outs)
-    upd = [(sh, e) for (sh, _), e in zip(ups, graph[n:], strict=False)]
+    upd = [(sh, e) for (sh, _), e in zip(ups, graph[n:], strict=True)]
     return Function(inputs, graph[:n], single, upd, reports, outs + [e for _, e in ups], time.perf_counter() - t0, name)

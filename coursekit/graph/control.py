@@ -42,7 +42,7 @@ class IfElse(Op):
     def infer(self, inputs):
         _, a, b = inputs
         dtype = np.result_type(*(v.value if getattr(v, "weak", False) else v.dtype for v in (a, b)))
-        return dtype, tuple(x and y for x, y in zip(a.broadcastable, b.broadcastable, strict=False))
+        return dtype, tuple(x and y for x, y in zip(a.broadcastable, b.broadcastable, strict=True))
 
     def perform(self, cond, a, b):
         return a if cond else b
@@ -77,7 +77,7 @@ def _split_body(out: Variable, placeholders: list[Input]):
     if out not in inner and not isinstance(out, Constant):
         outer = [out]
     outer_ps = [Input(o.dtype, o.broadcastable, o.name) for o in outer]
-    return clone_replace([out], dict(zip(outer, outer_ps, strict=False)))[0], outer, outer_ps
+    return clone_replace([out], dict(zip(outer, outer_ps, strict=True)))[0], outer, outer_ps
 
 
 class Scan(Op):

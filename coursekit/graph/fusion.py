@@ -154,7 +154,7 @@ class FusedKernel:
         if flat:
             n0, inner = math.prod(shape), ()
             sliced = tuple(a.size != 1 for a in arrays)
-            args = [a.reshape(-1) if s else a.reshape(())[()] for a, s in zip(arrays, sliced, strict=False)]
+            args = [a.reshape(-1) if s else a.reshape(())[()] for a, s in zip(arrays, sliced, strict=True)]
         else:
             n0, inner = shape[0], tuple(shape[1:])
             args = [a.reshape((1,) * (len(shape) - a.ndim) + a.shape) for a in arrays]

@@ -70,7 +70,7 @@ def grad_graph(outputs, output_grads, wrt, disconnected_inputs: str = "raise") -
         if v in wrt_set or any(i in depends for i in v.inputs):
             depends.add(v)
     contribs: dict[Variable, list[Variable]] = {}
-    for o, g in zip(outputs, output_grads, strict=False):
+    for o, g in zip(outputs, output_grads, strict=True):
         contribs.setdefault(o, []).append(as_variable(g))
     for v in reversed(order):
         if v.op is None or v not in depends or v not in contribs or not _is_float(v):
@@ -87,7 +87,7 @@ def grad_graph(outputs, output_grads, wrt, disconnected_inputs: str = "raise") -
                 f"the gradient rule of '{v.op.name}' must return a list of {len(v.inputs)} "
                 f"gradient(s), one per input; got {in_grads!r}"
             )
-        for inp, gi in zip(v.inputs, in_grads, strict=False):
+        for inp, gi in zip(v.inputs, in_grads, strict=True):
             if gi is None or inp not in depends or not _is_float(inp):
                 continue
             gi = as_variable(gi)

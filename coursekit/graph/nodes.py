@@ -370,7 +370,7 @@ def clients(outputs) -> dict[Variable, list[Variable]]:
 
 def rebuild(node: Variable, new_inputs: Sequence[Variable]) -> Variable:
     """``node``'s op applied to new inputs (the node itself when nothing changed); keeps the name."""
-    if all(a is b for a, b in zip(node.inputs, new_inputs, strict=False)):
+    if all(a is b for a, b in zip(node.inputs, new_inputs, strict=True)):
         return node
     new = node.op.make_node(*new_inputs)
     new.name = node.name

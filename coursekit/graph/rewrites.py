@@ -102,7 +102,7 @@ def check_replacement(old: Variable, new: Variable, who: str) -> None:
     ok = (
         new.dtype == old.dtype
         and new.ndim == old.ndim
-        and not any(bn and not bo for bo, bn in zip(old.broadcastable, new.broadcastable, strict=False))
+        and not any(bn and not bo for bo, bn in zip(old.broadcastable, new.broadcastable, strict=True))
     )
     if not ok:
         raise RewriteError(
