@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import record_reference  # noqa: E402  (a sibling script)
 
+from coursekit.gpu import sim_switch  # noqa: E402  (imports nothing that loads numba)
 from coursekit.machine import device  # noqa: E402  (imports nothing that loads numba)
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -119,12 +120,12 @@ def preflight(gpu: bool) -> dict[str, Any]:
     checks: dict[str, Any] = {
         "torch": torch.__version__,
         "torch_cuda": torch.cuda.is_available(),
-        "simulator": device.simulator_enabled(),
+        "simulator": sim_switch.enabled(),
     }
     from numba import cuda
 
     checks["numba_cuda_available"] = bool(cuda.is_available())
-    if not device.simulator_enabled():
+    if not sim_switch.enabled():
         from numba.cuda.cudadrv import nvvm
 
         checks["nvvm"] = bool(nvvm.is_available())

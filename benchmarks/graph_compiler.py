@@ -161,7 +161,7 @@ def mlp(steps_check: int = 3) -> dict:
     loss = ((out - t) ** 2).sum(axis=1).mean()
     grads = T.grad(loss, params)
     t0 = time.perf_counter()
-    step = T.function([x, t], loss, updates=[(p, p - lr * g) for p, g in zip(params, grads, strict=False)])
+    step = T.function([x, t], loss, updates=[(p, p - lr * g) for p, g in zip(params, grads, strict=True)])
     forward = T.function([x], out)
     compile_s = time.perf_counter() - t0
 

@@ -24,6 +24,7 @@ Run: python benchmarks/roofline_ceilings.py [--rounds N] [--repeats N] [--gemm-r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import platform
 import shutil
@@ -35,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from coursekit.machine import device, memory
+from coursekit.machine import threads as pools
 from coursekit.perf import ceilings, roofline, timing
 
 HERE = Path(__file__).resolve().parent
@@ -92,13 +94,15 @@ def interleaved_bandwidth(
         print("(not enough memory for the double-precision C triads next to the others: left out)")
     threads = device.usable_cpus()  # as coursekit's triads: a cgroup CPU quota counts
     fill, _ = ceilings._numba_kernels()
+    with contextlib.suppress(ImportError):  # loaded first, as coursekit's triads: limited() sizes loaded pools
+        import torch  # noqa: F401
     a, b, c = (np.empty(n, dtype=np.float32) for _ in range(3))
     for label, (_, lib) in builds.items():
         if lib.triad_setup(elements(label, n), 1) != 0:
             sys.exit(f"C triad {label}: cannot allocate its arrays")
     best: dict[str, float] = {}
     ratios: list[float] = []
-    with ceilings._threads(threads):
+    with pools.limited(threads):
         fill(a, b, c)
         fns = {f"coursekit {k}": f for k, f in ceilings._triads(a, b, c).items()}
         fns.update({f"C {label}": lib.triad_run for label, (_, lib) in builds.items()})

@@ -4,9 +4,9 @@ Start every notebook with ``import coursekit as ck; ck.setup()``. Importing cour
 cheap and never imports numba, torch or cupy.
 """
 
-from coursekit.session import Setup, quick_mode, seed_everything, setup, size
+from coursekit.session import Setup, seed_everything, setup, size
 from coursekit.show import show
 
 __version__ = "0.1.0"
 
-__all__ = ["Setup", "__version__", "quick_mode", "seed_everything", "setup", "show", "size"]
+__all__ = ["Setup", "__version__", "seed_everything", "setup", "show", "size"]

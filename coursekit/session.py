@@ -24,14 +24,10 @@ DEFAULT_SEED = 0
 T = TypeVar("T")
 
 
-def quick_mode() -> bool:
-    """True when ``COURSEKIT_QUICK`` is set (the tests set it): sizes shrink to run in minutes."""
-    return settings.quick()
-
-
 def size(small: T, default: T, gpu: T | None = None) -> T:
-    """Pick a problem size: ``small`` in quick mode, ``gpu`` when a GPU is here, else ``default``."""
-    if quick_mode():
+    """Pick a problem size: ``small`` in quick mode (``COURSEKIT_QUICK``, :func:`coursekit.settings.quick`),
+    ``gpu`` when a GPU is here, else ``default``."""
+    if settings.quick():
         return small
     if gpu is not None and device.gpu_available():
         return gpu
@@ -111,7 +107,7 @@ def setup(seed: int = DEFAULT_SEED, verbose: bool = True) -> Setup:
     quiet_numba_advice()
     seed_everything(seed)
     plot_defaults()
-    info = Setup(quick=quick_mode(), gpu=device.gpu_available(), simulator=simulator, seed=seed, cpus=cpus)
+    info = Setup(quick=settings.quick(), gpu=device.gpu_available(), simulator=simulator, seed=seed, cpus=cpus)
     if verbose:
         print(info)
     return info

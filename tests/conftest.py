@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 
 from coursekit import settings
+from coursekit.gpu import sim_switch
 from coursekit.machine import device
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 # True: kernels run on numba-cuda's simulator; False: on the GPU (decided by the root conftest.py).
-SIMULATOR = device.simulator_enabled()
+SIMULATOR = sim_switch.enabled()
 
 
 def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import nbformat
+import numpy as np
 import pytest
 
 from coursekit import checks
@@ -186,6 +187,29 @@ def test_grading_checks_pass_on_right_answers():
     checks.check_close([1.0, 2.0], [1.0, 2.0 + 1e-9])
     checks.check_equal((2, 3), (2, 3))
     checks.check_true(True, "never shown")
+
+
+def test_check_close_nan_rule():
+    """A NaN counts as equal only where the expected value is NaN too; a NaN where a number was
+    expected fails and the message says so (its count, and the first wrong element)."""
+    nan = float("nan")
+    checks.check_close([1.0, nan, np.inf], [1.0, nan, np.inf], what="log of [e, -1] and 1/0")
+    checks.check_close(np.float32(nan), nan)
+    with pytest.raises(AssertionError, match=r"x: expected 2\.0, got nan \(NaN where a number was expected\)"):
+        checks.check_close(nan, 2.0, what="x")
+    with pytest.raises(
+        AssertionError, match=r"2 of 3 elements differ, first at index \(1,\): expected 2, got nan; 2 NaN where numbers"
+    ):
+        checks.check_close(np.array([1.0, nan, nan]), [1.0, 2.0, 3.0], what="x")
+    with pytest.raises(AssertionError, match=r"first at index \(0, 1\): expected nan, got 5"):
+        checks.check_close([[1.0, 5.0]], [[1.0, nan]], what="a number where NaN was expected")
+
+
+def test_check_close_reads_torch_tensors():
+    torch = pytest.importorskip("torch")
+    checks.check_close(torch.tensor([1.0, 2.0]), np.array([1.0, 2.0]))
+    with pytest.raises(AssertionError, match="expected 3, got 2"):
+        checks.check_close(torch.tensor([1.0, 2.0]), [1.0, 3.0], what="x")
 
 
 def test_passed_tells_the_student_what_the_points_depend_on(capsys):

@@ -163,7 +163,7 @@ def test_setup_after_numba_cuda_import_explains_what_to_do():
 def test_setup_after_plain_numba_import_still_enables_simulator():
     out = run_python(
         "import numba, coursekit as ck\nck.setup(verbose=False)\nfrom numba import cuda\n"
-        "from coursekit.machine import device\nprint(device.simulator_enabled(), type(cuda.gpus).__name__)\n",
+        "from coursekit.gpu import sim_switch\nprint(sim_switch.enabled(), type(cuda.gpus).__name__)\n",
         env={"COURSEKIT_FORCE_CPU": "1"},
     )
     assert out.returncode == 0, out.stderr
@@ -228,6 +228,7 @@ def test_usable_cpus_honours_affinity_and_quota(monkeypatch):
     monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     monkeypatch.setattr(device, "_cgroup_cpu_limit", lambda: None)
     try:
+        assert device.affinity_cpus() == {0, 1, 2, 3}
         assert usable() == 4
         monkeypatch.setattr(device, "_cgroup_cpu_limit", lambda: 1.5)  # a Binder-like quota: 1.5 CPUs
         assert usable() == 2

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from numba import cuda
 
-from coursekit.gpu import tracer
+from coursekit.gpu import sim_switch, tracer
 from coursekit.gpu.contract import check_contract
 from coursekit.gpu.kernels import matmul, reduce, simt, stencil
 from coursekit.machine import device
@@ -156,7 +156,7 @@ def shared_hazards(tr: tracer.Trace) -> list[str]:
 
 def test_kernels_run_where_conftest_switched_them():
     """The simulator without a GPU, the GPU itself when there is one: decided before numba loaded."""
-    assert device.simulator_enabled() == SIMULATOR
+    assert sim_switch.enabled() == SIMULATOR
     if not device.gpu_available():
         assert SIMULATOR, "no GPU here: the kernels must run on numba-cuda's simulator"
 

@@ -23,6 +23,22 @@ def test_set_threads_round_trip():
     assert threads.blas_threads() == before
 
 
+def test_limited_covers_numpy_torch_and_numba_and_puts_them_back():
+    """One limiter for every pool (the roofline's triads run numba and torch under it)."""
+    torch = pytest.importorskip("torch")
+    numba = pytest.importorskip("numba")
+    before = {"numpy BLAS": threads.blas_threads(), "torch": torch.get_num_threads(), "numba": numba.get_num_threads()}
+    with threads.limited(1) as previous:
+        assert previous == before
+        assert torch.get_num_threads() == 1 and numba.get_num_threads() == 1
+        assert threads.blas_threads() in (None, 1)
+    after = {"numpy BLAS": threads.blas_threads(), "torch": torch.get_num_threads(), "numba": numba.get_num_threads()}
+    assert after == before
+    with threads.limited(numba.config.NUMBA_NUM_THREADS + 1):  # past numba's pool: capped, not an error
+        assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+    assert numba.get_num_threads() == before["numba"]
+
+
 def test_throughput_sweep_keeps_the_best_round():
     calls = {1: [], 4: []}
 

@@ -70,7 +70,7 @@ def test_divergence_data_makes_warps_agree_or_alternate():
     assert mixed["agree"] <= 1 and mixed["alternate"] == blocks
 
 
-def test_crossover_costs_bounds_and_first_faster():
+def test_crossover_costs_bounds_and_crossover_size():
     assert crossover.cost("add", 10) == (10.0, 120.0, 120.0)
     assert crossover.cost("matmul", 4) == (128.0, 192.0, 192.0)
     with pytest.raises(ValueError):
@@ -84,8 +84,6 @@ def test_crossover_costs_bounds_and_first_faster():
     assert floor.loc[0, "with_copies_s"] >= crossover.LAUNCH_LATENCY_S + 3 * crossover.COPY_LATENCY_S
     assert crossover.crossover_size([1, 2, 3, 4], [5, 5, 5, 5], [9, 4, 9, 4]) == 4  # a lucky dip is not a crossover
     assert crossover.crossover_size([1, 2], [1, 1], [2, 2]) is None
-    assert crossover.first_faster([1, 2, 3], [5, 5, 5], [9, 4, 9]) == 2
-    assert crossover.first_faster([1, 2], [1, 1], [2, 2]) is None
 
 
 def test_crossover_measure_on_cpu_and_recorded_rows():

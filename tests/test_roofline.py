@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from coursekit import session, settings
+from coursekit import settings
 from coursekit.perf import ceilings, reference, roofline
 from coursekit.perf.roofline import Ceilings, Kernel
 
@@ -103,7 +103,7 @@ def fake_measurements(monkeypatch, tmp_path):
 
     def bw(dtype, repeats):
         calls["bw"] += 1
-        return (10e9 if session.quick_mode() else 20e9), "fake triad", 123
+        return (10e9 if settings.quick() else 20e9), "fake triad", 123
 
     def fl(dtype, repeats):
         calls["flops"] += 1
@@ -184,10 +184,10 @@ def test_measure_ceilings_errors(monkeypatch):
 
 def test_triad_arrays_are_4x_the_cache_and_128_mib_within_memory(monkeypatch):
     monkeypatch.setattr(ceilings._memory, "available_bytes", lambda: 64 * 2**30)
-    monkeypatch.setattr(ceilings, "_last_level_cache_bytes", lambda: 16 * 2**20)
+    monkeypatch.setattr(ceilings._caches, "last_level_nbytes", lambda: 16 * 2**20)
     assert ceilings.triad_elements("float32")[0] * 4 == 128 * 2**20  # 4 x 16 MiB < 128 MiB
     assert ceilings.triad_elements("float64")[0] * 8 == 128 * 2**20
-    monkeypatch.setattr(ceilings, "_last_level_cache_bytes", lambda: 384 * 2**20)  # e.g. 12 CCDs x 32 MiB
+    monkeypatch.setattr(ceilings._caches, "last_level_nbytes", lambda: 384 * 2**20)  # e.g. 12 CCDs x 32 MiB
     n, note = ceilings.triad_elements("float32")
     assert n * 4 == 4 * 384 * 2**20 and "cache-assisted" not in note and "capped" not in note
     # a 2 GB Binder pod with 1200 MiB left: 3 arrays <= 40 % of it, 160 MiB each, and the note says so
@@ -197,24 +197,11 @@ def test_triad_arrays_are_4x_the_cache_and_128_mib_within_memory(monkeypatch):
     assert "cache-assisted" in note and "capped from 1536 MiB by the memory available" in note
 
 
-def test_last_level_cache_counts_each_instance_once(monkeypatch, tmp_path):
-    def cache(cpu, index, level, kind, size, shared):
-        folder = tmp_path / f"cpu{cpu}" / "cache" / f"index{index}"
-        folder.mkdir(parents=True)
-        for name, value in (("level", level), ("type", kind), ("size", size), ("shared_cpu_list", shared)):
-            (folder / name).write_text(f"{value}\n")
-
-    for cpu in range(4):  # two L3 instances of 32 MiB (CPUs 0-1 and 2-3), a private L2 and L1i each
-        cache(cpu, 0, 1, "Instruction", "32K", str(cpu))
-        cache(cpu, 2, 2, "Unified", "1024K", str(cpu))
-        cache(cpu, 3, 3, "Unified", "32768K", "0-1" if cpu < 2 else "2-3")
-    monkeypatch.setattr(ceilings, "SYSFS_CPU", tmp_path)
-    monkeypatch.setattr(ceilings, "_affinity_cpus", lambda: {0, 1, 2, 3})
-    assert ceilings._last_level_cache_bytes() == 64 * 2**20
-    monkeypatch.setattr(ceilings, "_affinity_cpus", lambda: {2, 3})
-    assert ceilings._last_level_cache_bytes() == 32 * 2**20
-    monkeypatch.setattr(ceilings, "SYSFS_CPU", tmp_path / "missing")
-    assert ceilings._last_level_cache_bytes() == ceilings.UNKNOWN_CACHE_NBYTES
+def test_triad_assumes_64_mib_of_cache_where_sysfs_is_silent(monkeypatch):
+    monkeypatch.setattr(ceilings._caches, "last_level_nbytes", lambda: None)
+    monkeypatch.setattr(ceilings._memory, "available_bytes", lambda: 64 * 2**30)
+    n, note = ceilings.triad_elements("float32")
+    assert n * 4 == 4 * ceilings.UNKNOWN_CACHE_NBYTES and "last-level cache 64 MiB" in note
 
 
 def test_interleaved_timing_leaves_out_the_first_call_and_keeps_the_best():
@@ -328,7 +315,7 @@ def test_the_triad_starts_as_many_threads_as_the_cpu_quota_allows(monkeypatch):
     import contextlib
 
     monkeypatch.setattr(ceilings._device, "usable_cpus", lambda: 1)
-    monkeypatch.setattr(ceilings, "_affinity_cpus", lambda: {0, 1, 2, 3})
+    monkeypatch.setattr(ceilings._device, "affinity_cpus", lambda: {0, 1, 2, 3})
     monkeypatch.setattr(ceilings, "triad_elements", lambda dtype: (3 * 2**12, "tiny arrays"))
     seen = []
 
@@ -337,7 +324,7 @@ def test_the_triad_starts_as_many_threads_as_the_cpu_quota_allows(monkeypatch):
         seen.append(threads)
         yield
 
-    monkeypatch.setattr(ceilings, "_threads", spy)
+    monkeypatch.setattr(ceilings._threads, "limited", spy)
     ceilings._cpu_bandwidth("float32", repeats=1)
     assert seen == [1]
     assert ceilings._timing.thread_counts()["cpus"] == 1

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from numba import cuda
 
-from coursekit.gpu import streams
+from coursekit.gpu import sim_switch, streams
 from coursekit.gpu.contract import check_contract
-from coursekit.machine import device
 
 TINY = {"warmup": 0, "min_time": 0.0, "max_time": 0.0, "min_samples": 3}
 
@@ -65,7 +64,7 @@ def test_transfer_rates_and_overlap_return_their_keys():
     assert result["longest_stage_s"] == max(result["h2d_s"], result["kernel_s"], result["d2h_s"])
 
 
-@pytest.mark.skipif(not device.simulator_enabled(), reason="what the simulator does, checked on the simulator")
+@pytest.mark.skipif(not sim_switch.enabled(), reason="what the simulator does, checked on the simulator")
 def test_the_simulator_accepts_streams_pinned_memory_and_events_but_times_nothing():
     s = cuda.stream()
     s.synchronize()

@@ -10,9 +10,9 @@ import re
 import numpy as np
 import pytest
 
+from coursekit.gpu import sim_switch
 from coursekit.gpu.contract import check_contract
 from coursekit.gpu.kernels import simt, warps
-from coursekit.machine import device
 from coursekit.show import python_function
 
 from conftest import run_python
@@ -82,7 +82,7 @@ def test_block_size_sweep_returns_bandwidth_per_block_size():
     rows = result["rows"]
     assert [(r["threads_per_block"], r["blocks"]) for r in rows] == [(32, 5), (64, 3)]
     assert all(r["gbs"] == pytest.approx(result["nbytes"] / r["median_s"] / 1e9) for r in rows)
-    if device.simulator_enabled():  # the simulator compiles nothing: no registers to read
+    if sim_switch.enabled():  # the simulator compiles nothing: no registers to read
         assert set(result["resources"].values()) == {None} and "occupancy_pct" not in rows[0]
     else:
         assert result["resources"]["registers_per_thread"] > 0 and rows[0]["occupancy_pct"] > 0

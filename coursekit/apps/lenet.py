@@ -195,7 +195,7 @@ def plot_samples(
         chosen: Any = rng.choice(pool, size=min(n, len(pool)), replace=False) if len(pool) else []
         for ax in axes[row]:
             ax.axis("off")
-        for ax, i in zip(axes[row], chosen, strict=False):
+        for ax, i in zip(axes[row], chosen, strict=False):  # fewer chosen than Axes when the pool is small
             ax.imshow(images[i], cmap="gray_r")
             label = names[y_pred[i]] if row == 0 else f"{names[y_pred[i]]}\n(is {names[y_true[i]]})"
             ax.set_title(label, fontsize=7, color=colour)

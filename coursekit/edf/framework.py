@@ -328,7 +328,7 @@ def mlp(
     """
     rng = np.random.default_rng(seed)
     h: Node = x
-    layers = list(zip(sizes[:-1], sizes[1:], strict=False))
+    layers = list(zip(sizes[:-1], sizes[1:], strict=True))
     for k, (fan_in, fan_out) in enumerate(layers, start=1):
         w = (rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)).astype(dtype)
         h = VDot(h, Parameter(xp.asarray(w), name=f"W{k}"))

@@ -188,7 +188,7 @@ class Function:
     def run(self, *values):
         """Evaluate without checking or converting the inputs; returns all outputs then update values."""
         s = self._template.copy()
-        for k, v in zip(self._in_slots, values, strict=True):
+        for k, v in zip(self._in_slots, values, strict=False):  # unchecked fast path: __call__ checks the count
             s[k] = v
         for k, sh in self._shared:
             s[k] = sh._value

@@ -243,13 +243,23 @@ def _cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
     return quota / period if quota > 0 and period > 0 else None
 
 
+def affinity_cpus() -> set[int]:
+    """Ids of the CPUs this process may run on: its affinity mask where the OS has one, else every
+    CPU the machine shows (``os.cpu_count()``). Read afresh on each call (a mask can change). How
+    many threads to start is :func:`usable_cpus`, which also counts a cgroup CPU quota."""
+    if hasattr(os, "sched_getaffinity"):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
+
+
 @functools.lru_cache(maxsize=1)
 def usable_cpus() -> int:
-    """How many CPUs this process may really keep busy: the CPUs in its affinity mask, capped by
-    its cgroup CPU quota (rounded up). On Binder the quota is often below the visible core count,
-    and thread pools sized by ``os.cpu_count()`` then oversubscribe it. Read once per process
-    (cached, like :func:`cpu`): fused kernels ask on every call, and the cgroup files cost ~50 us."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """How many CPUs this process may really keep busy: the CPUs in its affinity mask
+    (:func:`affinity_cpus`), capped by its cgroup CPU quota (rounded up). On Binder the quota is
+    often below the visible core count, and thread pools sized by ``os.cpu_count()`` then
+    oversubscribe it. Read once per process (cached, like :func:`cpu`): fused kernels ask on every
+    call, and the cgroup files cost ~50 us."""
+    cpus = len(affinity_cpus())
     limit = _cgroup_cpu_limit()
     if limit is not None:
         cpus = min(cpus, max(1, math.ceil(limit)))
@@ -315,11 +325,6 @@ def _installed(name: str) -> bool:
         return False
 
 
-def simulator_enabled() -> bool:
-    """True when numba-cuda runs kernels on its CPU simulator in this process."""
-    return simulator.enabled()
-
-
 def use_simulator_if_no_gpu() -> bool:
     """Turn on numba-cuda's simulator when there is no GPU; returns whether it is on.
 
@@ -361,7 +366,7 @@ def backends() -> dict[str, bool]:
     ``numba-cuda`` (real GPU kernels), ``numba-cuda-simulator`` (kernels on the CPU simulator).
     """
     numba_cuda = _installed("numba") and _installed("numba.cuda")
-    sim = numba_cuda and simulator_enabled()
+    sim = numba_cuda and simulator.enabled()
     return {
         "numpy": _installed("numpy"),
         "cupy": _cupy_usable(),
@@ -406,7 +411,7 @@ def sync(device: str = "auto") -> None:
     if cupy is not None and gpu_available():
         cupy.cuda.get_current_stream().synchronize()
     numba_cuda = sys.modules.get("numba.cuda")
-    if numba_cuda is not None and not simulator_enabled() and gpu_available():
+    if numba_cuda is not None and not simulator.enabled() and gpu_available():
         numba_cuda.synchronize()
 
 

@@ -3,8 +3,9 @@
 numpy's OpenBLAS and torch each keep a pool of one thread per visible core. Two pools on a machine
 with few cores (and other work) make a thread wait at every barrier for a core another pool holds:
 on a 2-core VM a (100, 784) @ (784, 128) float32 product took 47 ms with numpy's two BLAS threads
-and 0.2 ms with one. :func:`set_threads` / :func:`limited` pin both libraries; :func:`fit_to_cpus`
-(called by ``ck.setup()``) keeps pools within a cgroup quota such as Binder's.
+and 0.2 ms with one. :func:`set_threads` / :func:`limited` pin both, and numba's parallel loops when
+numba is loaded; :func:`fit_to_cpus` (called by ``ck.setup()``) keeps pools within a cgroup quota
+such as Binder's.
 
 torch's OpenMP workers also *spin* after each parallel region, holding the cores that numpy's
 OpenBLAS threads need next: on a 2-core VM, a torch matmul followed by a numpy one took 8.0 ms per
@@ -51,7 +52,8 @@ def fit_to_cpus(cpus: int | None = None) -> int:
         for name, value in KERNEL_ENV.items():
             settings.set_default(name, value)
     cpus = cpus or device.usable_cpus()
-    if cpus < (os.cpu_count() or 1):
+    shown_cpus = os.cpu_count() or 1  # what the machine shows, and libraries size their pools by
+    if cpus < shown_cpus:
         for name in THREAD_ENV:
             settings.set_default(name, str(cpus))
         torch = sys.modules.get("torch")
@@ -91,33 +93,46 @@ def blas_threads() -> int | None:
     return None if found is None else int(found[0]())
 
 
-def set_threads(n: int) -> dict[str, int | None]:
-    """Let numpy's BLAS and torch (when imported) use ``n`` threads each; returns the previous
-    counts as ``{"numpy BLAS": ..., "torch": ...}`` (None where the library is absent)."""
-    before: dict[str, int | None] = {"numpy BLAS": blas_threads(), "torch": None}
+def _set(counts: dict[str, int | None]) -> dict[str, int | None]:
+    """Set each library's thread count where ``counts`` has a number for it (keys as
+    :func:`set_threads` returns); the counts before, None for a library absent or not loaded."""
     found = _openblas()
-    if found is not None:
-        found[1](ctypes.c_int(n))
+    before: dict[str, int | None] = {
+        "numpy BLAS": None if found is None else int(found[0]()),
+        "torch": None,
+        "numba": None,
+    }
+    if found is not None and counts.get("numpy BLAS") is not None:
+        found[1](ctypes.c_int(counts["numpy BLAS"]))
     torch = sys.modules.get("torch")
     if torch is not None:
         before["torch"] = torch.get_num_threads()
-        torch.set_num_threads(n)
+        if counts.get("torch") is not None:
+            torch.set_num_threads(counts["torch"])
+    numba = sys.modules.get("numba")  # never imported here: importing numba decides the simulator switch
+    if numba is not None and hasattr(numba, "set_num_threads"):
+        before["numba"] = numba.get_num_threads()
+        if counts.get("numba") is not None:  # numba refuses more than the pool it started with
+            numba.set_num_threads(max(1, min(counts["numba"], numba.config.NUMBA_NUM_THREADS)))
     return before
+
+
+def set_threads(n: int) -> dict[str, int | None]:
+    """Let numpy's BLAS, torch and numba's parallel loops use ``n`` threads each (torch and numba
+    only when already imported; numba at most the pool it started with); returns the previous counts
+    as ``{"numpy BLAS": ..., "torch": ..., "numba": ...}`` (None where the library is absent)."""
+    return _set(dict.fromkeys(("numpy BLAS", "torch", "numba"), n))
 
 
 @contextlib.contextmanager
 def limited(n: int) -> Iterator[dict[str, int | None]]:
-    """Inside the block numpy's BLAS and torch use ``n`` threads each; the previous counts after."""
+    """Inside the block numpy's BLAS, torch and numba use ``n`` threads each (as :func:`set_threads`),
+    the counts they had before after it. Yields the previous counts."""
     before = set_threads(n)
     try:
         yield before
     finally:
-        found = _openblas()
-        if found is not None and before["numpy BLAS"] is not None:
-            found[1](ctypes.c_int(before["numpy BLAS"]))
-        torch = sys.modules.get("torch")
-        if torch is not None and before["torch"] is not None:
-            torch.set_num_threads(before["torch"])
+        _set(before)
 
 
 def install_kernel(prefix: str | None = None, name: str = "python3") -> str:

@@ -18,10 +18,9 @@ import contextlib
 import datetime as _dt
 import functools
 import json
-import os
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,10 @@ import numpy as np
 
 from coursekit import session as _session
 from coursekit import settings
+from coursekit.machine import caches as _caches
 from coursekit.machine import device as _device
 from coursekit.machine import memory as _memory
+from coursekit.machine import threads as _threads
 from coursekit.perf import timing as _timing
 from coursekit.perf.roofline import (
     Ceilings,
@@ -46,18 +47,12 @@ METHOD_VERSION = 4  # bump when what is measured changes: results cached by olde
 TRIAD_MIN_NBYTES = 128 * 2**20  # per array, whatever the cache says (4x a 32 MiB L3)
 TRIAD_REPEATS = {"quick": 10, "full": 20}  # STREAM's NTIMES is 10; more outside quick mode (noisy machines)
 NUMPY_BLOCK_NBYTES = 2**20  # numpy triad works in blocks this size, so its temporary stays in cache
-UNKNOWN_CACHE_NBYTES = 64 * 2**20
-SYSFS_CPU = Path("/sys/devices/system/cpu")
+UNKNOWN_CACHE_NBYTES = 64 * 2**20  # last-level cache assumed where sysfs is silent
 
 _MEMORY_CACHE: dict[str, Ceilings] = {}
 
 
 # -------------------------------------------------------------------------------- machine
-
-
-def cache_dir() -> Path:
-    """Where measured ceilings are cached: $COURSEKIT_CACHE_DIR or ~/.cache/coursekit."""
-    return settings.cache_dir()
 
 
 def _signature(dev: str) -> str:
@@ -69,46 +64,11 @@ def _signature(dev: str) -> str:
     return f"cuda|{g.name}|{g.driver_version}|{platform.node()}"
 
 
-def _affinity_cpus() -> set[int]:
-    """The CPUs this process may run on (its affinity mask where the OS has one): whose caches
-    count. How many threads to start is :func:`coursekit.machine.device.usable_cpus`, which also counts a
-    cgroup CPU quota."""
-    if hasattr(os, "sched_getaffinity"):
-        return set(os.sched_getaffinity(0))
-    return set(range(os.cpu_count() or 1))
-
-
-def _size_nbytes(text: str) -> int:
-    """sysfs cache size such as ``"32768K"`` in bytes."""
-    units = {"K": 2**10, "M": 2**20, "G": 2**30}
-    return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
-
-
-def _last_level_cache_bytes() -> int:
-    """Bytes of last-level cache over the CPUs this process may use: each instance (one per
-    ``shared_cpu_list``) counted once, as STREAM sums all of them. 64 MiB when sysfs is silent."""
-    found: dict[tuple[int, str], int] = {}  # (level, CPUs sharing it) -> bytes
-    for cpu in _affinity_cpus():
-        for index in (SYSFS_CPU / f"cpu{cpu}" / "cache").glob("index*"):
-            try:
-                if (index / "type").read_text().strip() == "Instruction":
-                    continue
-                level = int((index / "level").read_text())
-                shared = (index / "shared_cpu_list").read_text().strip()
-                found[(level, shared)] = _size_nbytes((index / "size").read_text().strip())
-            except (OSError, ValueError, KeyError, IndexError):
-                continue
-    if not found:
-        return UNKNOWN_CACHE_NBYTES
-    top = max(level for level, _ in found)
-    return sum(nbytes for (level, _), nbytes in found.items() if level == top)
-
-
 def triad_elements(dtype: Any = "float32") -> tuple[int, str]:
     """Elements per triad array, and a note on the size: each array >= 4x the last-level cache
     and >= 128 MiB, the three together <= 40 % of the memory this process may still use
     (:func:`coursekit.machine.memory.available_bytes`: a container's or Binder pod's limit counts)."""
-    llc_nbytes = _last_level_cache_bytes()
+    llc_nbytes = _caches.last_level_nbytes() or UNKNOWN_CACHE_NBYTES
     wanted_nbytes = max(4 * llc_nbytes, TRIAD_MIN_NBYTES)
     cap_nbytes = int(0.4 * _memory.available_bytes() / 3)
     per_array_nbytes = min(wanted_nbytes, cap_nbytes)
@@ -143,31 +103,9 @@ def _numba_kernels() -> tuple[Callable, Callable]:
     return fill, triad
 
 
-@contextlib.contextmanager
-def _threads(threads: int) -> Iterator[None]:
-    """numba and torch (if installed) on ``threads`` threads for the block: torch's default,
-    MKL's count of *physical* cores, can be fewer than the CPUs this process may use."""
-    import numba
-
-    try:
-        import torch
-    except ImportError:
-        torch = None
-    numba_before, torch_before = numba.get_num_threads(), torch.get_num_threads() if torch else 0
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    if torch:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(numba_before)
-        if torch:
-            torch.set_num_threads(torch_before)
-
-
 def _triads(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> dict[str, Callable[[], Any]]:
     """The candidate triads ``a = b + 3 * c``, by label with their thread counts (set them with
-    :func:`_threads` first); each moves 3 arrays' bytes per call."""
+    :func:`coursekit.machine.threads.limited` first); each moves 3 arrays' bytes per call."""
     import numba
 
     s = a.dtype.type(3.0)
@@ -215,11 +153,13 @@ def _best_seconds_interleaved(fns: dict[str, Callable[[], Any]], repeats: int, b
 def _cpu_bandwidth(dtype: str, repeats: int) -> tuple[float, str, int]:
     """Best triad bandwidth (bytes/s) over the candidates, how it was measured, elements per array."""
     n, note = triad_elements(dtype)
-    repeats = max(repeats, TRIAD_REPEATS["quick" if _session.quick_mode() else "full"])
+    repeats = max(repeats, TRIAD_REPEATS["quick" if settings.quick() else "full"])
     threads = _device.usable_cpus()  # a Binder pod's CPU quota counts: no more threads than it allows
     fill, _ = _numba_kernels()
+    with contextlib.suppress(ImportError):  # loaded first: limited() sizes the pools of loaded libraries
+        import torch  # noqa: F401 - its default, MKL's count of *physical* cores, can be below `threads`
     a, b, c = (np.empty(n, dtype=dtype) for _ in range(3))
-    with _threads(threads):
+    with _threads.limited(threads):
         fill(a, b, c)
         seconds = _best_seconds_interleaved(_triads(a, b, c), repeats)
     if not np.all(a[:: max(1, n // 97)] == 7):  # 1 + 3 * 2
@@ -301,7 +241,7 @@ def _best_time(fn: Callable[[], Any], repeats: int, device: str = "cpu") -> floa
 def _cache_key(dev: str, dtype: str) -> str:
     """What a cached result measured: machine, device, dtype, quick/full mode, sizes, method, and
     on the CPU the threads it ran on (a roof measured on 2 threads is not the roof of 1)."""
-    mode = "quick" if _session.quick_mode() else "full"
+    mode = "quick" if settings.quick() else "full"
     gemm = ",".join(map(str, _gemm_sizes())) if dev == "cpu" else "8192"
     threads = f"|{_device.usable_cpus()} threads" if dev == "cpu" else ""
     return f"{_signature(dev)}|{dtype}|{mode}|GEMM n={gemm}{threads}|method v{METHOD_VERSION}"
@@ -320,7 +260,7 @@ def measure_ceilings(device: str = "cpu", dtype: str = "float32", refresh: bool 
 
     ``device``: ``"cpu"`` (triads of numba, torch and numpy; GEMMs of numpy and torch; the best
     of each is kept and named in ``method``) or ``"cuda"`` (torch). Results are cached in memory
-    and on disk (:func:`cache_dir`) per machine, device, dtype and kind of measurement (quick or
+    and on disk (:func:`coursekit.settings.cache_dir`) per machine, device, dtype and kind of measurement (quick or
     full mode, sizes, method version); ``refresh=True`` measures again.
     """
     dev = _device.parse_device(device, allow_auto=False, who="measure_ceilings")
@@ -329,7 +269,7 @@ def measure_ceilings(device: str = "cpu", dtype: str = "float32", refresh: bool 
     key = _cache_key(dev, dtype)
     if not refresh and key in _MEMORY_CACHE:
         return _MEMORY_CACHE[key]
-    path = cache_dir() / "ceilings.json"
+    path = settings.cache_dir() / "ceilings.json"
     stored = _read_cache(path)
     if not refresh and key in stored:
         result = Ceilings.from_dict(stored[key])
@@ -348,7 +288,7 @@ def measure_ceilings(device: str = "cpu", dtype: str = "float32", refresh: bool 
             method={"bandwidth": bw_how, "flops": fl_how},
             sizes={"triad_elements": bw_n, "gemm_n": fl_n},
             date=_dt.date.today().isoformat(),
-            meta={"threads": _timing.thread_counts(), "quick": _session.quick_mode()},
+            meta={"threads": _timing.thread_counts(), "quick": settings.quick()},
         )
         stored[key] = result.to_dict()
         try:

@@ -14,31 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from coursekit.perf.timing import (
-    Measurement,
-    _bind,
-    _done,
-    _measurement,
-    _resolve_device,
-    _Sampler,
-    format_seconds,
-)
+from coursekit.checks import to_numpy
+from coursekit.perf.timing import Measurement, Sampler, enough_samples, format_seconds, is_gpu_work
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
 # ------------------------------------------------------------------------------ comparisons
-
-
-def _as_numpy(value: Any) -> np.ndarray:
-    if hasattr(value, "detach"):  # torch
-        value = value.detach().cpu().numpy()
-    elif hasattr(value, "get") and (type(value).__module__ or "").startswith("cupy"):
-        value = value.get()
-    elif hasattr(value, "copy_to_host"):  # numba device array
-        value = value.copy_to_host()
-    return np.asarray(value)
 
 
 def interleaved(
@@ -62,36 +45,30 @@ def interleaved(
     """
     if not fns:
         raise ValueError("interleaved: no functions given")
-    on_gpu = _resolve_device(device, [*args, *kwargs.values()])
-    samplers = {label: _Sampler(_bind(fn, args, kwargs), on_gpu) for label, fn in fns.items()}
-    colds = {label: s.cold() for label, s in samplers.items()}
+    on_gpu = is_gpu_work(device, [*args, *kwargs.values()])
+    samplers = {label: Sampler(fn, args, kwargs, on_gpu=on_gpu) for label, fn in fns.items()}
+    for s in samplers.values():
+        s.cold()
     if check:
         labels = list(samplers)
-        reference = _as_numpy(samplers[labels[0]].result)
+        reference = to_numpy(samplers[labels[0]].result)
         for label in labels[1:]:
-            got = _as_numpy(samplers[label].result)
+            got = to_numpy(samplers[label].result)
             if got.shape != reference.shape or not np.allclose(got, reference, rtol=rtol, atol=atol):
                 raise ValueError(f"interleaved: {label!r} returns a different result from {labels[0]!r}")
     for s in samplers.values():
         s.result = None  # checked: not held while timing (ten contenders x 40 MB in notebook 04)
         s.warm(1)
-    batches, times, hosts = {}, {}, {}
-    for label, s in samplers.items():
-        batches[label], first, host = s.autorange()
-        times[label], hosts[label] = [first], [host]
+    for s in samplers.values():
+        s.autorange()
     start = time.perf_counter()
     while True:
-        rounds = min(len(t) for t in times.values())
-        if _done(rounds, time.perf_counter() - start, min_samples, min_time * len(fns), max_time):
+        rounds = min(len(s.times) for s in samplers.values())
+        if enough_samples(rounds, time.perf_counter() - start, min_samples, min_time * len(fns), max_time):
             break
-        for label, s in samplers.items():
-            t, h = s.sample(batches[label])
-            times[label].append(t)
-            hosts[label].append(h)
-    return [
-        _measurement(label, samplers[label], times[label], hosts[label], batches[label], colds[label], None, None)
-        for label in samplers
-    ]
+        for s in samplers.values():
+            s.sample()
+    return [s.measurement(label) for label, s in samplers.items()]
 
 
 def compare(

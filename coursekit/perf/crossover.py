@@ -106,14 +106,6 @@ def crossover_size(sizes: Sequence[int], t_cpu: Sequence[float], t_gpu: Sequence
     return answer
 
 
-def first_faster(sizes: Sequence[int], t_slow: Sequence[float], t_fast: Sequence[float]) -> int | None:
-    """The first size at which ``t_fast`` beats ``t_slow`` (None if it never does)."""
-    for n, a, b in zip(sizes, t_slow, t_fast, strict=True):
-        if b < a:
-            return int(n)
-    return None
-
-
 def plot(curves: dict[str, pd.DataFrame], op: str, ax=None, title: str | None = None):
     """Time per call against size (log-log) for each labelled curve: solid = compute only,
     dashed = with copies (where it differs). Returns the Axes."""

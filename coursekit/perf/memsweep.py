@@ -11,31 +11,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-_SYSFS = Path("/sys/devices/system/cpu/cpu0/cache")
+from coursekit.machine import caches
 
 
 def cache_sizes() -> dict[str, int]:
     """Data/unified cache sizes of CPU 0 in bytes, e.g. ``{"L1d": 32768, "L2": 1048576, "L3": ...}``
-    (empty where sysfs does not say). A virtual machine may report its own figures."""
-    out: dict[str, int] = {}
-    for index in sorted(_SYSFS.glob("index*")):
-        try:
-            kind = (index / "type").read_text().strip()
-            level = (index / "level").read_text().strip()
-            size = (index / "size").read_text().strip()
-        except OSError:
-            continue
-        if kind == "Instruction":
-            continue
-        units = {"K": 2**10, "M": 2**20, "G": 2**30}
-        value = int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
-        out[f"L{level}" + ("d" if kind == "Data" else "")] = value
-    return out
+    (empty where sysfs does not say; read by :func:`coursekit.machine.caches.caches`)."""
+    return {cache.name: cache.nbytes for cache in caches.caches([0])}
 
 
 def _kernel():

@@ -3,7 +3,9 @@
 ``benchmark(fn, *args)`` calls ``fn`` once cold, warms up, then collects samples until
 ``min_time`` seconds of them exist. When one call is too short to time well against the
 clock's resolution, each sample times a batch of calls (as ``timeit.Timer.autorange`` does),
-and reports per-call times.
+and reports per-call times. Its steps are public for callers that schedule samples themselves,
+as :func:`coursekit.perf.compare.interleaved` does: :class:`Sampler`, :func:`enough_samples`
+and :func:`is_gpu_work`.
 
 GPU work is asynchronous: a launch returns as soon as the work is *queued*. On a CUDA device
 each sample is bracketed by CUDA events and ends with a synchronisation, so ``times`` is the
@@ -34,14 +36,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from coursekit.gpu import sim_switch as _sim_switch
 from coursekit.machine import device as _device
-
-if TYPE_CHECKING:
-    pass
 
 # One sample should last at least this long so the clock's resolution and the loop's own
 # overhead are negligible (perf_counter resolves ~100 ns; 200 us is 2000x that).
@@ -180,7 +180,7 @@ def _event_api() -> tuple[Callable[[], Any], Callable[[Any, Any], float]] | None
     milliseconds. All three libraries record on the legacy default stream, so their events
     bracket work queued by any of them. None without a real GPU library loaded.
     """
-    if not _device.gpu_available() or _device.simulator_enabled():
+    if not _device.gpu_available() or _sim_switch.enabled():
         return None
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
@@ -203,33 +203,65 @@ def _bind(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Callable[[], Any
     return functools.partial(fn, *args, **kwargs) if (args or kwargs) else fn
 
 
-class _Sampler:
-    """Times batches of calls of one bound function, synchronising on a GPU."""
+def is_gpu_work(device: str, values: Sequence[Any]) -> bool:
+    """True when timing should treat the work as GPU work: ``device`` is ``"cuda"``/``"gpu"``, or
+    ``"auto"`` and one of ``values`` (the arguments) is a GPU array (see :func:`benchmark`)."""
+    device = _device.parse_device(device, who="benchmark")
+    if device == "auto":
+        device = infer_device(*values)
+    return device == "cuda"
 
-    def __init__(self, call: Callable[[], Any], on_gpu: bool):
-        self.call = call
+
+def enough_samples(samples: int, spent: float, min_samples: int, min_time: float, max_time: float) -> bool:
+    """Whether to stop sampling after ``samples`` samples and ``spent`` seconds: at least
+    ``min_samples`` samples and ``min_time`` seconds, or past ``max_time`` seconds with the 3
+    samples a median and IQR need."""
+    return (samples >= min_samples and spent >= min_time) or (spent >= max_time and samples >= 3)
+
+
+class Sampler:
+    """Times samples of calls of ``fn(*args, **kwargs)``, synchronising a GPU when ``on_gpu``.
+
+    The steps of :func:`benchmark`, for callers that schedule samples themselves (such as
+    :func:`coursekit.perf.compare.interleaved`, which takes turns between several samplers):
+    :meth:`cold` (the first call, its result kept in ``result``), :meth:`warm`, :meth:`autorange`
+    (picks ``batch``, the calls per sample), then :meth:`sample` as often as wanted, and
+    :meth:`measurement`. Per-call seconds collect in ``times`` (on a GPU device times from CUDA
+    events) and ``host_times`` (the host's enqueue time on a GPU, else None each).
+    """
+
+    def __init__(self, fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, on_gpu: bool = False):
+        self.call = _bind(fn, args, kwargs or {})
         self.on_gpu = on_gpu
         self.events = _event_api() if on_gpu else None
         self.result: Any = None
+        self.cold_s = float("nan")
+        self.batch = 1
+        self.times: list[float] = []
+        self.host_times: list[float | None] = []
 
     def sync(self) -> None:
+        """Wait for queued GPU work (no-op off the GPU)."""
         if self.on_gpu:
             _device.sync("cuda")
 
     def cold(self) -> float:
+        """Seconds of the first call (compilation, caches, allocation included); keeps its result."""
         self.sync()
         t0 = time.perf_counter()
         self.result = self.call()
         self.sync()
-        return time.perf_counter() - t0
+        self.cold_s = time.perf_counter() - t0
+        return self.cold_s
 
     def warm(self, calls: int) -> None:
+        """``calls`` untimed calls."""
         for _ in itertools.repeat(None, calls):
             self.call()
         self.sync()
 
-    def sample(self, batch: int) -> tuple[float, float | None]:
-        """Per-call (time, host enqueue time or None) of one sample of ``batch`` calls."""
+    def time_batch(self, batch: int) -> tuple[float, float | None]:
+        """Per-call (seconds, host enqueue seconds or None) of ``batch`` calls timed together; not recorded."""
         call, repeat, clock = self.call, itertools.repeat, time.perf_counter
         if self.events is not None:
             new_event, elapsed_ms = self.events
@@ -249,55 +281,44 @@ class _Sampler:
         self.sync()
         return (clock() - t0) / batch, None
 
-    def autorange(self) -> tuple[int, float, float | None]:
-        """The batch size that makes one sample last >= 200 us, and that first sample."""
+    def autorange(self) -> int:
+        """Set ``batch`` to the calls that make one sample last >= 200 us (as
+        ``timeit.Timer.autorange``) and record that first sample. Returns ``batch``."""
         batch = 1
         while True:
-            per_call, host = self.sample(batch)
+            per_call, host = self.time_batch(batch)
             elapsed = per_call * batch
             if elapsed >= _MIN_SAMPLE_SECONDS or batch >= _MAX_BATCH:
-                return batch, per_call, host
+                break
             batch *= 10 if elapsed < _MIN_SAMPLE_SECONDS / 20 else 2
+        self.batch = batch
+        self.times.append(per_call)
+        self.host_times.append(host)
+        return batch
 
+    def sample(self) -> float:
+        """Record one sample of ``batch`` calls; returns its per-call seconds."""
+        per_call, host = self.time_batch(self.batch)
+        self.times.append(per_call)
+        self.host_times.append(host)
+        return per_call
 
-def _done(samples: int, spent: float, min_samples: int, min_time: float, max_time: float) -> bool:
-    """Enough samples and time; or past ``max_time`` with the 3 samples a median and IQR need."""
-    return (samples >= min_samples and spent >= min_time) or (spent >= max_time and samples >= 3)
-
-
-def _resolve_device(device: str, values: Sequence[Any]) -> bool:
-    """True when timing should treat the work as GPU work (see :func:`benchmark`'s ``device``)."""
-    device = _device.parse_device(device, who="benchmark")
-    if device == "auto":
-        device = infer_device(*values)
-    return device == "cuda"
-
-
-def _measurement(
-    label: str,
-    sampler: _Sampler,
-    times: list[float],
-    hosts: list[float | None],
-    batch: int,
-    cold: float,
-    flop: float | None,
-    nbytes: float | None,
-) -> Measurement:
-    on_gpu = sampler.on_gpu
-    return Measurement(
-        label=label,
-        times=np.asarray(times, dtype=float),
-        n=len(times) * batch,
-        batch=batch,
-        cold=cold,
-        device="cuda" if on_gpu else "cpu",
-        # CUDA work without a GPU can only have run on numba-cuda's CPU simulator.
-        simulator=on_gpu and not _device.gpu_available() and _device.simulator_enabled(),
-        host_times=None if hosts[0] is None else np.asarray(hosts, dtype=float),
-        flop=flop,
-        nbytes=nbytes,
-        threads=thread_counts(),
-    )
+    def measurement(self, label: str, flop: float | None = None, nbytes: float | None = None) -> Measurement:
+        """The samples so far as a :class:`Measurement` (``flop``/``nbytes``: work per call)."""
+        return Measurement(
+            label=label,
+            times=np.asarray(self.times, dtype=float),
+            n=len(self.times) * self.batch,
+            batch=self.batch,
+            cold=self.cold_s,
+            device="cuda" if self.on_gpu else "cpu",
+            # CUDA work without a GPU can only have run on numba-cuda's CPU simulator.
+            simulator=self.on_gpu and not _device.gpu_available() and _sim_switch.enabled(),
+            host_times=None if self.host_times[0] is None else np.asarray(self.host_times, dtype=float),
+            flop=flop,
+            nbytes=nbytes,
+            threads=thread_counts(),
+        )
 
 
 def benchmark(
@@ -323,20 +344,14 @@ def benchmark(
     ``min_time`` seconds and ``min_samples`` samples exist; ``max_time`` seconds cut that short
     (keeping at least 3 samples, for a median and a spread). ``flop``/``nbytes``: work per call (FLOP, bytes).
     """
-    on_gpu = _resolve_device(device, [*args, *kwargs.values()])
-    sampler = _Sampler(_bind(fn, args, kwargs), on_gpu)
-    cold = sampler.cold()
+    sampler = Sampler(fn, args, kwargs, on_gpu=is_gpu_work(device, [*args, *kwargs.values()]))
+    sampler.cold()
     sampler.warm(warmup)
-    batch, first, first_host = sampler.autorange()
-    times, hosts = [first], [first_host]
+    sampler.autorange()
     start = time.perf_counter()
-    while True:
-        if _done(len(times), time.perf_counter() - start, min_samples, min_time, max_time):
-            break
-        t, h = sampler.sample(batch)
-        times.append(t)
-        hosts.append(h)
-    return _measurement(label or getattr(fn, "__name__", "fn"), sampler, times, hosts, batch, cold, flop, nbytes)
+    while not enough_samples(len(sampler.times), time.perf_counter() - start, min_samples, min_time, max_time):
+        sampler.sample()
+    return sampler.measurement(label or getattr(fn, "__name__", "fn"), flop, nbytes)
 
 
 class Timer:

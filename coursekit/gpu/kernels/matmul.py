@@ -68,10 +68,11 @@ def time_on_gpu(n: int = 2048, **options) -> dict[str, float | str]:
     import numpy as np
     import torch
 
+    from coursekit.gpu import sim_switch
     from coursekit.machine import device
     from coursekit.perf import timing
 
-    on_gpu = device.gpu_available() and not device.simulator_enabled()
+    on_gpu = device.gpu_available() and not sim_switch.enabled()
     options = {"min_time": 0.2, **options}
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n)).astype(np.float32)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from coursekit.checks import check_close
 from coursekit.edf import framework as edf
 
 RTOL, ATOL = 1e-6, 1e-9
@@ -27,25 +28,15 @@ ACCUMULATE_HINT = (
 )
 
 
-def _show(array: np.ndarray) -> str:
-    return np.array2string(np.asarray(array, dtype=np.float64), precision=5, suppress_small=True)
-
-
 def _expect_close(what: str, got: Any, expected: np.ndarray, hint: str = "") -> None:
-    """Raise AssertionError unless ``got`` has ``expected``'s shape and values (NaN is never close)."""
+    """:func:`coursekit.checks.check_close` at these checks' tolerances (its NaN rule: a NaN only
+    where the reference has one), with ``hint`` added to its message."""
     if got is None:
         raise AssertionError(f"{what}: expected an array of shape {expected.shape}, got None{hint}")
-    got = np.asarray(got.get() if hasattr(got, "get") else got, dtype=np.float64)
-    if got.shape != expected.shape:
-        raise AssertionError(f"{what}: expected shape {expected.shape}, got shape {got.shape}{hint}")
-    if np.allclose(got, expected, rtol=RTOL, atol=ATOL):
-        return
-    error = np.abs(got - expected)
-    worst = np.unravel_index(int(np.argmax(np.where(np.isnan(error), np.inf, error))), got.shape)
-    raise AssertionError(
-        f"{what}: wrong at index {[int(i) for i in worst]}: expected {expected[worst]:.6g}, "
-        f"got {got[worst]:.6g}\nexpected:\n{_show(expected)}\ngot:\n{_show(got)}{hint}"
-    )
+    try:
+        check_close(got, expected, what, rtol=RTOL, atol=ATOL)
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}{hint}") from None
 
 
 def _call(what: str, fn: Callable[..., Any], *args: Any) -> Any:

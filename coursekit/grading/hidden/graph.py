@@ -14,24 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from coursekit.checks import check_close
 from coursekit.graph import ops as O
 from coursekit.graph.compile import function
 from coursekit.graph.grad import grad, grad_rule
 from coursekit.graph.nodes import Variable, as_list, scalar, toposort, vector
 from coursekit.graph.rewrites import RewriteError, as_pass, run_passes
 
-
-def _close(got, expected, what: str, rtol=1e-6, atol=1e-9):
-    got, expected = np.asarray(got), np.asarray(expected)
-    if got.shape != expected.shape:
-        raise AssertionError(f"{what}: expected shape {expected.shape}, got shape {got.shape}")
-    if not np.allclose(got, expected, rtol=rtol, atol=atol, equal_nan=True):
-        k = int(np.argmax(~np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=True)))
-        raise AssertionError(
-            f"{what}: expected {np.array2string(expected, precision=4, threshold=8)}, "
-            f"got {np.array2string(got, precision=4, threshold=8)} (first difference at "
-            f"index {k}: expected {expected.flat[k]:.6g}, got {got.flat[k]:.6g})"
-        )
+RTOL, ATOL = 1e-6, 1e-9  # float64 values of the student's graph against torch's
 
 
 # ---- gradient rules -------------------------------------------------------------------------------------
@@ -95,10 +85,12 @@ def check_grad_rule(op_name: str, rule, low: float = -2.0, high: float = 2.0, se
     ts = [torch.tensor(v, requires_grad=True) for v in values]
     (torch.tensor(c) * _torch_op(op_name)(*ts)).sum().backward()
     for k, t in enumerate(ts):
-        _close(
+        check_close(
             got[k],
             t.grad.numpy(),
             f"gradient of {op_name} with respect to input {k} (cost = sum(c * {op_name}(...)), random c)",
+            rtol=RTOL,
+            atol=ATOL,
         )
 
 
@@ -114,7 +106,9 @@ def check_maximum_grad(rule) -> None:
     a = np.array([1.0, -2.0, 0.5, 3.0])
     c = np.array([1.0, 2.0, -1.5, 0.5])
     ga, gb = _eval_grads("maximum", rule, [a, a.copy()], c)
-    _close(np.asarray(ga) + np.asarray(gb), c, "at ties maximum(a, a), the two gradients added up")
+    check_close(
+        np.asarray(ga) + np.asarray(gb), c, "at ties maximum(a, a), the two gradients added up", rtol=RTOL, atol=ATOL
+    )
 
 
 # ---- rewrites -----------------------------------------------------------------------------------------
@@ -151,13 +145,21 @@ def _check_rewrite_cases(rewrite, x, args, fire_cases, keep_cases, forbidden, na
                 f" node; it fired {fired} time(s) and left {left or 'none'} "
                 f"(rewritten graph: {new[0]!r})"
             )
-        _close(_values([x], new, args)[0], _values([x], [expr], args)[0], f"{name}: value of {label} after rewriting")
+        check_close(
+            _values([x], new, args)[0],
+            _values([x], [expr], args)[0],
+            f"{name}: value of {label} after rewriting",
+            rtol=RTOL,
+            atol=ATOL,
+        )
     for label, expr in keep_cases:
         new, _ = _apply(rewrite, [expr])
-        _close(
+        check_close(
             _values([x], new, args)[0],
             _values([x], [expr], args)[0],
             f"{name}: {label} must keep its value after rewriting (rewritten graph: {new[0]!r})",
+            rtol=RTOL,
+            atol=ATOL,
         )
 
 
@@ -213,7 +215,7 @@ def check_mul_one_rewrite(rewrite) -> None:
             raise AssertionError(
                 f"x * 1 -> x on {label}: the result must stay {want.dtype}, got {np.asarray(got).dtype}"
             )
-        _close(got, want, f"x * 1 -> x on {label}")
+        check_close(got, want, f"x * 1 -> x on {label}", rtol=RTOL, atol=ATOL)
 
 
 # ---- foldl ------------------------------------------------------------------------------------------
@@ -243,6 +245,12 @@ def check_foldl_recurrence(y: Variable, x: Variable, y0: Variable, w: Variable) 
             got = function([x, y0, w], [y, *grad(y.sum(), [x, y0, w], disconnected_inputs="zero")])(xv, y0v, wv)
         except Exception as exc:
             raise AssertionError(f"compiling or running your loop failed: {type(exc).__name__}: {exc}") from exc
-        _close(got[0], state.detach().numpy(), f"y after {steps} step(s)")
-        for g, t, nm in zip(got[1:], (xt, y0t, wt), ("x", "y0", "w"), strict=False):
-            _close(g, t.grad.numpy(), f"gradient of sum(y) with respect to {nm} after {steps} step(s)")
+        check_close(got[0], state.detach().numpy(), f"y after {steps} step(s)", rtol=RTOL, atol=ATOL)
+        for g, t, nm in zip(got[1:], (xt, y0t, wt), ("x", "y0", "w"), strict=True):
+            check_close(
+                g,
+                t.grad.numpy(),
+                f"gradient of sum(y) with respect to {nm} after {steps} step(s)",
+                rtol=RTOL,
+                atol=ATOL,
+            )
