@@ -52,9 +52,10 @@ REST := -m "(ui or slow or notebook) and not edition"
 RUN_FAST := COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules $(FAST)
 RUN_REST := COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests $(REST) $(NOTEBOOKS) $(NBVAL) -rs
 
-test: setup  ## lint, the fast lane, then the slow tests, the browser test and every notebook under nbval
+test: setup  ## lint (ruff, mypy), the fast lane, then the slow tests, the browser test and every notebook under nbval
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
 	$(RUN_FAST) -q --durations=10
 	$(RUN_REST) --durations=20
 
@@ -78,18 +79,19 @@ test-unit: setup  ## unit tests (with the slow ones and the browser test)
 test-notebooks: setup  ## every notebook under nbval, in quick mode
 	COURSEKIT_QUICK=1 $(BIN)/python -m pytest $(NOTEBOOKS) $(NBVAL)
 
-lint: setup  ## ruff: lint and formatting check
+lint: setup  ## ruff (lint and formatting check) and mypy (type check of coursekit)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
 
 fmt: setup  ## ruff: format and apply safe lint fixes (a fixed notebook twin is synced to its notebook)
 	$(BIN)/ruff format $(LINTED)
 	$(BIN)/ruff check --fix $(LINTED)
 	$(BIN)/jupytext --sync notebooks/*.ipynb
 
-# Not yet part of `lint`: coursekit does not pass mypy today (issue 23); settings in pyproject.toml [tool.mypy].
-typecheck: setup  ## mypy: static type check of coursekit
-	$(BIN)/mypy coursekit
+# Also run by `lint` and `test`; what it checks (coursekit) and how: pyproject.toml [tool.mypy].
+typecheck: setup  ## mypy alone: static type check of coursekit
+	$(BIN)/mypy
 
 sync: setup  ## bring each notebook and its py:percent twin in step
 	$(BIN)/jupytext --sync notebooks/*.ipynb

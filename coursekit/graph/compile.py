@@ -24,7 +24,7 @@ from coursekit.graph.nodes import (
     count_nodes,
     toposort,
 )
-from coursekit.graph.rewrites import GraphRewrite, default_passes, fusion_prelude, run_passes
+from coursekit.graph.rewrites import GraphRewrite, PassReport, default_passes, fusion_prelude, run_passes
 
 
 def _lazy_deps(v: Variable) -> list[Variable]:
@@ -59,7 +59,7 @@ def schedule(roots, available=frozenset()) -> list:
             reach = _dfs(list(v.inputs[1:]), lambda n: list(n.inputs), stop=available | must)
             extra[v] = [i for n in reach for i in n.inputs if i in must]
     order = _dfs(list(roots), lambda n: [i for i in n.inputs if i in must] + extra.get(n, []), allowed=must)
-    prog = []
+    prog: list[Variable | tuple[Variable, list, list]] = []  # a node, or (ifelse, then-steps, else-steps)
     for v in order:
         if v.op is None:
             continue
@@ -103,7 +103,7 @@ class Function:
     list. ``updates`` are computed together with the outputs and written to the shared variables
     after all of them are done, as in Theano. Intermediate values are dropped after their last use."""
 
-    def __init__(self, inputs, outputs, single, updates, passes, original, seconds, name):
+    def __init__(self, inputs, outputs, single, updates, passes, original, seconds, name) -> None:
         self.inputs, self.outputs, self.single, self.name = inputs, outputs, single, name
         self.update_vars = [s for s, _ in updates]
         self.update_exprs = [e for _, e in updates]
@@ -307,7 +307,7 @@ def function(
     outs = [] if outputs is None else as_list(outputs)
     ups = _updates(updates)
     graph = outs + [e for _, e in ups]
-    reports = []
+    reports: list[PassReport] = []
     if optimize:
         chosen = default_passes(extra_passes) if passes is None else list(passes)
         fusion = fusion or config.fusion

@@ -65,7 +65,7 @@ register_grad(
 
 def _split_body(out: Variable, placeholders: list[Input]):
     """The loop body with every outside variable it uses replaced by a new placeholder."""
-    inner = set(placeholders)
+    inner: set[Variable] = set(placeholders)
     order = toposort([out])
     for v in order:
         if v.op is not None and any(i in inner for i in v.inputs):

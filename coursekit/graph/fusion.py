@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -266,7 +267,7 @@ def _fusable(v: Variable) -> bool:
     return v.op is not None and v.op.elemwise and v.dtype.kind != "O"
 
 
-def _groups(outputs):
+def _groups(outputs: list[Variable]) -> list[tuple[Variable, set[Variable]]]:
     order = toposort(outputs)
     cl = clients(outputs)
     outs = set(outputs)
@@ -300,7 +301,7 @@ def make_program(root: Variable, members: set) -> tuple[Program, list[Variable]]
     ext: list[Variable] = []
     instrs = []
     for v in ordered:
-        args = []
+        args: list[tuple[str, Any]] = []  # ("in", k) | ("tmp", j) | ("const", value)
         for i in v.inputs:
             if i in index:
                 args.append(("tmp", index[i]))

@@ -140,7 +140,7 @@ def grad(cost, wrt, disconnected_inputs: str = "raise", stabilize: bool = True):
 
 # ---- the rules of the non-elementwise ops (the elementwise ones are declared with the op, in ops.py) -------
 
-GRAD_RULES.update({name: op.grad for name, op in O.ELEMWISE.items()})
+GRAD_RULES.update({name: op.grad for name, op in O.ELEMWISE.items() if op.grad is not None})
 
 
 def _rules():

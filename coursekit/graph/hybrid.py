@@ -82,7 +82,8 @@ def hybrid_blocks_source(prog: Program, sliced, name: str = "fused_hybrid"):
     where: dict[int, str] = {root: "o"}
     scratch: dict = {}
     consts: dict = {}
-    segments, body = [], []
+    segments: list[str] = []
+    body: list[str] = []
 
     def materialise(j: int) -> str:
         if j not in where:

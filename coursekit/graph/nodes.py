@@ -13,7 +13,7 @@ length 1), as in Theano. Shapes are otherwise unknown until the compiled functio
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -296,10 +296,10 @@ class Op:
         raise NotImplementedError
 
     def make_node(self, *inputs) -> Variable:
-        inputs = [as_variable(i) for i in inputs]
-        self.check(inputs)
-        dtype, bcast = self.infer(inputs)
-        return Variable(self, inputs, dtype, bcast)
+        variables = [as_variable(i) for i in inputs]
+        self.check(variables)
+        dtype, bcast = self.infer(variables)
+        return Variable(self, variables, dtype, bcast)
 
     def check(self, inputs: Sequence[Variable]) -> None:
         pass
@@ -326,7 +326,7 @@ def as_list(outputs) -> list[Variable]:
     return [as_variable(o) for o in outputs]
 
 
-def toposort(outputs: Iterable[Variable], stop: set | None = None) -> list[Variable]:
+def toposort(outputs: Iterable[Variable], stop: Container[Variable] | None = None) -> list[Variable]:
     """Every variable the outputs depend on, each after its inputs (iterative, so deep graphs are fine).
     Variables in ``stop`` are listed but not walked into."""
     order: list[Variable] = []

@@ -48,7 +48,7 @@ from .tensor import (  # noqa: F401 - re-exported: ops.sum, ops.dot, ... are the
 )
 
 Cost = Literal["cheap", "transcendental"]
-COSTS: tuple[str, ...] = ("cheap", "transcendental")  # the cost classes
+COSTS: tuple[Cost, ...] = ("cheap", "transcendental")  # the cost classes
 GradRule = Callable[[list, Variable, Variable], list]
 ELEMWISE: dict[str, Elemwise] = {}
 
@@ -164,7 +164,10 @@ def _np_switch(c, a, b):
 
 # ---- the declarations: name, arity, numpy, scalar formula; gradient rule; cost class ----------------------
 
-CHEAP, TRANSCENDENTAL = "cheap", "transcendental"
+# log_op, sign_op and switch_op are annotated: gradient rules refer to them before (or inside) their
+# declaration, where mypy cannot infer their type
+CHEAP: Cost = "cheap"
+TRANSCENDENTAL: Cost = "transcendental"
 
 add_op = declare(
     "add", 2, np.add, "({0} + {1})", commutative=True, symbol="+", cost=CHEAP, grad=lambda ins, out, g: [g, g]
@@ -201,7 +204,9 @@ pow_op = declare(
 )
 neg_op = declare("neg", 1, np.negative, "(-{0})", cost=CHEAP, grad=lambda ins, out, g: [-g])
 exp_op = declare("exp", 1, np.exp, "math.exp({0})", cost=TRANSCENDENTAL, grad=lambda ins, out, g: [g * out])
-log_op = declare("log", 1, np.log, "math.log({0})", cost=TRANSCENDENTAL, grad=lambda ins, out, g: [g / ins[0]])
+log_op: Elemwise = declare(
+    "log", 1, np.log, "math.log({0})", cost=TRANSCENDENTAL, grad=lambda ins, out, g: [g / ins[0]]
+)
 log1p_op = declare(
     "log1p", 1, np.log1p, "math.log1p({0})", cost=TRANSCENDENTAL, grad=lambda ins, out, g: [g / (1 + ins[0])]
 )
@@ -224,7 +229,7 @@ abs_op = declare(
     grad=lambda ins, out, g: [g * sign_op(ins[0])],
 )
 # numpy's sign: 0.0 for -0.0, NaN for NaN
-sign_op = declare(
+sign_op: Elemwise = declare(
     "sign",
     1,
     np.sign,
@@ -286,7 +291,7 @@ gt_op = declare("gt", 2, np.greater, "({0} > {1})", symbol=">", cost=CHEAP, grad
 ge_op = declare("ge", 2, np.greater_equal, "({0} >= {1})", symbol=">=", cost=CHEAP, grad=_no_grad(2))
 eq_op = declare("eq", 2, np.equal, "({0} == {1})", commutative=True, symbol="==", cost=CHEAP, grad=_no_grad(2))
 neq_op = declare("neq", 2, np.not_equal, "({0} != {1})", commutative=True, symbol="!=", cost=CHEAP, grad=_no_grad(2))
-switch_op = declare(
+switch_op: Elemwise = declare(
     "switch",
     3,
     _np_switch,

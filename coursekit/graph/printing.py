@@ -32,8 +32,8 @@ def pp(v, depth: int = 12) -> str:
 def debugprint(outputs) -> str:
     """One line per node, numbered in evaluation order, e.g. ``%3 = mul(%1, x)  float64 (False,)``."""
     order = toposort(as_list(outputs))
-    num = {}
-    lines = []
+    num: dict[Variable, str] = {}
+    lines: list[str] = []
     for v in order:
         if v.op is None:
             num[v] = _leaf(v)

@@ -61,7 +61,7 @@ class LocalRewrite:
     def __init__(self, name: str, *rules: Callable):
         self.name, self.rules = name, list(rules)
 
-    def __call__(self, outputs):
+    def __call__(self, outputs: list[Variable]) -> tuple[list[Variable], Counter]:
         stats: Counter = Counter()
         return apply_local(outputs, self.rules, stats), stats
 
@@ -199,12 +199,13 @@ def same_shape(a: Variable, b: Variable) -> bool:
 
 def fold_constants(node: Variable):
     """An op whose inputs are all constants is computed now."""
-    if node.op is None or not node.inputs or not all(isinstance(i, Constant) for i in node.inputs):
+    consts = [i for i in node.inputs if isinstance(i, Constant)]
+    if node.op is None or not node.inputs or len(consts) != len(node.inputs):
         return None
     if getattr(node.op, "lazy", False) or getattr(node.op, "impure", False):
         return None
     with np.errstate(all="ignore"):
-        value = np.asarray(node.op.perform(*(i.value for i in node.inputs)))
+        value = np.asarray(node.op.perform(*(c.value for c in consts)))
     if value.dtype != node.dtype:
         value = value.astype(node.dtype)
     return Constant(value, broadcastable=node.broadcastable)
@@ -213,7 +214,7 @@ def fold_constants(node: Variable):
 constant_folding = LocalRewrite("constant_folding", fold_constants)
 
 
-def merge(outputs):
+def merge(outputs: list[Variable]) -> tuple[list[Variable], int]:
     """Common-subexpression elimination: one node per (op, inputs), one constant per value."""
     table: dict = {}
     memo: dict[Variable, Variable] = {}

@@ -77,7 +77,8 @@ def code_paths() -> dict[str, str]:
         "numpy": numpy_dispatch(),
         "OpenBLAS": openblas_core(),
         "torch": torch.backends.cpu.get_cpu_capability(),
-        "numba": numba.config.CPU_NAME or "host",
+        # getattr: numba.config sets its attributes at run time from the environment (invisible to mypy)
+        "numba": getattr(numba.config, "CPU_NAME", None) or "host",
         "oneDNN": onednn_isa(),
     }
 

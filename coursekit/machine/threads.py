@@ -102,18 +102,19 @@ def _set(counts: dict[str, int | None]) -> dict[str, int | None]:
         "torch": None,
         "numba": None,
     }
-    if found is not None and counts.get("numpy BLAS") is not None:
-        found[1](ctypes.c_int(counts["numpy BLAS"]))
+    n_blas, n_torch, n_numba = counts.get("numpy BLAS"), counts.get("torch"), counts.get("numba")
+    if found is not None and n_blas is not None:
+        found[1](ctypes.c_int(n_blas))
     torch = sys.modules.get("torch")
     if torch is not None:
         before["torch"] = torch.get_num_threads()
-        if counts.get("torch") is not None:
-            torch.set_num_threads(counts["torch"])
+        if n_torch is not None:
+            torch.set_num_threads(n_torch)
     numba = sys.modules.get("numba")  # never imported here: importing numba decides the simulator switch
     if numba is not None and hasattr(numba, "set_num_threads"):
         before["numba"] = numba.get_num_threads()
-        if counts.get("numba") is not None:  # numba refuses more than the pool it started with
-            numba.set_num_threads(max(1, min(counts["numba"], numba.config.NUMBA_NUM_THREADS)))
+        if n_numba is not None:  # numba refuses more than the pool it started with
+            numba.set_num_threads(max(1, min(n_numba, numba.config.NUMBA_NUM_THREADS)))
     return before
 
 

@@ -7,13 +7,17 @@ Writes to the output folder: ``ceilings.csv`` (bandwidth in bytes/s, FLOP/s per 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coursekit.machine import device
 from coursekit.perf import roofline
 from coursekit.perf.ceilings import course_kernels, measure_ceilings
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def run_bench(out: Path, refresh: bool = False, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:  # noqa: F821
+
+def run_bench(out: Path, refresh: bool = False, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Measure CPU (and GPU when present) ceilings and kernels; write CSVs and a PNG into ``out``.
 
     Returns (ceilings table, kernels table).

@@ -165,7 +165,7 @@ def _cpu_bandwidth(dtype: str, repeats: int) -> tuple[float, str, int]:
     if not np.all(a[:: max(1, n // 97)] == 7):  # 1 + 3 * 2
         raise RuntimeError("triad gave a wrong result")
     bytes_per_s = {label: 3 * a.nbytes / t for label, t in seconds.items()}
-    winner = max(bytes_per_s, key=bytes_per_s.get)
+    winner = max(bytes_per_s, key=lambda label: bytes_per_s[label])
     others = ", ".join(f"{label.split(' (')[0]} {rate / 1e9:.1f}" for label, rate in bytes_per_s.items())
     how = (
         f"STREAM triad a = b + s*c, best of {repeats}, 3 arrays' bytes counted: {winner}; "
@@ -317,6 +317,10 @@ def course_kernels(device: str = "cpu", dtype: str = "float32", min_time: float 
     mv = int(np.sqrt(big))
     mm_sizes = _session.size(small=[64, 256, 1024], default=[64, 256, 1024, 2048], gpu=[256, 1024, 4096, 8192])
     rows, cols = _session.size(small=(1024, 1000), default=(big // 2000, 1000), gpu=(big // 1000, 1000))
+    # numpy functions on the CPU, torch ones on CUDA: the arrays they make and take are of either kind
+    rand: Callable[..., Any]
+    empty: Callable[..., Any]
+    vdot: Callable[..., Any]
     if dev == "cpu":
         # drawn in float32: a float64 draw first would hold twice the array's bytes at once
         rand = lambda *shape: np.random.default_rng(0).standard_normal(shape, np.float32).astype(dtype, copy=False)  # noqa: E731

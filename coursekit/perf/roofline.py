@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from coursekit.perf import timing as _timing
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # ----------------------------------------------------------------------------------- kernels
 
@@ -168,10 +171,11 @@ def plot(
     import matplotlib.pyplot as plt
 
     roofs = [ceilings] if isinstance(ceilings, Ceilings) else list(ceilings)
-    kernels = [k for k in kernels if k.seconds is not None]
+    # the timed kernels, with their achieved FLOP/s (None exactly when ``seconds`` is None)
+    timed = [(k, k.flop_per_s) for k in kernels if k.flop_per_s is not None]
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 4.8))
-    intensities = [k.intensity for k in kernels] + [r.ridge for r in roofs]
+    intensities = [k.intensity for k, _ in timed] + [r.ridge for r in roofs]
     lo = min([1 / 16, *intensities]) / 2
     hi = max([256, *intensities]) * 2
     x = np.logspace(np.log10(lo), np.log10(hi), 200)
@@ -194,13 +198,13 @@ def plot(
             )
         colour_of[roof.name] = colour
         colour_of.setdefault("this CPU" if roof.device == "cpu" else "this GPU", colour)
-    for i, k in enumerate(sorted(kernels, key=lambda k: k.intensity)):
+    for i, (k, achieved) in enumerate(sorted(timed, key=lambda pair: pair[0].intensity)):
         colour = colour_of.get(k.device, "grey")
-        ax.plot(k.intensity, k.flop_per_s, "s", color=colour, ms=6, mec="black", mew=0.5)
+        ax.plot(k.intensity, achieved, "s", color=colour, ms=6, mec="black", mew=0.5)
         if annotate:  # alternate above/below so neighbours' labels do not overlap
             ax.annotate(
                 k.name,
-                (k.intensity, k.flop_per_s),
+                (k.intensity, achieved),
                 textcoords="offset points",
                 xytext=(5, 4 if i % 2 == 0 else -11),
                 fontsize=7,
@@ -210,28 +214,29 @@ def plot(
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (FLOP/byte)")
     ax.set_ylabel("performance (FLOP/s)")
-    top = max([r.flop_per_s for r in roofs] + [k.flop_per_s for k in kernels])
+    top = max([r.flop_per_s for r in roofs] + [achieved for _, achieved in timed])
     ax.set_ylim(top=top * 3)
     ax.set_title(title or "Roofline: solid = measured here, dashed = recorded, dotted = published")
     ax.legend(fontsize=8, loc="upper left")  # ridge labels sit above-left of their ridge, clear of it
     return ax
 
 
-def kernel_table(ceilings: Ceilings | Sequence[Ceilings], kernels: Iterable[Kernel]) -> pd.DataFrame:  # noqa: F821
+def kernel_table(ceilings: Ceilings | Sequence[Ceilings], kernels: Iterable[Kernel]) -> pd.DataFrame:
     """One row per timed kernel: intensity (FLOP/byte), time (seconds), GFLOP/s, GB/s, the
     fraction of its device's roof it reaches, and whether it is memory- or compute-bound."""
     import pandas as pd
 
     roofs = [ceilings] if isinstance(ceilings, Ceilings) else list(ceilings)
-    by_label = {}
+    by_label: dict[str, Ceilings] = {}
     for roof in roofs:
         by_label[roof.name] = roof
         by_label.setdefault("this CPU" if roof.device == "cpu" else "this GPU", roof)
     rows = []
     for k in kernels:
-        if k.seconds is None:
+        flop_per_s, bytes_per_s = k.flop_per_s, k.bytes_per_s  # None exactly when seconds is None
+        if k.seconds is None or flop_per_s is None or bytes_per_s is None:
             continue
-        roof = by_label.get(k.device)
+        dev_roof = by_label.get(k.device)
         rows.append(
             {
                 "device": k.device,
@@ -239,10 +244,10 @@ def kernel_table(ceilings: Ceilings | Sequence[Ceilings], kernels: Iterable[Kern
                 "intensity": round(k.intensity, 3),
                 "seconds": k.seconds,
                 "time": _timing.format_seconds(k.seconds),
-                "gflops": k.flop_per_s / 1e9,
-                "gbs": k.bytes_per_s / 1e9,
-                "of_roof": None if roof is None else float(k.flop_per_s / roof.attainable(k.intensity)),
-                "bound": None if roof is None else roof.bound(k),
+                "gflops": flop_per_s / 1e9,
+                "gbs": bytes_per_s / 1e9,
+                "of_roof": None if dev_roof is None else float(flop_per_s / dev_roof.attainable(k.intensity)),
+                "bound": None if dev_roof is None else dev_roof.bound(k),
             }
         )
     return pd.DataFrame(rows)

@@ -144,8 +144,9 @@ class Measurement:
             f"{self.label}: median {format_seconds(self.median)} ± {format_seconds(self.iqr)} (IQR) "
             f"per call, {self.n} calls in {len(self.times)} samples, cold {format_seconds(self.cold)}, {where}"
         )
-        if self.host_times is not None:
-            text += f", host enqueue {format_seconds(self.host_median)}"
+        host = self.host_median  # None exactly when host_times is None (a CPU measurement)
+        if host is not None:
+            text += f", host enqueue {format_seconds(host)}"
         if self.flop_per_s is not None:
             text += f", {self.flop_per_s / 1e9:.3g} GFLOP/s"
         if self.bytes_per_s is not None:
@@ -351,7 +352,8 @@ def benchmark(
     start = time.perf_counter()
     while not enough_samples(len(sampler.times), time.perf_counter() - start, min_samples, min_time, max_time):
         sampler.sample()
-    return sampler.measurement(label or getattr(fn, "__name__", "fn"), flop, nbytes)
+    name: str = label if label else getattr(fn, "__name__", "fn")
+    return sampler.measurement(name, flop, nbytes)
 
 
 class Timer:

@@ -54,9 +54,9 @@ def _run(
     name = getattr(cls, "__name__", repr(cls))
     with edf.fresh_graph():
         nodes = {}
-        for key, value in args.items():
+        for key, array in args.items():
             nodes[key] = edf.Input(name=key)
-            nodes[key].set(value.copy())
+            nodes[key].set(array.copy())
         component = _call(f"{name}({', '.join(args)})", cls, *nodes.values())
         _call(f"{name}.forward()", component.forward)
         value = None if component.value is None else np.array(component.value, dtype=np.float64)
