@@ -22,16 +22,13 @@ from coursekit.graph.codegen import (
     scalar_expr,
     scratch_buffer,
 )
-from coursekit.graph.ops import transcendental_ops
-
-# the declared ops of cost class "transcendental" (ops.py): each runs as a numpy ufunc step
-EXPENSIVE = transcendental_ops()
 
 
 def _expensive(ins) -> bool:
+    """Whether ``ins`` runs as a numpy ufunc step: its op's declared cost class is "transcendental" (ops.py)."""
     if ins.op.name == "pow" and ins.args[1][0] == "const":  # x**2 and x**1 become cheap code
         return float(np.asarray(ins.args[1][1])) not in (1.0, 2.0)
-    return getattr(ins.op, "cost", "cheap") == "transcendental"
+    return ins.op.cost == "transcendental"
 
 
 def plan(prog: Program) -> list[tuple]:

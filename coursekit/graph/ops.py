@@ -357,11 +357,6 @@ def ctype(dtype) -> str:
     return _CTYPES[name]
 
 
-def transcendental_ops() -> frozenset[str]:
-    """Names of the declared ops of cost class ``"transcendental"`` (the hybrid generator's numpy steps)."""
-    return frozenset(name for name, op in ELEMWISE.items() if op.cost == "transcendental")
-
-
 # ---- graph-building functions (the public API re-exports these) -------------------------------------
 
 # The elementwise ops are callable: T.exp(x) builds the node exp(x).

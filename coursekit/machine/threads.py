@@ -11,7 +11,7 @@ torch's OpenMP workers also *spin* after each parallel region, holding the cores
 OpenBLAS threads need next: on a 2-core VM, a torch matmul followed by a numpy one took 8.0 ms per
 pair with spinning workers and 0.5 ms with ``OMP_WAIT_POLICY=PASSIVE`` (torch alone: 0.16 vs
 0.3 ms). OpenMP reads the variable once, when torch loads, so it must be in the kernel's
-environment: :data:`KERNEL_ENV`, which ``coursekit kernel`` writes into the Jupyter kernel spec.
+environment: :data:`KERNEL_ENV`, which ``coursekit jupyter-kernel`` writes into the Jupyter kernel spec.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from coursekit.machine import device
 # Thread-pool sizes read by OpenMP, OpenBLAS, MKL and numexpr when they start.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_MAX_THREADS")
 
-# What the course's Jupyter kernel starts with (``coursekit kernel``; `make lab`, Binder's postBuild,
+# What the course's Jupyter kernel starts with (``coursekit jupyter-kernel``; `make lab`, Binder's postBuild,
 # `make test` and the benchmarks set the same): OpenMP workers sleep instead of spinning when idle.
 KERNEL_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 
