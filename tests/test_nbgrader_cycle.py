@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursekit.grading import nbgrader_course
+from coursekit.grading import autograde_times, nbgrader_course
 
 from conftest import ROOT
 
@@ -62,7 +62,9 @@ def course(tmp_path_factory):
 def test_config_sets_what_the_guide_says(course):
     root, _ = course
     text = (root / "nbgrader_config.py").read_text()
-    assert 'course_id = "coursekit"' in text and f'root = "{root}"' in text and "c.Execute.timeout = 900" in text
+    timeout_s = autograde_times.fitting_timeout_s(autograde_times.load())
+    assert 'course_id = "coursekit"' in text and f'root = "{root}"' in text
+    assert f"c.Execute.timeout = {timeout_s}\n" in text
 
 
 def test_released_notebooks_carry_no_jupytext_metadata(course):

@@ -10,7 +10,8 @@ import nbformat
 import pytest
 import tomllib
 
-from coursekit.grading import edition_check, edition_venv, publish
+from coursekit.grading import edition_check, edition_venv, leak_scan, publish
+from coursekit.grading.exercises import EXERCISES
 
 from conftest import NOTEBOOKS, ROOT
 
@@ -46,19 +47,14 @@ def test_edition_installs_nothing_of_the_instructors(edition):
 
 
 def test_edition_leaks_nothing(edition):
-    assert publish.leaks(edition) == []
-
-
-def test_known_library_answers_are_exactly_the_listed_ones(edition):
-    """Each exercise listed as answered by the library is still found there (no stale entry)."""
-    notes = publish.library_answers(edition)
-    assert [n.split(":")[0] for n in notes] == sorted(publish.LIBRARY_ANSWERS), notes
+    """No exceptions list: no solution, hidden test, shipped re-derivation or answer shown above."""
+    assert leak_scan.leaks(edition) == []
 
 
 def test_leak_scan_finds_what_was_planted(edition, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(edition, copy)
-    secrets = publish._instructor_only_text(ROOT)
+    secrets = leak_scan._instructor_only_text(ROOT)
     solution = next(text for what, _, text in secrets if what.startswith("the solution"))
     hidden = next(text for what, _, text in secrets if what.startswith("a hidden test"))
     (copy / "coursekit" / "notes.md").write_text(f"handy:\n{solution}\n")
@@ -68,17 +64,53 @@ def test_leak_scan_finds_what_was_planted(edition, tmp_path):
     loop = "\n".join("        " + line.strip() for line in greedy.splitlines()[1:])
     header = "def decode(step, state, start_id, end_id, max_len):\n    out = []"
     (copy / "coursekit" / "decode.py").write_text(f"{header}\n{loop}\n")
+    # a shipped module that re-derives what an exercise asks the student to write
+    exercise = next(e for e in EXERCISES.values() if e.writes)
+    (copy / "coursekit" / "extra.py").write_text(f"class {exercise.writes[0]}:\n    pass\n")
     shutil.copy(ROOT / "notebooks" / "01_gpu_basics.py", copy / "notebooks")
     shutil.copy(ROOT / "tests" / "test_edf_wrong_answers.py", copy / "tests")
-    found = "\n".join(publish.leaks(copy))
+    found = "\n".join(leak_scan.leaks(copy))
     for expected in (
         "notes.md: contains the solution",
         "more.py: contains a hidden test",
         "decode.py: contains most lines of the solution of nb05_greedy",
+        f"extra.py: defines {exercise.writes[0]}, which {exercise.grade_id} asks the student to write",
         "the .py twin",
         "an instructor",
     ):
         assert expected in found, f"the scan missed {expected!r}:\n{found}"
+
+
+def test_an_answer_shown_above_its_exercise_is_found():
+    """A `ck.show`-style listing above the exercise (in the source or the stored output, HTML or
+    text) shows the answer; the same listing after the exercise, or a part of the answer, does not."""
+    answer = "    beta_grad = out_grad.sum(axis=0)\n    return x_grad + 0, beta_grad"
+    solution = _cell(
+        f"def f(x_grad, out_grad):\n    ### BEGIN SOLUTION\n{answer}\n    ### END SOLUTION",
+        solution=True,
+        grade_id="nb09_f",
+    )
+    listing = _cell("ck.show(lib.f)")
+    listing.outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={"text/html": "<pre>  beta_grad = out_grad.sum(axis=0)\n  return x_grad + 0, beta_grad</pre>"},
+        )
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_cell("import numpy as np"), solution, listing]
+    assert leak_scan.shown_above(nb) == []
+    nb.cells = [_cell("import numpy as np"), listing, solution]
+    assert leak_scan.shown_above(nb) == [("nb09_f", 1)]
+    nb.cells = [_cell("x = 1\nreturn x_grad + 0, beta_grad\nbeta_grad = 0"), solution]
+    assert leak_scan.shown_above(nb) == [], "one of the answer's lines is not the answer"
+
+
+def test_defines_finds_def_and_class_at_any_depth():
+    assert leak_scan.defines("class A:\n    def batchnorm_backward(self):\n        pass\n", "batchnorm_backward")
+    assert leak_scan.defines("async def f():\n    pass\n", "f")
+    assert not leak_scan.defines("x = batchnorm_backward(1)\n# def batchnorm_backward\n", "batchnorm_backward")
+    assert not leak_scan.defines("def batchnorm_backward2():\n    pass\n", "batchnorm_backward")
 
 
 def _cell(source, **nbgrader):

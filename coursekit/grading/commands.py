@@ -22,12 +22,11 @@ def _release(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from coursekit.grading.publish import leaks, library_answers, publish
+    from coursekit.grading.leak_scan import leaks
+    from coursekit.grading.publish import publish
 
     out = Path(args.out)
     released = publish(out)
-    for note in library_answers(out):
-        print(f"note {note}")
     found = leaks(out)
     for problem in found:
         print(f"LEAK {problem}")
@@ -64,8 +63,10 @@ def _grade(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from coursekit.grading.assignments import format_scores, grade
+    from coursekit.grading.autograde_times import fitting_timeout_s, load
 
-    scores = grade(Path(args.notebook), Path(args.instructor) if args.instructor else None, timeout=args.timeout)
+    timeout = args.timeout or fitting_timeout_s(load())
+    scores = grade(Path(args.notebook), Path(args.instructor) if args.instructor else None, timeout=timeout)
     print(format_scores(scores))
     return 0 if all(not s.error for s in scores) else 1
 
@@ -91,5 +92,9 @@ def add_commands(sub: Any) -> None:
     grd = sub.add_parser("grade", help="run a student's notebook with the hidden tests and print its score")
     grd.add_argument("notebook", help="the student's .ipynb")
     grd.add_argument("--instructor", help="the instructor version (default: notebooks/<same name>)")
-    grd.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell (default: 900)")
+    grd.add_argument(
+        "--timeout",
+        type=int,
+        help="seconds allowed per cell (default: what nbgrader-course writes, from the measured times)",
+    )
     grd.set_defaults(func=_grade)

@@ -1,7 +1,8 @@
 """An nbgrader course directory for the course's notebooks (``coursekit nbgrader-course DIR``).
 
 Writes what nbgrader's quickstart would, filled in for this course: ``nbgrader_config.py``
-(course id, root, a per-cell timeout that fits the course's cells, quick mode for grading) and
+(course id, root, a per-cell time-out that fits the heaviest cell measured in quick mode, quick mode
+for grading) and
 ``source/<NN_name>/<NN_name>.ipynb`` for each notebook: the instructor version with its outputs
 cleared and its ``jupytext`` metadata removed (otherwise a released notebook, saved inside a
 clone, would be paired with a new ``.py`` by the repository's ``jupytext.toml``). Then the usual
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 
+from coursekit.grading import autograde_times
 from coursekit.grading.assignments import NOTEBOOKS_DIR, nbgrader_meta
 
 CONFIG = '''"""nbgrader configuration for the coursekit course (written by `coursekit nbgrader-course`)."""
@@ -26,6 +28,7 @@ c.CourseDirectory.course_id = "{course_id}"
 c.CourseDirectory.root = "{root}"
 
 # nbgrader's default is 30 s per cell; some of the course's cells measure or train for longer.
+# {timeout_note}
 c.Execute.timeout = {timeout_s}
 # Grading runs every cell of a submission. Quick mode (COURSEKIT_QUICK=1, set in the shell that
 # runs `nbgrader autograde`) shrinks problem sizes; the graded tests hold in both modes.
@@ -46,15 +49,32 @@ def instructor_source(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def timeout_note(times: dict | None) -> str:
+    """The config's comment on where its per-cell time-out comes from."""
+    if not times:
+        return "Nothing measured yet (benchmarks/autograde_times.py): a generous default."
+    heaviest = max(times["notebooks"].items(), key=lambda item: item[1]["heaviest_cell"]["seconds"])
+    return (
+        f"The heaviest cell measured in quick mode ({heaviest[0]}, cell {heaviest[1]['heaviest_cell']['cell']}: "
+        f"{heaviest[1]['heaviest_cell']['seconds']:.0f} s on {times['measured_on']}) times "
+        f"{autograde_times.SAFETY_FACTOR}, in whole minutes."
+    )
+
+
 def make_course(
-    root: Path, notebooks: list[Path] | None = None, course_id: str = "coursekit", timeout_s: int = 900
+    root: Path, notebooks: list[Path] | None = None, course_id: str = "coursekit", timeout_s: int | None = None
 ) -> list[str]:
     """Write ``nbgrader_config.py`` and ``source/`` for ``notebooks`` (default: all) under ``root``;
-    returns the assignment names (one per notebook: its file stem)."""
+    returns the assignment names (one per notebook: its file stem). The per-cell time-out (s)
+    defaults to :func:`coursekit.grading.autograde_times.fitting_timeout_s` of the recorded times."""
     root = Path(root).resolve()
     notebooks = notebooks or sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
     root.mkdir(parents=True, exist_ok=True)
-    (root / "nbgrader_config.py").write_text(CONFIG.format(course_id=course_id, root=root, timeout_s=timeout_s))
+    times = autograde_times.load()
+    note = timeout_note(times) if timeout_s is None else "Set by the instructor."
+    timeout_s = autograde_times.fitting_timeout_s(times) if timeout_s is None else timeout_s
+    config = CONFIG.format(course_id=course_id, root=root, timeout_s=timeout_s, timeout_note=note)
+    (root / "nbgrader_config.py").write_text(config)
     names = []
     for path in notebooks:
         target = root / "source" / path.stem / path.name
