@@ -336,10 +336,11 @@ def huber_loop(r, delta):
 # a new float32 array of that shape (`r` unchanged), with no Python loop. It is graded on speed as
 # CS149 grades: `score = T_reference / T_student`, where the reference is the loop above *compiled*
 # (numba: one pass over memory at machine speed), both timed on this machine in the same run. It
-# passes from a score of 1/80, which the loop above, interpreted, does not reach. The grading runs in a separate
-# Python process that receives only your function's source: it may use `np` and `math` and nothing
-# else from the notebook, and may import nothing else. That process checks your numbers first, and
-# refuses a time faster than this machine's measured memory bandwidth allows.
+# passes from a score of 1/80, which the loop above, interpreted, does not reach. The grading runs
+# in a separate Python process that receives only your function's source: it may use `np` and
+# `math` and nothing else from the notebook, and may import nothing else. That process checks your
+# numbers first, and refuses a time that would mean reading and writing the arrays at more than
+# twice this machine's measured memory bandwidth.
 
 # %% nbgrader={"grade": false, "grade_id": "nb01_huber", "locked": false, "schema_version": 3, "solution": true}
 def huber_numpy(r, delta):
@@ -374,9 +375,10 @@ ck.checks.passed("nb01_huber", 2, hidden=True)
 # several times the memory traffic of the compiled loop, so its score is well below 1 even though
 # every pass is vectorised. An interpreted loop pays the interpreter's cost per element and scores
 # hundreds of times lower. The speed grade also distrusts good news: a function that returns a
-# remembered result, or starts its work in a background thread and returns before it is done,
-# "runs" faster than this machine can read the array at all, and fails the roofline check (the
-# same roofline that section 5 measures).
+# remembered result "runs" faster than this machine can read the array at all, and fails the
+# roofline check (the roofline of section 5). One that starts its work in a background thread and
+# returns before it is done fails that check too, or hands back an array whose numbers are not
+# there yet: the grading process looks at them the moment the call returns.
 
 # %% [markdown]
 # The next sections need none of these arrays: free them (a Binder session has about 2 GiB).
