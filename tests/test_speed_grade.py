@@ -67,7 +67,9 @@ def test_errors_in_the_submission_are_verdicts_not_crashes():
 
 def test_grade_runs_in_another_process_whose_clock_the_notebook_cannot_touch(monkeypatch):
     """A frozen clock in this process would make every time zero; the grading process has its own."""
-    monkeypatch.setattr(speed_grade.time, "perf_counter", lambda: 0.0)
+    monkeypatch.setattr(speed_grade, "_clock", lambda: 0.0)
+    frozen = speed_grade.run_grading(speed_grade.PREAMBLE + RIGHT, "huber_numpy", 50e9, 1e12, quick=True)
+    assert not frozen.passed and "ZeroDivisionError" in frozen.reason  # in this process the clock is broken
     result = speed_grade.grade(RIGHT, CEILINGS, name="huber_numpy", quick=True, seed=1)
     assert result.passed, result.summary()
     assert result.t_student_s > 0 and result.t_reference_s > 0

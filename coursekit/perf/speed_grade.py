@@ -21,6 +21,11 @@ Three checks must pass:
    the call returns. A cached (memoised) result, or work started in a thread and not waited for
    ("a timing without synchronisation"), fails here.
 
+The separate process and the import guard stop accidents and the casual cheats above; code that
+digs into the interpreter (for instance through the globals of numpy's own modules, where the
+real ``__import__`` lives) can get past any check run in Python, and is a matter for the course's
+rules on academic honesty, not for a timer.
+
 The one task, ``"huber"``, is the elementwise Huber function of notebook 01's Exercise 1.1:
 ``0.5 r^2`` where ``|r| <= delta``, else ``delta (|r| - delta / 2)``. Its reference is the scalar
 loop compiled by numba: a single pass over memory at compiled speed.
@@ -39,10 +44,10 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from time import perf_counter as _clock  # bound once: a later patch of time.perf_counter misses it
 from typing import Any
 
 import numpy as np
@@ -178,9 +183,9 @@ def _describe(value: Any) -> str:
 
 
 def _seconds(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
-    start = time.perf_counter()
+    start = _clock()
     out = fn(*args)
-    return time.perf_counter() - start, out
+    return _clock() - start, out
 
 
 def _score(fn: Callable, kernel: Callable, n: int, rounds: int, rng: np.random.Generator) -> tuple[float, float]:
