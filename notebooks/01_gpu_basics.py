@@ -40,6 +40,8 @@
 # and prints one line about this machine. Run it first, every time.
 
 # %% tags=["nbval-ignore-output"]
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -316,48 +318,67 @@ del ws
 # roofline of section 5 uses. GPUs have the same staircase, with much higher DRAM bandwidth.
 
 # %% [markdown]
-# ### Exercise 1.1 — vectorise saxpy (2 points)
-# Write `saxpy_numpy` as one numpy expression, with no Python loop: it must give the same numbers
-# as `saxpy_loop`, leave its inputs unchanged, and run more than 10x faster than the loop on
-# 200,000 elements.
+# ### Exercise 1.1 — vectorise a branch, graded on speed (2 points)
+# The *Huber function* of a residual `r` (the loss of robust regression: quadratic near zero,
+# linear beyond a threshold `delta`, so outliers pull less) has a branch per element:
 
 # %%
-def saxpy_loop(a, x, y):
-    """a * x + y, one element at a time (the reference)."""
-    return [a * xi + yi for xi, yi in zip(x, y, strict=True)]
+def huber_loop(r, delta):
+    """The Huber function of each element of r, one element at a time (a Python list)."""
+    out = []
+    for v in r.tolist():
+        out.append(0.5 * v * v if abs(v) <= delta else delta * (abs(v) - 0.5 * delta))
+    return out
 
 
-# %% nbgrader={"grade": false, "grade_id": "nb01_saxpy", "locked": false, "schema_version": 3, "solution": true}
-def saxpy_numpy(a, x, y):
-    """a * x + y for numpy arrays x and y, as one vectorised expression."""
+# %% [markdown]
+# Write `huber_numpy(r, delta)`: the same numbers for a float32 array `r` of any shape, returned as
+# a new float32 array of that shape (`r` unchanged), with no Python loop. It is graded on speed as
+# CS149 grades: `score = T_reference / T_student`, where the reference is the loop above *compiled*
+# (numba: one pass over memory at machine speed), both timed on this machine in the same run. It
+# passes from a score of 1/80, which the loop above, interpreted, does not reach. The grading runs
+# in a separate Python process that receives only your function's source: it may use `np` and
+# `math` and nothing else from the notebook, and may import nothing else. That process checks your
+# numbers first, and refuses a time that would mean reading and writing the arrays at more than
+# twice this machine's measured memory bandwidth.
+
+# %% nbgrader={"grade": false, "grade_id": "nb01_huber", "locked": false, "schema_version": 3, "solution": true}
+def huber_numpy(r, delta):
+    """The Huber function of each element of the float32 array r, as a new float32 array."""
     ### BEGIN SOLUTION
-    return a * x + y
+    a = np.abs(r)
+    m = np.minimum(a, delta)  # |r| below the threshold, delta above it: no branch
+    return m * (a - 0.5 * m)
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "nb01_saxpy_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false} tags=["nbval-ignore-output"]
+# %% nbgrader={"grade": true, "grade_id": "nb01_huber_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false} tags=["nbval-ignore-output"]
 from coursekit.checks import check_close, check_true
+from coursekit.perf import speed_grade
 
-rng = np.random.default_rng(1)
-xs, ys = rng.standard_normal(1000), rng.standard_normal(1000)
-check_close(saxpy_numpy(2.5, xs, ys), saxpy_loop(2.5, xs.tolist(), ys.tolist()), what="saxpy_numpy(2.5, x, y)")
-big_x, big_y = rng.standard_normal(200_000), rng.standard_normal(200_000)
-t_loop = timing.benchmark(saxpy_loop, 2.5, big_x.tolist(), big_y.tolist(), min_time=0.2).median
-t_numpy = timing.benchmark(saxpy_numpy, 2.5, big_x, big_y, min_time=0.2).median
-check_true(t_loop / t_numpy > 10,
-           f"expected saxpy_numpy to be >10x faster than the loop, measured {t_loop / t_numpy:.1f}x")
-print(f"saxpy_numpy is {t_loop / t_numpy:.0f}x faster than the loop")
+r_small = (3 * np.random.default_rng(1).standard_normal(1000)).astype(np.float32)
+check_close(huber_numpy(r_small, 1.0), huber_loop(r_small, 1.0), what="huber_numpy(r, 1.0)", rtol=1e-5, atol=1e-6)
+speed = speed_grade.grade(huber_numpy, here)  # a separate process: correctness, score, plausibility
+print(speed.summary())
+check_true(speed.passed, f"huber_numpy failed the speed grade: {speed.reason}")
 ### BEGIN HIDDEN TESTS
-check_close(saxpy_numpy(0.0, xs, ys), ys, what="saxpy_numpy(0, x, y)")
-check_close(saxpy_numpy(-1.0, xs, xs), np.zeros_like(xs), what="saxpy_numpy(-1, x, x)")
-x_before, y_before = xs.copy(), ys.copy()
-saxpy_numpy(3.0, xs, ys)
-check_close(xs, x_before, what="x after the call (inputs must not change)")
-check_close(ys, y_before, what="y after the call (inputs must not change)")
-x32 = xs.astype(np.float32)
-check_close(saxpy_numpy(np.float32(2), x32, x32), 3 * x32, what="saxpy_numpy on float32", rtol=1e-6)
+from coursekit.grading.hidden import basics as basics_checks
+
+basics_checks.check_huber_speed(huber_numpy)
 ### END HIDDEN TESTS
-ck.checks.passed("nb01_saxpy", 2, hidden=True)
+ck.checks.passed("nb01_huber", 2, hidden=True)
+
+# %% [markdown]
+# **What the score measures.** The compiled loop reads each element once and writes each result
+# once: one pass over memory. A numpy expression is a sequence of whole-array operations, and each
+# one is a pass that reads its inputs and writes a temporary array; with a few of them, numpy does
+# several times the memory traffic of the compiled loop, so its score is well below 1 even though
+# every pass is vectorised. An interpreted loop pays the interpreter's cost per element and scores
+# hundreds of times lower. The speed grade also distrusts good news: a function that returns a
+# remembered result "runs" faster than this machine can read the array at all, and fails the
+# roofline check (the roofline of section 5). One that starts its work in a background thread and
+# returns before it is done fails that check too, or hands back an array whose numbers are not
+# there yet: the grading process looks at them the moment the call returns.
 
 # %% [markdown]
 # The next sections need none of these arrays: free them (a Binder session has about 2 GiB).
@@ -366,7 +387,7 @@ ck.checks.passed("nb01_saxpy", 2, hidden=True)
 import gc
 
 x_list = y_list = x_torch = y_torch = relu_variants = saxpy_variants = relu_runs = saxpy_runs = None
-big_x = big_y = None
+r_small = None
 _ = gc.collect()
 
 # %% [markdown]
@@ -509,6 +530,93 @@ print(f"theoretical peak of this CPU: {peak / 1e9:.0f} GFLOP/s ({how})")
 print(f"ridge point: {here.ridge:.1f} FLOP/byte")
 
 # %% [markdown]
+# ### Exercise 1.2 — predict, then measure (3 points)
+# Below, the notebook times numpy evaluating `a * x + y` (`a` a Python float, `x` and `y` float32
+# arrays of `n` elements, far larger than the caches). Predict the time *before* it measures: write
+# `predict_saxpy_seconds(n, ceilings)`, the roofline's time in seconds for that numpy expression on
+# a device with `ceilings.bytes_per_s` and `ceilings.flop_per_s`. Count the bytes as `W` was
+# measured (every array that an operation reads or writes, once, at its full size) for what numpy
+# actually does when it evaluates the expression, and count the FLOP. The prediction is graded
+# within 2 % against the roofline of several devices, not against a timing.
+
+# %% nbgrader={"grade": false, "grade_id": "nb01_predict", "locked": false, "schema_version": 3, "solution": true}
+def predict_saxpy_seconds(n, ceilings):
+    """The roofline's time (seconds) of numpy's `a * x + y` on float32 arrays of n elements."""
+    ### BEGIN SOLUTION
+    nbytes = 5 * n * 4  # a * x: read x, write a temporary; + y: read it and y, write the result
+    return max(nbytes / ceilings.bytes_per_s, 2 * n / ceilings.flop_per_s)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "nb01_predict_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+from coursekit.checks import check_close, check_true
+
+toy = roofline.Ceilings("toy", "cpu", "float32", bytes_per_s=10e9, flop_per_s=100e9)  # memory-bound
+toy_2w = roofline.Ceilings("toy, twice the bandwidth", "cpu", "float32", bytes_per_s=20e9, flop_per_s=100e9)
+guess = predict_saxpy_seconds(1_000_000, toy)
+check_true(guess > 0, f"a time is positive, got {guess!r}")
+check_close(predict_saxpy_seconds(2_000_000, toy), 2 * guess, what="twice the elements: twice the time")
+check_close(predict_saxpy_seconds(1_000_000, toy_2w), guess / 2,
+            what="memory-bound: twice the bandwidth, half the time")
+### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import basics as basics_checks
+
+basics_checks.check_saxpy_prediction(predict_saxpy_seconds)
+### END HIDDEN TESTS
+ck.checks.passed("nb01_predict", 3, hidden=True)
+
+# %% [markdown]
+# Now the measurement, on arrays of 32 MiB each (64 MiB outside quick mode):
+
+# %% tags=["nbval-ignore-output"]
+n_pred = ck.size(small=2**23, default=2**24)
+x_pred = np.random.default_rng(7).standard_normal(n_pred, np.float32)
+y_pred = np.random.default_rng(8).standard_normal(n_pred, np.float32)
+saxpy_big = timing.benchmark(lambda: 2.5 * x_pred + y_pred, min_time=0.3, label="numpy a * x + y")
+measured_s = saxpy_big.best  # the fastest call: a bound is compared with the best the machine did
+try:
+    mine = predict_saxpy_seconds(n_pred, here)
+except NotImplementedError:  # Exercise 1.2 not solved yet
+    mine = None
+t_pred = np.empty_like(x_pred)
+
+
+def saxpy_reused():
+    """The same two passes as numpy's a * x + y, into one array allocated once."""
+    np.multiply(x_pred, 2.5, out=t_pred)
+    np.add(t_pred, y_pred, out=t_pred)
+
+
+reused_s = timing.benchmark(saxpy_reused, min_time=0.3).best
+passes_per_element = measured_s * here.bytes_per_s / (n_pred * 4)
+print(f"numpy a * x + y on {n_pred:,} float32: fastest call {timing.format_seconds(measured_s)} "
+      f"(median {timing.format_seconds(saxpy_big.median)}, IQR {timing.format_seconds(saxpy_big.iqr)})")
+if mine is not None:
+    print(f"your prediction: {timing.format_seconds(mine)}; measured / predicted = {measured_s / mine:.2f}")
+print(f"at this machine's {here.bytes_per_s / 1e9:.1f} GB/s, the fastest call's time moves "
+      f"{passes_per_element:.1f} arrays' worth of bytes")
+print(f"the same two passes into an array allocated once: {timing.format_seconds(reused_s)}, "
+      f"{reused_s * here.bytes_per_s / (n_pred * 4):.1f} arrays' worth")
+x_pred = y_pred = t_pred = None
+
+# %%
+assert passes_per_element > 2, "a * x + y reads x and y and writes a result: at least 3 arrays' bytes at most at W"
+
+# %% [markdown]
+# **The roofline's answer.** numpy evaluates `a * x + y` as two operations: `a * x` reads `x` and
+# writes a temporary array, then `+ y` reads the temporary and `y` and writes the result — five
+# array passes, `20 n` bytes in float32, against `12 n` for a fused loop that never stores `a * x`.
+# Its `2n` FLOP take far less time than its bytes on this CPU, so the prediction is `20 n / W`.
+# The roofline is a *bound*: the measurement should be slower, for reasons the model leaves out.
+# Each array numpy creates for a result is fresh memory, which the operating system maps and
+# zeroes page by page when it is first written: the last line printed, the same passes into an
+# array allocated once, shows that cost. `W` was measured with every usable core (the method
+# printed with the ceilings names the threads), while numpy's element-wise operations run on one.
+# And writing an array first reads its cache lines into the cache (*write-allocate*), which `W`'s
+# triad does not count. The arrays' worth of bytes printed, against the model's five, show what
+# these cost on this machine.
+
+# %% [markdown]
 # Now the course's kernels, timed here and placed at their intensity. Next to this CPU's roof: the
 # GPU's roofline, recorded on a real GPU where one has been recorded in `data/reference/`, otherwise
 # the H100's *published* peaks (dotted; labelled as such).
@@ -546,44 +654,70 @@ assert roofline.matmul(1024, 1024, 1024).intensity > 100 * add_k.intensity
 # common operation that can use a GPU's enormous compute, and batching makes them larger.
 
 # %% [markdown]
-# ### Exercise 1.2 — predict the bound from the shapes (2 points)
-# Write `matvec_intensity(m, n, itemsize)`: the arithmetic intensity (FLOP/byte) of multiplying an
-# `m x n` matrix by a length-`n` vector, counting `2mn` FLOP and the minimum traffic (read the
-# matrix and the vector once, write the result once). Then `predicted_bound(intensity, ceilings)`
-# returns `"memory-bound"` or `"compute-bound"` for a device's `Ceilings`.
+# ### Exercise 1.3 — the batch that makes a layer compute-bound (3 points)
+# A dense layer applies its weights `W` (`m x n`) to a batch of inputs `X` (`n x batch`, one
+# column per example): `Y = W @ X`. With a batch of one it is the matrix-vector product plotted
+# above, far below the ridge. Write
+# - `layer_intensity(m, n, batch, itemsize=4)`: the product's arithmetic intensity (FLOP/byte),
+#   counting a multiply and an add as two FLOP, and the bytes that must at least move: every input
+#   read once, the result written once, in elements of `itemsize` bytes;
+# - `smallest_compute_bound_batch(m, n, ceilings, itemsize=4)`: the smallest batch at which that
+#   intensity reaches the ridge point of a device with these `ceilings`, or `None` if no batch,
+#   however large, reaches it.
 
 # %% nbgrader={"grade": false, "grade_id": "nb01_intensity", "locked": false, "schema_version": 3, "solution": true}
-def matvec_intensity(m, n, itemsize=4):
-    """FLOP per byte of an (m x n) @ (n,) product with elements of `itemsize` bytes."""
+def layer_intensity(m, n, batch, itemsize=4):
+    """FLOP per byte of W @ X, W of shape (m, n), X of shape (n, batch)."""
     ### BEGIN SOLUTION
-    return 2 * m * n / ((m * n + n + m) * itemsize)
+    return 2 * m * n * batch / ((m * n + n * batch + m * batch) * itemsize)
     ### END SOLUTION
 
 
-def predicted_bound(intensity, ceilings):
-    """'memory-bound' below the device's ridge point, 'compute-bound' at or above it."""
+def smallest_compute_bound_batch(m, n, ceilings, itemsize=4):
+    """The smallest batch whose layer_intensity reaches ceilings' ridge point (None if none does)."""
     ### BEGIN SOLUTION
-    return "memory-bound" if intensity < ceilings.flop_per_s / ceilings.bytes_per_s else "compute-bound"
+    ridge = ceilings.flop_per_s / ceilings.bytes_per_s
+    # 2mnB >= ridge * s * (mn + (m + n) B)  <=>  B (2mn - ridge s (m + n)) >= ridge s mn
+    spare = 2 * m * n - ridge * itemsize * (m + n)
+    if spare <= 0:  # the intensity only tends to 2mn / ((m + n) s) as the batch grows
+        return None
+    batch = max(1, math.ceil(ridge * itemsize * m * n / spare))
+    while batch > 1 and layer_intensity(m, n, batch - 1, itemsize) >= ridge:  # rounding
+        batch -= 1
+    while layer_intensity(m, n, batch, itemsize) < ridge:
+        batch += 1
+    return batch
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "nb01_intensity_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-from coursekit.checks import check_close, check_equal
+# %% nbgrader={"grade": true, "grade_id": "nb01_intensity_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false} tags=["nbval-ignore-output"]
+from coursekit.checks import check_close, check_equal, check_true
 
-check_close(matvec_intensity(1000, 1000), 2e6 / (1_002_000 * 4), what="matvec_intensity(1000, 1000)")
-check_close(matvec_intensity(10, 20, itemsize=8), 400 / (230 * 8), what="matvec_intensity(10, 20, itemsize=8)")
-toy = roofline.Ceilings("toy", "cpu", "float32", bytes_per_s=10e9, flop_per_s=100e9)  # ridge at 10 FLOP/byte
-check_equal(predicted_bound(0.5, toy), "memory-bound", what="bound at 0.5 FLOP/byte")
-check_equal(predicted_bound(50.0, toy), "compute-bound", what="bound at 50 FLOP/byte")
-print("matvec stays below 0.5 FLOP/byte in float32 whatever its size: always memory-bound on this machine:",
-      predicted_bound(matvec_intensity(10_000, 10_000), here))
+check_close(layer_intensity(1000, 500, 1), roofline.matvec(1000, 500).intensity, what="a batch of one: a matvec")
+toy = roofline.Ceilings("toy", "cpu", "float32", bytes_per_s=20e9, flop_per_s=200e9)  # ridge at 10 FLOP/byte
+b = smallest_compute_bound_batch(4096, 4096, toy)
+check_true(b is not None and layer_intensity(4096, 4096, b) >= toy.ridge > layer_intensity(4096, 4096, b - 1),
+           f"at batch {b} the intensity reaches the ridge, at batch {b} - 1 it does not")
+tiny_layer = roofline.Ceilings("toy", "cpu", "float32", bytes_per_s=10e9, flop_per_s=1e12)  # ridge at 100
+check_equal(smallest_compute_bound_batch(64, 64, tiny_layer), None, what="a 64 x 64 layer, ridge 100 FLOP/byte")
+for label, dev in (("this CPU (measured)", here), ("H100 (published peaks)", h100)):
+    print(f"{label}: a 4096 x 4096 float32 layer is compute-bound from batch "
+          f"{smallest_compute_bound_batch(4096, 4096, dev)} (ridge {dev.flop_per_s / dev.bytes_per_s:.1f} FLOP/byte)")
 ### BEGIN HIDDEN TESTS
-check_close(matvec_intensity(1, 1, itemsize=2), 2 / 6, what="matvec_intensity(1, 1, itemsize=2)")
-check_close(matvec_intensity(4096, 16), 2 * 4096 * 16 / ((4096 * 16 + 16 + 4096) * 4), what="a tall matrix")
-check_equal(predicted_bound(10.0, toy), "compute-bound", what="bound exactly at the ridge")
-check_equal(predicted_bound(9.99, toy), "memory-bound", what="bound just below the ridge")
+from coursekit.grading.hidden import basics as basics_checks
+
+basics_checks.check_layer(layer_intensity, smallest_compute_bound_batch)
 ### END HIDDEN TESTS
-ck.checks.passed("nb01_intensity", 2, hidden=True)
+ck.checks.passed("nb01_intensity", 3, hidden=True)
+
+# %% [markdown]
+# **Why batching works.** Each weight is read once and used `batch` times, so for a batch much
+# smaller than `m` and `n` the intensity grows about linearly, near `2 batch / itemsize` FLOP per
+# byte; the ridge is reached near `batch = ridge x itemsize / 2`. It cannot grow forever: once the
+# batch's inputs and outputs outweigh the weights, the intensity levels off near
+# `2mn / ((m + n) itemsize)`, which is why a small layer on a device with a high ridge stays
+# memory-bound at any batch. Devices whose ridge is higher need larger batches to use their
+# compute, as the two lines printed above show: one reason deep learning trains on minibatches.
 
 # %% [markdown]
 # ## 6. When does the GPU win?
@@ -610,26 +744,26 @@ else:
     for op, sizes in (("add", add_sizes), ("matmul", mm_sizes)):
         curves[op]["H100 bound (published peaks + latency)"] = crossover.bound_from_published(h100, op, sizes)
 
-wins = {}  # (op, GPU label) -> crossover sizes, as Exercise 1.3 defines them (from this size on)
+faster = {}  # (op, GPU label, column) -> the sizes at which the GPU is faster than the CPU
 for op in ("add", "matmul"):
     cpu_curve = curves[op]["this CPU"]
     for label, gpu_curve in curves[op].items():
         if label != "this CPU":
             merged = cpu_curve.merge(gpu_curve, on="n", suffixes=("_cpu", "_gpu"))
-            wins[op, label] = (
-                crossover.crossover_size(merged["n"], merged["compute_s_cpu"], merged["compute_s_gpu"]),
-                crossover.crossover_size(merged["n"], merged["compute_s_cpu"], merged["with_copies_s_gpu"]),
-            )
-            print(f"{op:>6}: {label} beats the CPU from n = {wins[op, label][0]} on (data on the GPU), "
-                  f"from n = {wins[op, label][1]} on (with copies)")
+            for column in ("compute_s", "with_copies_s"):
+                faster[op, label, column] = merged.loc[merged[f"{column}_gpu"] < merged["compute_s_cpu"], "n"].tolist()
+            print(f"{op:>6}: {label} is faster than the CPU at n = "
+                  f"{', '.join(f'{n:,}' for n in faster[op, label, 'compute_s']) or 'none'} (data on the GPU); "
+                  f"with copies at n = {', '.join(f'{n:,}' for n in faster[op, label, 'with_copies_s']) or 'none'}")
 
 
 def finding(op):
-    label = next(lab for o, lab in wins if o == op)
-    with_copies = wins[op, label][1]
-    return f"{op}: with copies the GPU " + (
-        "never wins here" if with_copies is None else f"wins from n = {with_copies:,}"
-    )
+    label = next(lab for o, lab, _ in faster if o == op)
+    sizes, measured = faster[op, label, "with_copies_s"], curves[op]["this CPU"]["n"]
+    if not sizes:
+        return f"{op}: with copies the GPU is slower at every size here"
+    largest = " (the largest among them)" if measured.max() in sizes else ""
+    return f"{op}: with copies the GPU is faster at {len(sizes)} of {len(measured)} sizes{largest}"
 
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -646,19 +780,21 @@ plt.show()
 # GPU can at best win by the ratio of link bandwidth to the CPU's memory bandwidth. Every launch
 # and every copy also costs microseconds whatever its size (the latency floor above): that is why
 # GPU curves are flat, and slower than the CPU, for small sizes, and why a GPU does not "win from
-# n = 16" however high its peak. The crossover is read as Exercise 1.3 defines it: the size from
-# which on the GPU is faster. The lesson of every deep-learning framework: **move the data to the GPU once and keep it
-# there**, and copy back only what you must (the loss, the predictions).
+# n = 16" however high its peak. The lesson of every deep-learning framework: **move the data to
+# the GPU once and keep it there**, and copy back only what you must (the loss, the predictions).
 #
-# ### Exercise 1.3 — read the crossover off measurements (2 points)
-# Timings are noisy: a GPU curve may dip below the CPU curve once at a small size by chance, then
-# lose again. Write `crossover_size(sizes, t_cpu, t_gpu)` that returns the smallest size **from
-# which on** the GPU is faster at that size and every larger one, or `None` if it is not faster at
-# the largest size.
+# ### Exercise 1.4 — read the crossover off measurements (2 points)
+# The lists printed above are the sizes at which the GPU happened to be faster. To decide where
+# to run an operation you want one number: the size from which on it pays to move the operation to
+# the GPU. Measurements are noisy, so a GPU curve may dip below the CPU curve at a small size by
+# chance and lose again at larger sizes; such a dip must not move your answer. Write
+# `crossover_size(sizes, t_cpu, t_gpu)` (seconds per call at each size; the sizes in any order)
+# returning that size, or `None` when the measurements do not support moving to the GPU at any
+# size. A tie is not a win.
 
 # %% nbgrader={"grade": false, "grade_id": "nb01_crossover", "locked": false, "schema_version": 3, "solution": true}
 def crossover_size(sizes, t_cpu, t_gpu):
-    """Smallest size s such that t_gpu < t_cpu at s and at every larger size (None if none)."""
+    """The size from which on the GPU pays, read off noisy timings (None if none does)."""
     ### BEGIN SOLUTION
     answer = None
     for s, c, g in sorted(zip(sizes, t_cpu, t_gpu, strict=True), reverse=True):
@@ -675,12 +811,11 @@ from coursekit.checks import check_equal
 
 sizes = [10, 100, 1000, 10_000]
 check_equal(crossover_size(sizes, [1, 2, 3, 4], [5, 5, 1, 1]), 1000, what="a clean crossover")
-check_equal(crossover_size(sizes, [1, 2, 3, 4], [5, 1, 9, 1]), 10_000, what="with a lucky dip at n = 100")
 check_equal(crossover_size(sizes, [1, 2, 3, 4], [5, 5, 5, 5]), None, what="when the GPU never wins")
 ### BEGIN HIDDEN TESTS
-check_equal(crossover_size(sizes, [5, 5, 5, 5], [1, 1, 1, 1]), 10, what="when the GPU always wins")
-check_equal(crossover_size([1000, 10, 10_000, 100], [3, 1, 4, 2], [1, 5, 1, 5]), 1000, what="unsorted sizes")
-check_equal(crossover_size(sizes, [1, 2, 3, 4], [1, 2, 3, 4]), None, what="ties are not wins")
+from coursekit.grading.hidden import basics as basics_checks
+
+basics_checks.check_crossover(crossover_size)
 ### END HIDDEN TESTS
 ck.checks.passed("nb01_crossover", 2, hidden=True)
 

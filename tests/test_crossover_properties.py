@@ -1,8 +1,10 @@
-"""Property-based: coursekit.perf.crossover's reading of two timing curves, for random curves.
+"""Property-based: the reference reading of two timing curves (Exercise 1.4's hidden checker), for
+random curves.
 
-``crossover_size`` is Exercise 1.3's definition: the smallest size from which on the GPU is faster at
-that size and every larger one (None when it is not faster at the largest), not the naive first size at
-which it wins, which a lucky dip fools. Checked on arbitrary curves and on straight lines that cross once.
+``crossover_size`` (in the instructor's room, coursekit/grading/hidden/basics.py) is Exercise 1.4's
+answer: the smallest size from which on the GPU is faster at that size and every larger one (None
+when it is not faster at the largest), not the naive first size at which it wins, which a lucky dip
+fools. Checked on arbitrary curves and on straight lines that cross once.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coursekit.perf.crossover import crossover_size
+from coursekit.grading.hidden.basics import crossover_size
 
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True)
 

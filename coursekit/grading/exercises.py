@@ -41,20 +41,31 @@ class Exercise:
 # ---- notebook 01 ------------------------------------------------------------------------------------
 NB01 = (
     Exercise(
-        "nb01_saxpy", "practice", "saxpy as one numpy expression", "tests/test_notebook01_helpers.py", ("saxpy_numpy",)
+        "nb01_huber",
+        "practice",
+        "a branch per element vectorised with numpy, speed-graded against the compiled loop in a separate process",
+        "tests/test_notebook01_wrong_answers.py",
+        ("huber_numpy",),
+    ),
+    Exercise(
+        "nb01_predict",
+        "prediction",
+        "the roofline time of numpy's a * x + y (its temporary's traffic) before the notebook measures it",
+        "tests/test_notebook01_wrong_answers.py",
+        ("predict_saxpy_seconds",),
     ),
     Exercise(
         "nb01_intensity",
         "derivation",
-        "a matrix-vector product's intensity and its bound from the ceilings",
-        "tests/test_notebook01_helpers.py",
-        ("matvec_intensity", "predicted_bound"),
+        "a dense layer's intensity and the smallest batch that reaches the ridge (None past the limit)",
+        "tests/test_notebook01_wrong_answers.py",
+        ("layer_intensity", "smallest_compute_bound_batch"),
     ),
     Exercise(
         "nb01_crossover",
         "decision",
-        "the size from which on the GPU wins, robust to one noisy dip",
-        "tests/test_notebook01_helpers.py",
+        "the size from which on the GPU pays, from noisy timings (a lucky dip must not count)",
+        "tests/test_notebook01_wrong_answers.py",
         ("crossover_size",),
     ),
 )

@@ -1,5 +1,5 @@
 """When does the GPU win? Time an operation over sizes on CPU and GPU, with and without the
-host<->device copies, and find where the curves cross.
+host<->device copies, to compare the curves (reading off the crossover is Exercise 1.4's).
 
 Without a GPU, the GPU side comes from a recorded run (``data/reference/``) or, failing that,
 from a *bound* computed from a device's published peaks: ``max(FLOP / peak, bytes / bandwidth)``,
@@ -92,18 +92,6 @@ def bound_from_published(
         copies = 3 * copy_latency_s + link_bytes / link_bytes_per_s
         rows.append({"op": op, "n": n, "compute_s": compute, "with_copies_s": compute + copies})
     return pd.DataFrame(rows)
-
-
-def crossover_size(sizes: Sequence[int], t_cpu: Sequence[float], t_gpu: Sequence[float]) -> int | None:
-    """The smallest size from which on the GPU is faster, at that size and every larger one
-    (None if it is not faster at the largest): Exercise 1.3's definition, robust to a lucky dip."""
-    answer = None
-    for n, c, g in sorted(zip(sizes, t_cpu, t_gpu, strict=True), reverse=True):
-        if g < c:
-            answer = int(n)
-        else:
-            break
-    return answer
 
 
 def plot(curves: dict[str, pd.DataFrame], op: str, ax=None, title: str | None = None):

@@ -1,4 +1,4 @@
 """The checkers that graded test cells call between ``### BEGIN HIDDEN TESTS`` and
 ``### END HIDDEN TESTS``: they hold reference answers, so they run at grading time and stay out
-of the student edition. One module per notebook's room: :mod:`.kernels` (notebook 02),
-:mod:`.edf` (03), :mod:`.graph` (04), :mod:`.apps` (05)."""
+of the student edition. One module per notebook's room: :mod:`.basics` (notebook 01),
+:mod:`.kernels` (02), :mod:`.edf` (03), :mod:`.graph` (04), :mod:`.apps` (05)."""
