@@ -297,36 +297,14 @@ def reduction(dev: str) -> dict[str, Any]:
     return reduce.time_on_gpu(300, **DRY_RUN_TIMING)  # 3 blocks, the last one partial
 
 
-def _tile_transpose(pad: int) -> Any:
-    """The 32 x (32 + ``pad``) tiled transpose that notebook 02 writes after its exercises (blocks
-    of 32 x 8 threads, 4 rows each); the same code, kept here because the shipped package must not
-    hold an exercise's answer."""
-    from numba import cuda, float32
-
-    cols = 32 + pad
-
-    @cuda.jit
-    def transpose_tile(x, out):
-        tile = cuda.shared.array((32, cols), float32)
-        tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-        bx, by = cuda.blockIdx.x * 32, cuda.blockIdx.y * 32
-        for j in range(ty, 32, 8):
-            if by + j < x.shape[0] and bx + tx < x.shape[1]:
-                tile[j, tx] = x[by + j, bx + tx]
-        cuda.syncthreads()
-        for j in range(ty, 32, 8):
-            if bx + j < out.shape[0] and by + tx < out.shape[1]:
-                out[bx + j, by + tx] = tile[tx, j]
-
-    return transpose_tile
-
-
 def transpose_kernels(dev: str) -> dict[str, Any]:
     """Notebook 02's warps-and-memory section: copy, naive, tiled (32-way bank conflicts) and padded
     transpose of a 4096 x 4096 float32 matrix."""
+    import transpose_tiles  # a sibling module: the notebook's tiled transposes, not shipped
+
     from coursekit.gpu.kernels import transpose
 
-    tiled = {"tiled": _tile_transpose(0), "padded": _tile_transpose(1)}
+    tiled = transpose_tiles.compiled()
     if dev == "cuda":
         return transpose.time_on_gpu(4096, tiled)
     return transpose.time_on_gpu(20, tiled, **DRY_RUN_TIMING)  # one partial 32 x 32 tile

@@ -23,7 +23,8 @@
 # - shared memory and `syncthreads`: a stencil (and the lecture's buggy version), reductions, and
 #   a tiled matrix multiply; the same kernels as CUDA C and as OpenCL compiled for this CPU;
 # - how to time kernels, and what the simulator's timings mean;
-# - what warps, occupancy and streams do to a kernel's speed (counted here, timed on a GPU).
+# - what warps, occupancy and streams do to a kernel's speed (counted here, timed on a GPU), and
+#   to predict a kernel's memory traffic (sectors per warp, bank conflicts) before counting it.
 #
 # **Outline**
 # 1. Host and device memory
@@ -1280,14 +1281,14 @@ else:
 
 # %% [markdown]
 # ### Exercise 2.6 — a transpose without bank conflicts, and without padding (3 points)
-# Padding costs shared memory: 32 x 33 floats where 32 x 32 hold the data. Write
-# `transpose_swizzled(x, out)` with `out = x.T`, for blocks of 32 x 8 threads, each block moving
-# one 32 x 32 tile as `transpose_tile32` does (every thread handles 4 rows of its tile column),
-# with a shared tile of exactly **32 x 32** floats and **no bank conflict**, in its writes or its
-# reads. Keep the tile's rows, but store each element at a column that depends on its row, so
-# that a warp's column reads spread over all banks; work out a mapping that does, and its inverse
-# for the reads. The tests check the values (on a 40 x 70 matrix too), coalesced global reads
-# and writes, one barrier, the tile's size, and every warp access to shared memory in the tracer.
+# Padding costs shared memory: 32 x 33 floats where 32 x 32 hold the data. `transpose_swizzled`
+# below is `transpose_tile32` with its two accesses to the tile left for you: write them so that
+# `out = x.T` with a shared tile of exactly **32 x 32** floats and **no bank conflict**, in the
+# tile's writes or its reads. Keep each element in its row of the tile, but store it at a column
+# that depends on the row, so that a warp's column reads spread over all 32 banks while its row
+# writes stay spread too; work out such a mapping, and where the read must then look. The tests
+# check the values (on a 40 x 70 matrix too), coalesced global reads and writes, one barrier, the
+# tile's size, and every warp access to shared memory, in the tracer.
 
 # %% nbgrader={"grade": false, "grade_id": "nb02_swizzle", "locked": false, "schema_version": 3, "solution": true}
 @cuda.jit
@@ -1298,18 +1299,22 @@ def transpose_swizzled(x, out):
     4 shared reads, none in a bank conflict, in a 32 x 32 float tile; 1 barrier. Blocks of (32, 8)
     threads per 32 x 32 tile.
     """
-    ### BEGIN SOLUTION
     tile = cuda.shared.array((32, 32), float32)
     tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
     bx, by = cuda.blockIdx.x * 32, cuda.blockIdx.y * 32
     for j in range(ty, 32, 8):
         if by + j < x.shape[0] and bx + tx < x.shape[1]:
-            tile[j, tx ^ j] = x[by + j, bx + tx]  # element (j, tx) at column tx XOR j: a permutation of the row
+            # store x[by + j, bx + tx], element (j, tx) of the tile
+            ### BEGIN SOLUTION
+            tile[j, tx ^ j] = x[by + j, bx + tx]  # at column tx XOR j: a permutation of row j
+            ### END SOLUTION
     cuda.syncthreads()
     for j in range(ty, 32, 8):
         if bx + j < out.shape[0] and by + tx < out.shape[1]:
-            out[bx + j, by + tx] = tile[tx, j ^ tx]  # element (tx, j): bank j XOR tx, distinct for the 32 tx
-    ### END SOLUTION
+            # out[bx + j, by + tx] = element (tx, j) of the tile
+            ### BEGIN SOLUTION
+            out[bx + j, by + tx] = tile[tx, j ^ tx]  # bank j XOR tx: distinct for the 32 tx of a warp
+            ### END SOLUTION
 
 
 # %% nbgrader={"grade": true, "grade_id": "nb02_swizzle_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
