@@ -300,11 +300,14 @@ def reduction(dev: str) -> dict[str, Any]:
 def transpose_kernels(dev: str) -> dict[str, Any]:
     """Notebook 02's warps-and-memory section: copy, naive, tiled (32-way bank conflicts) and padded
     transpose of a 4096 x 4096 float32 matrix."""
+    import transpose_tiles  # a sibling module: the notebook's tiled transposes, not shipped
+
     from coursekit.gpu.kernels import transpose
 
+    tiled = transpose_tiles.compiled()
     if dev == "cuda":
-        return transpose.time_on_gpu(4096)
-    return transpose.time_on_gpu(20, **DRY_RUN_TIMING)  # one partial 32 x 32 tile
+        return transpose.time_on_gpu(4096, tiled)
+    return transpose.time_on_gpu(20, tiled, **DRY_RUN_TIMING)  # one partial 32 x 32 tile
 
 
 def divergence_sweep(dev: str) -> list[dict[str, float]]:

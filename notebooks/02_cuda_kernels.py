@@ -23,7 +23,8 @@
 # - shared memory and `syncthreads`: a stencil (and the lecture's buggy version), reductions, and
 #   a tiled matrix multiply; the same kernels as CUDA C and as OpenCL compiled for this CPU;
 # - how to time kernels, and what the simulator's timings mean;
-# - what warps, occupancy and streams do to a kernel's speed (counted here, timed on a GPU).
+# - what warps, occupancy and streams do to a kernel's speed (counted here, timed on a GPU), and
+#   to predict a kernel's memory traffic (sectors per warp, bank conflicts) before counting it.
 #
 # **Outline**
 # 1. Host and device memory
@@ -58,7 +59,7 @@ from coursekit.perf import ceilings, compare, reference, roofline, timing
 
 info = ck.setup()  # must come before numba is imported: it may switch on the simulator
 
-from numba import cuda, float32
+from numba import cuda, float32, int32
 
 from coursekit.gpu import occupancy, streams
 from coursekit.gpu.kernels import matmul, reduce, simt, stencil, transpose, warps
@@ -281,8 +282,8 @@ ck.checks.passed("nb02_saxpy", 1, hidden=True)
 # blocks of threads: 28 is not a multiple of 8, so the blocks on the right and bottom edges are
 # partly idle. Unpack it as `col, row = cuda.grid(2)` and index `img[row, col]`: the lecture's 2-D
 # snippet writes `x, y = cuda.grid(2)` and `array[x, y]`, which gives the right answer but makes
-# neighbouring threads (`x`, `x + 1`) touch elements a whole row apart — uncoalesced, 32 memory
-# sectors per warp instead of 4 (section 10 counts them).
+# neighbouring threads (`x`, `x + 1`) touch elements a whole row apart — uncoalesced (section 10
+# says what that costs).
 
 # %%
 def brighten(img, out, gain):
@@ -321,53 +322,68 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ### Exercise 2.2 — a 2-D ReLU kernel (2 points)
-# Write `relu_2d` so that `out[r, c] = max(x[r, c], 0)` for a 2-D array, one thread per element,
-# using `cuda.grid(2)` and a bounds check in *both* dimensions. The tests use shapes that are not
-# multiples of the block, and the hidden tests check the memory contract in the tracer, including
-# that `threadIdx.x` runs along a row (`col, row = cuda.grid(2)`), so that neighbouring threads
-# read neighbouring addresses.
+# ### Exercise 2.2 — im2col: a convolution's windows as the rows of a matrix (2 points)
+# A convolution slides a small `K x K` filter over an image. GPU libraries often turn it into one
+# matrix product: **im2col** copies every `K x K` window of the image into one row of a matrix
+# `cols`, and the convolution becomes `cols @ w.ravel()`, which a tuned matmul then runs fast
+# (notebook 05's LeNet convolves 28 x 28 images with 5 x 5 filters).
+#
+# Write `im2col(img, cols)` for `K = 3`. Only windows that lie wholly inside the `H x W` image
+# count, so there are `H - K + 1` rows of `W - K + 1` windows each. Row `p` of `cols` (shape
+# `((H - K + 1) * (W - K + 1), K * K)`) holds the `p`-th window, counting windows row by row from
+# the top left, and its `K * K` entries are that window's pixels, also row by row. Work out which
+# pixel of `img` each element `cols[p, q]` copies. One thread per element of `cols`: the tests
+# launch a 2-D grid with x over the `K * K` columns of `cols` and y over its rows, in blocks that
+# do not divide either; the hidden tests check in the tracer that every index is in bounds, each
+# thread reads 1 pixel and writes 1 element, and the writes of `cols` are coalesced.
 
-# %% nbgrader={"grade": false, "grade_id": "nb02_relu2d", "locked": false, "schema_version": 3, "solution": true}
+# %% nbgrader={"grade": false, "grade_id": "nb02_im2col", "locked": false, "schema_version": 3, "solution": true}
+K = 3
+
+
 @cuda.jit
-def relu_2d(x, out):
-    """out[r, c] = max(x[r, c], 0).  Reference: ``numpy.maximum(x, 0)``.
+def im2col(img, cols):
+    """cols[p, q] = pixel q of window p of img (K x K windows, row by row).  Reference: ``cols @ w.ravel()``
+    is the valid cross-correlation of img with a K x K filter w.
 
-    Memory contract: per thread 1 global read and 1 global write; no shared memory, no barrier.
+    Memory contract: per thread 1 global read and 1 global write (coalesced); no shared memory, no barrier.
     """
     ### BEGIN SOLUTION
-    col, row = cuda.grid(2)
-    if row < x.shape[0] and col < x.shape[1]:
-        out[row, col] = max(x[row, col], float32(0))
+    q, p = cuda.grid(2)
+    out_w = img.shape[1] - K + 1  # windows per row of the image
+    if p < cols.shape[0] and q < cols.shape[1]:
+        cols[p, q] = img[p // out_w + q // K, p % out_w + q % K]
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "nb02_relu2d_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-from coursekit.checks import check_close
+# %% nbgrader={"grade": true, "grade_id": "nb02_im2col_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from coursekit.checks import check_close, check_true
 
 
-def run_relu_2d(x, block=(8, 8)):
-    out = np.full_like(x, np.nan)
-    grid = ((x.shape[1] + block[0] - 1) // block[0], (x.shape[0] + block[1] - 1) // block[1])
-    relu_2d[grid, block](x, out)
-    return out
+def run_im2col(img, block=(4, 8)):
+    cols = np.full(((img.shape[0] - K + 1) * (img.shape[1] - K + 1), K * K), np.nan, dtype=np.float32)
+    grid = ((cols.shape[1] + block[0] - 1) // block[0], (cols.shape[0] + block[1] - 1) // block[1])
+    im2col[grid, block](img, cols)
+    return cols
 
 
-rng = np.random.default_rng(5)
-for shape in ((5, 7), (9, 17)):
-    xs = rng.standard_normal(shape).astype(np.float32)
-    check_close(run_relu_2d(xs), np.maximum(xs, 0), what=f"relu_2d on shape {shape}")
-print("relu_2d matches numpy on 5 x 7 and 9 x 17")
+img_t = np.arange(6 * 8, dtype=np.float32).reshape(6, 8)  # each pixel's value is its flat index
+cols_t = run_im2col(img_t)  # 4 x 6 = 24 windows, 9 pixels each
+check_true(not np.isnan(cols_t).any(), "im2col writes every element of cols")
+check_close(cols_t[0], img_t[:K, :K].ravel(), what="im2col: the first row is the top-left window")
+check_close(cols_t[-1], img_t[-K:, -K:].ravel(), what="im2col: the last row is the bottom-right window")
+print("im2col fills cols; its first and last rows are the first and last windows of a 6 x 8 image")
 ### BEGIN HIDDEN TESTS
 from coursekit.grading.hidden import kernels as kchecks
 
-xs = rng.standard_normal((3, 20)).astype(np.float32)  # wide: tests rows vs columns
-check_close(run_relu_2d(xs, block=(4, 2)), np.maximum(xs, 0), what="relu_2d on 3 x 20 with 4 x 2 blocks")
-xs = rng.standard_normal((20, 3)).astype(np.float32)  # tall
-check_close(run_relu_2d(xs, block=(4, 2)), np.maximum(xs, 0), what="relu_2d on 20 x 3 with 4 x 2 blocks")
-kchecks.check_relu_2d(relu_2d)  # the memory contract, in the tracer: bounds, counts, coalescing
+img_t = np.random.default_rng(5).standard_normal((7, 10)).astype(np.float32)
+w_t = np.random.default_rng(6).standard_normal((K, K)).astype(np.float32)
+direct = np.array([[(img_t[r : r + K, c : c + K] * w_t).sum() for c in range(10 - K + 1)] for r in range(7 - K + 1)])
+check_close(run_im2col(img_t, block=(16, 4)) @ w_t.ravel(), direct.ravel(), what="im2col: cols @ w is the convolution",
+            rtol=1e-4)
+kchecks.check_im2col(im2col, K)  # the memory contract, in the tracer: bounds, counts, coalesced writes
 ### END HIDDEN TESTS
-ck.checks.passed("nb02_relu2d", 2, hidden=True)
+ck.checks.passed("nb02_im2col", 2, hidden=True)
 
 # %% [markdown]
 # ## 4. Shared memory and barriers: `stencil_1d`
@@ -652,68 +668,80 @@ else:
 # tolerance (`rtol=1e-4`) is too loose for small `n` and too tight for large: zero-mean data of
 # 2^24 numbers summed one by one can miss by more than that.
 #
-# ### Exercise 2.4 — a block-level max (3 points)
-# Write `block_max(x, out)`: each block of `MAX_BLOCK` threads writes the maximum of its elements
-# to `out[blockIdx.x]`, using a tree in shared memory as `tree_sum` does. Threads past the end of
-# `x` must not win (use `NEG_INF`, minus infinity as a float32, for them). A block of 64 threads
-# is two warps; but even in a one-warp block, where a GPU's lock-step lanes would hide a missing
-# barrier, the hidden tests' race check (a shared cell written by one thread and read by another
-# with no barrier between) fails it, as `compute-sanitizer --tool racecheck` would on a GPU.
+# ### Exercise 2.4 — a block-level argmax (3 points)
+# A classifier's prediction is the *index* of its largest score, and a GPU finds it as it finds a
+# sum: by a tree. Write `block_argmax(x, out)`: each block of `MAX_BLOCK` threads writes to
+# `out[blockIdx.x]` the index *in `x`* of the largest of its elements, the **first** such index
+# when several are equal (numpy's `argmax` rule), using a tree in shared memory as `tree_sum`
+# does. `out` holds int32. Threads past the end of `x` must never win, not even against elements
+# that are `-inf` (use `NEG_INF`, minus infinity as a float32). Work out what each tree step must
+# compare and keep so that the first index wins. A block of 64 threads is two warps; but even in a
+# one-warp block, where a GPU's lock-step lanes would hide a missing barrier, the hidden tests'
+# race check (a shared cell written by one thread and read by another with no barrier between)
+# fails it, as `compute-sanitizer --tool racecheck` would on a GPU.
 
-# %% nbgrader={"grade": false, "grade_id": "nb02_blockmax", "locked": false, "schema_version": 3, "solution": true}
+# %% nbgrader={"grade": false, "grade_id": "nb02_blockargmax", "locked": false, "schema_version": 3, "solution": true}
 MAX_BLOCK = 64
 NEG_INF = float32(-np.inf)  # a float32 constant: -np.inf itself is a float64
 
 
 @cuda.jit
-def block_max(x, out):
-    """out[b] = max of block b's elements.  Reference: ``numpy.maximum.reduceat(x, range(0, n, MAX_BLOCK))``.
+def block_argmax(x, out):
+    """out[b] = index in x of the first maximum of block b's elements.  Reference: ``b * MAX_BLOCK +
+    numpy.argmax(x[b * MAX_BLOCK : (b + 1) * MAX_BLOCK])``.
 
-    Memory contract: per thread 1 global read; thread 0 writes 1 result; shared array of MAX_BLOCK
-    floats; log2(MAX_BLOCK) + 1 barriers.
+    Memory contract: per thread 1 global read; thread 0 writes 1 result; shared arrays of MAX_BLOCK
+    values and MAX_BLOCK indices; log2(MAX_BLOCK) + 1 barriers.
     """
     ### BEGIN SOLUTION
-    cache = cuda.shared.array(MAX_BLOCK, float32)
+    vals = cuda.shared.array(MAX_BLOCK, float32)
+    idx = cuda.shared.array(MAX_BLOCK, int32)
     t = cuda.threadIdx.x
     i = cuda.blockIdx.x * cuda.blockDim.x + t
-    cache[t] = x[i] if i < x.size else NEG_INF
+    vals[t] = x[i] if i < x.size else NEG_INF
+    idx[t] = i  # past the end: an index larger than any real one, so it loses every tie
     cuda.syncthreads()
     stride = MAX_BLOCK // 2
     while stride > 0:
         if t < stride:
-            cache[t] = max(cache[t], cache[t + stride])
+            v, k = vals[t + stride], idx[t + stride]
+            if v > vals[t] or (v == vals[t] and k < idx[t]):  # the right one may come first in x
+                vals[t] = v
+                idx[t] = k
         cuda.syncthreads()
         stride //= 2
     if t == 0:
-        out[cuda.blockIdx.x] = cache[0]
+        out[cuda.blockIdx.x] = idx[0]
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "nb02_blockmax_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
-from coursekit.checks import check_close
+# %% nbgrader={"grade": true, "grade_id": "nb02_blockargmax_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+from coursekit.checks import check_equal
 
 
-def run_block_max(x):
+def run_block_argmax(x):
     blocks = (x.size + MAX_BLOCK - 1) // MAX_BLOCK
-    out = np.full(blocks, np.nan, dtype=np.float32)
-    block_max[blocks, MAX_BLOCK](x, out)
+    out = np.full(blocks, -1, dtype=np.int32)
+    block_argmax[blocks, MAX_BLOCK](x, out)
     return out
 
 
 rng = np.random.default_rng(13)
 xs = rng.standard_normal(150).astype(np.float32)  # 3 blocks, the last one partly filled
-check_close(run_block_max(xs), np.maximum.reduceat(xs, range(0, 150, MAX_BLOCK)), what="block maxima of 150 numbers")
-print("block_max matches numpy on 150 elements")
+want = [b + int(np.argmax(xs[b : b + MAX_BLOCK])) for b in range(0, 150, MAX_BLOCK)]
+check_equal(run_block_argmax(xs).tolist(), want, what="block_argmax of 150 numbers")
+print("block_argmax matches numpy on 150 distinct numbers")
 ### BEGIN HIDDEN TESTS
 from coursekit.grading.hidden import kernels as kchecks
 
-xs = -np.abs(rng.standard_normal(MAX_BLOCK + 1)).astype(np.float32)  # all negative: padding must not win
-check_close(run_block_max(xs), np.maximum.reduceat(xs, [0, MAX_BLOCK]), what="block maxima of negative numbers")
-xs = np.arange(MAX_BLOCK, dtype=np.float32)[::-1].copy()  # the maximum in thread 0
-check_close(run_block_max(xs), [MAX_BLOCK - 1.0], what="block max with the maximum first")
-kchecks.check_block_max(block_max, MAX_BLOCK)  # barriers reached by all, no race, a tree
+xs = np.zeros(MAX_BLOCK, dtype=np.float32)
+xs[[1, 2]] = 5  # a tie: the first index must win
+check_equal(run_block_argmax(xs).tolist(), [1], what="block_argmax with the maximum at indices 1 and 2")
+xs = np.full(MAX_BLOCK + 1, -np.inf, dtype=np.float32)  # padding must not win, even against -inf
+check_equal(run_block_argmax(xs).tolist(), [0, MAX_BLOCK], what="block_argmax of -inf everywhere")
+kchecks.check_block_argmax(block_argmax, MAX_BLOCK)  # ties, barriers reached by all, no race, a tree
 ### END HIDDEN TESTS
-ck.checks.passed("nb02_blockmax", 3, hidden=True)
+ck.checks.passed("nb02_blockargmax", 3, hidden=True)
 
 # %% [markdown]
 # ## 6. Matrix multiply: naive vs tiled vs cuBLAS
@@ -1005,9 +1033,56 @@ assert not math.isclose(tiny_error, 0.0) and math.isclose(tiny_error, 0.0, abs_t
 # tracer can count both without a GPU.
 #
 # **Coalescing.** The 32 loads (or stores) of one warp instruction are served in 32-byte memory
-# *sectors*: if the 32 threads touch 32 neighbouring floats (128 bytes), that is 4 sectors; if
-# they touch addresses a row apart, 32 sectors — 8x the memory traffic for the same data. A copy
-# `out[row, col] = x[row, col]` and the direct transpose `out[col, row] = x[row, col]` (x = column):
+# *sectors*: the warp costs as many sectors as its 32 addresses fall into. **Shared-memory banks.**
+# Shared memory is split into 32 *banks* of 4-byte words (word `w` of a shared array, counted row
+# by row, lives in bank `w mod 32`); a warp's access is served in one pass if its 32 threads touch
+# 32 different banks (or the same word: a broadcast), and in `k` passes if some bank holds `k`
+# different words the warp needs — a `k`-way *conflict*.
+#
+# ### Exercise 2.5 — predict, then count (2 points)
+# Before the cells below count them, work out four numbers on paper (matrices are row-major, and
+# every array starts at a multiple of 128 bytes). Fill in `predictions` with integers; the cells
+# after the exercise count them in the tracer and print your predictions beside the counts.
+# - `"naive transpose: sectors per warp, writes of out"`: `transpose_naive` does
+#   `col, row = cuda.grid(2)` and `out[col, row] = x[row, col]`; on a 32 x 32 float32 matrix with
+#   blocks of (32, 8) threads, how many sectors does one warp's write of `out` touch?
+# - `"copy_2d on float64: sectors per warp, reads of x"`: `copy_2d` does `out[row, col] =
+#   x[row, col]` (same grid); on a 32 x 32 **float64** matrix, how many sectors does one warp's read
+#   of `x` touch?
+# - `"tile[tx, j], 32 x 32 float32 tile: ways"`: the 32 threads of a warp (`tx` = 0 ... 31) read
+#   `tile[tx, j]`, for one `j`, from `tile = cuda.shared.array((32, 32), float32)`: how many ways?
+# - `"tile[j, 2 * tx], 32 x 64 float32 tile: ways"`: they read `tile[j, 2 * tx]` from a
+#   `(32, 64)` float32 tile: how many ways?
+
+# %% nbgrader={"grade": false, "grade_id": "nb02_predict", "locked": false, "schema_version": 3, "solution": true}
+predictions = {
+    "naive transpose: sectors per warp, writes of out": None,
+    "copy_2d on float64: sectors per warp, reads of x": None,
+    "tile[tx, j], 32 x 32 float32 tile: ways": None,
+    "tile[j, 2 * tx], 32 x 64 float32 tile: ways": None,
+}
+### BEGIN SOLUTION
+predictions["naive transpose: sectors per warp, writes of out"] = 32  # 32 rows of out, 128 bytes apart
+predictions["copy_2d on float64: sectors per warp, reads of x"] = 8  # 32 x 8 bytes in a row = 256 bytes
+predictions["tile[tx, j], 32 x 32 float32 tile: ways"] = 32  # word 32 tx + j: bank j for every tx
+predictions["tile[j, 2 * tx], 32 x 64 float32 tile: ways"] = 2  # bank 2 tx mod 32: tx and tx + 16 share
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "nb02_predict_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from coursekit.checks import check_true
+
+check_true(all(isinstance(v, int) and 1 <= v <= 32 for v in predictions.values()),
+           f"each prediction is a whole number of sectors or ways from 1 to 32, got {predictions}")
+print("four predictions, each an integer from 1 to 32")
+### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import kernels_predict
+
+kernels_predict.check_predictions(predictions)  # each equals the tracer's count
+### END HIDDEN TESTS
+ck.checks.passed("nb02_predict", 2, hidden=True)
+
+# %% [markdown]
+# The tracer counts the sectors of the copy and the direct transpose (`x` = column, as in section 3):
 
 # %%
 x_w = np.arange(32 * 32, dtype=np.float32).reshape(32, 32)
@@ -1020,10 +1095,25 @@ sectors = pd.DataFrame({
     name: {f"{arr} {op}s": sectors_per_warp(tr, arr, op)["sectors"].mean()
            for arr, op in (("x", "read"), ("out", "write"))}
     for name, tr in warp_traces.items()}).T
-sectors["ideal"] = 4
-print("32-byte sectors per warp instruction (32 threads x 4 bytes = 128 bytes = 4 sectors at best):")
+x_w64 = x_w.astype(np.float64)
+tr64 = check_contract(transpose.copy_2d, (1, 4), (32, 8), x_w64, np.zeros_like(x_w64), reads=1, writes=1,
+                      expect={"out": x_w64})
+sectors.loc["copy_2d, float64"] = [sectors_per_warp(tr64, arr, op)["sectors"].mean()
+                                   for arr, op in (("x", "read"), ("out", "write"))]
+print("32-byte sectors per warp instruction, 32 x 32 matrix, blocks of (32, 8):")
 print(sectors.to_string())
+counted = {"naive transpose: sectors per warp, writes of out": sectors.loc["transpose_naive", "out writes"],
+           "copy_2d on float64: sectors per warp, reads of x": sectors.loc["copy_2d, float64", "x reads"]}
+for key, value in counted.items():
+    print(f"{key}: counted {value:.0f}, you predicted {predictions[key]}")
 assert sectors.loc["copy_2d", "out writes"] == 4 and sectors.loc["transpose_naive", "out writes"] == 32
+assert sectors.loc["copy_2d, float64", "x reads"] == 8
+
+# %% [markdown]
+# A warp of the copy writes 32 neighbouring floats, 128 bytes: 4 sectors, the fewest possible.
+# The direct transpose's warp writes one float in each of 32 rows of `out`, 128 bytes apart: 32
+# sectors, 8x the memory traffic for the same data. In float64 the same warp reads 32 x 8 = 256
+# neighbouring bytes, 8 sectors: as few as 256 bytes can take.
 
 # %% tags=["nbval-ignore-output"]
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
@@ -1038,16 +1128,6 @@ for ax, (name, tr) in zip(axes, warp_traces.items(), strict=True):
 fig.suptitle("The 32 elements of out one warp writes (blue): a row is coalesced, a column is not")
 fig.tight_layout()
 plt.show()
-
-# %% tags=["nbval-ignore-output"]
-tp_gpu = reference.gpu_result("transpose", measure=lambda: transpose.time_on_gpu(4096), gpu=info.gpu)
-if tp_gpu:
-    t = tp_gpu.value
-    print(f"{tp_gpu.label}, {t['n']} x {t['n']} float32: " + ", ".join(
-        f"{k} {t[k + '_gbs']:.0f} GB/s" for k in ("copy", "naive", "tiled", "padded")))
-else:
-    print("No GPU here and no recorded GPU run yet: the sector counts above are what a GPU's memory system "
-          "would serve; copy, naive, tiled and padded transposes are not timed.")
 
 # %% [markdown]
 # The tiled transpose of Exercise 2.3 fixes the writes: a warp reads a *row* of `x` into shared
@@ -1110,30 +1190,155 @@ else:
           "runs one thread at a time; its times would measure Python, not divergence).")
 
 # %% [markdown]
-# **Shared-memory bank conflicts.** Shared memory is split into 32 *banks* of 4-byte words (word
-# `w` lives in bank `w mod 32`); a warp's access is served in one pass if its 32 threads touch 32
-# different banks (or the same word: a broadcast), and in `k` passes if some bank holds `k`
-# different words the warp needs — a `k`-way *conflict*. A 32 x 32 float tile read by *column*
-# (`tile[tx, j]`, word `32 tx + j`) puts all 32 threads in one bank. Padding each row to 33 floats
-# (word `33 tx + j`) spreads them over all 32 banks:
+# **Shared-memory bank conflicts.** The tiled transpose of Exercise 2.3, grown to the 32 x 32
+# tiles a GPU wants (blocks of 32 x 8 threads, each moving 4 rows of its tile column), reads its
+# tile by *column*: a warp reads `tile[tx, j]`, word `32 tx + j`, and all 32 threads land in bank
+# `j`: a 32-way conflict. Padding each row to 33 floats (word `33 tx + j`, bank `(tx + j) mod 32`)
+# spreads them over all 32 banks. The two kernels, which differ only in the tile's width:
 
 # %%
-ck.show(transpose.make_transpose_tiled)
+def transpose_tile32(x, out):
+    """out = x.T through a 32 x 32 shared tile; blocks of (32, 8) threads.  Reference: ``x.T``.
+
+    Memory contract: per thread 4 global reads and 4 global writes, coalesced; 4 shared writes and
+    4 shared reads; 1 barrier. The column reads ``tile[tx, j]`` are 32-way bank conflicts.
+    """
+    tile = cuda.shared.array((32, 32), float32)
+    tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+    bx, by = cuda.blockIdx.x * 32, cuda.blockIdx.y * 32
+    for j in range(ty, 32, 8):
+        if by + j < x.shape[0] and bx + tx < x.shape[1]:
+            tile[j, tx] = x[by + j, bx + tx]  # a warp reads one row of x: coalesced
+    cuda.syncthreads()
+    for j in range(ty, 32, 8):
+        if bx + j < out.shape[0] and by + tx < out.shape[1]:
+            out[bx + j, by + tx] = tile[tx, j]  # a warp reads a tile column, writes a row of out
+
+
+def transpose_padded(x, out):
+    """``transpose_tile32`` with each tile row padded to 33 floats: no bank conflict.  Reference: ``x.T``."""
+    tile = cuda.shared.array((32, 33), float32)  # the only change
+    tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+    bx, by = cuda.blockIdx.x * 32, cuda.blockIdx.y * 32
+    for j in range(ty, 32, 8):
+        if by + j < x.shape[0] and bx + tx < x.shape[1]:
+            tile[j, tx] = x[by + j, bx + tx]
+    cuda.syncthreads()
+    for j in range(ty, 32, 8):
+        if bx + j < out.shape[0] and by + tx < out.shape[1]:
+            out[bx + j, by + tx] = tile[tx, j]
+
+
+def tile_stride2_read(x, out):
+    """One warp loads a 32 x 64 tile by rows, then reads its even columns: ``out = x[:, ::2]``."""
+    tile = cuda.shared.array((32, 64), float32)
+    tx = cuda.threadIdx.x
+    for j in range(32):
+        tile[j, tx] = x[j, tx]
+        tile[j, tx + 32] = x[j, tx + 32]
+    cuda.syncthreads()
+    for j in range(32):
+        out[j, tx] = tile[j, 2 * tx]  # word 64 j + 2 tx: bank 2 tx mod 32
+
 
 # %%
 ways = {}
-for pad in (0, 1):
-    out_w = np.zeros_like(x_w)
-    tr_pad = check_contract(transpose.make_transpose_tiled(pad), (1, 1), (32, 8), x_w, out_w, reads=4,
-                                   writes=4, barriers=1, coalesced=("x", "out"), expect={"out": x_w.T})
-    ways[f"tile 32 x {32 + pad}"] = bank_conflicts(tr_pad).groupby("op")["ways"].max()
+for name, kernel in (("tile 32 x 32", transpose_tile32), ("tile 32 x 33", transpose_padded)):
+    tr_pad = check_contract(kernel, (1, 1), (32, 8), x_w, np.zeros_like(x_w), reads=4, writes=4, barriers=1,
+                            coalesced=("x", "out"), expect={"out": x_w.T})
+    ways[name] = bank_conflicts(tr_pad).groupby("op")["ways"].max()
+x_wide = np.arange(32 * 64, dtype=np.float32).reshape(32, 64)
+tr_s2 = check_contract(tile_stride2_read, 1, (32, 1), x_wide, np.zeros_like(x_w), barriers=1,
+                       expect={"out": x_wide[:, ::2]})
+ways["tile 32 x 64, even columns"] = bank_conflicts(tr_s2).groupby("op")["ways"].max()
 ways = pd.DataFrame(ways).T.rename(columns={"read": "worst read (ways)", "write": "worst write (ways)"})
 print(ways.to_string())
+counted = {"tile[tx, j], 32 x 32 float32 tile: ways": ways.loc["tile 32 x 32", "worst read (ways)"],
+           "tile[j, 2 * tx], 32 x 64 float32 tile: ways": ways.loc["tile 32 x 64, even columns", "worst read (ways)"]}
+for key, value in counted.items():
+    print(f"{key}: counted {value:.0f}, you predicted {predictions[key]}")
 assert ways.iloc[0]["worst read (ways)"] == 32 and ways.iloc[1]["worst read (ways)"] == 1
+assert ways.loc["tile 32 x 64, even columns", "worst read (ways)"] == 2
 
 # %% [markdown]
-# One unused column per row (3 % more shared memory) turns a 32-pass access into a 1-pass one. On a
-# GPU, the padded kernel's rate (printed above when measured or recorded) comes close to the copy's.
+# One unused column per row (3 % more shared memory) turns a 32-pass access into a 1-pass one. A
+# stride of 2 words gives a 2-way conflict: banks `2 tx mod 32` are the 16 even ones, each hit by
+# `tx` and `tx + 16`. On a GPU the four transposes are timed (measured here with a GPU, else
+# recorded on one); the padded kernel's rate should come close to the copy's:
+
+# %% tags=["nbval-ignore-output"]
+tiled_kernels = {"tiled": transpose_tile32, "padded": transpose_padded}
+tp_gpu = reference.gpu_result(
+    "transpose", gpu=info.gpu,
+    measure=lambda: transpose.time_on_gpu(4096, {k: cuda.jit(f) for k, f in tiled_kernels.items()}))
+if tp_gpu:
+    t = tp_gpu.value
+    print(f"{tp_gpu.label}, {t['n']} x {t['n']} float32: " + ", ".join(
+        f"{k} {t[k + '_gbs']:.0f} GB/s" for k in ("copy", "naive", "tiled", "padded")))
+else:
+    print("No GPU here and no recorded GPU run yet: the sector counts above are what a GPU's memory system "
+          "would serve; copy, naive, tiled and padded transposes are not timed.")
+
+# %% [markdown]
+# ### Exercise 2.6 — a transpose without bank conflicts, and without padding (3 points)
+# Padding costs shared memory: 32 x 33 floats where 32 x 32 hold the data. `transpose_swizzled`
+# below is `transpose_tile32` with its two accesses to the tile left for you: write them so that
+# `out = x.T` with a shared tile of exactly **32 x 32** floats and **no bank conflict**, in the
+# tile's writes or its reads. Keep each element in its row of the tile, but store it at a column
+# that depends on the row, so that a warp's column reads spread over all 32 banks while its row
+# writes stay spread too; work out such a mapping, and where the read must then look. The tests
+# check the values (on a 40 x 70 matrix too), coalesced global reads and writes, one barrier, the
+# tile's size, and every warp access to shared memory, in the tracer.
+
+# %% nbgrader={"grade": false, "grade_id": "nb02_swizzle", "locked": false, "schema_version": 3, "solution": true}
+@cuda.jit
+def transpose_swizzled(x, out):
+    """out[c, r] = x[r, c].  Reference: ``x.T``.
+
+    Memory contract: per thread 4 global reads and 4 global writes, coalesced; 4 shared writes and
+    4 shared reads, none in a bank conflict, in a 32 x 32 float tile; 1 barrier. Blocks of (32, 8)
+    threads per 32 x 32 tile.
+    """
+    tile = cuda.shared.array((32, 32), float32)
+    tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+    bx, by = cuda.blockIdx.x * 32, cuda.blockIdx.y * 32
+    for j in range(ty, 32, 8):
+        if by + j < x.shape[0] and bx + tx < x.shape[1]:
+            # store x[by + j, bx + tx], element (j, tx) of the tile
+            ### BEGIN SOLUTION
+            tile[j, tx ^ j] = x[by + j, bx + tx]  # at column tx XOR j: a permutation of row j
+            ### END SOLUTION
+    cuda.syncthreads()
+    for j in range(ty, 32, 8):
+        if bx + j < out.shape[0] and by + tx < out.shape[1]:
+            # out[bx + j, by + tx] = element (tx, j) of the tile
+            ### BEGIN SOLUTION
+            out[bx + j, by + tx] = tile[tx, j ^ tx]  # bank j XOR tx: distinct for the 32 tx of a warp
+            ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "nb02_swizzle_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+from coursekit.checks import check_close
+
+xs = np.random.default_rng(23).standard_normal((40, 70)).astype(np.float32)
+out_sw = np.full((70, 40), np.nan, dtype=np.float32)
+transpose_swizzled[(3, 2), (32, 8)](xs, out_sw)
+check_close(out_sw, xs.T, what="transpose_swizzled of a 40 x 70 matrix")
+print("transpose_swizzled matches x.T on 40 x 70")
+### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import kernels as kchecks
+
+kchecks.check_transpose_swizzled(transpose_swizzled)  # coalesced, 1 barrier, 32 x 32 tile, no bank conflict
+### END HIDDEN TESTS
+ck.checks.passed("nb02_swizzle", 3, hidden=True)
+
+# %% [markdown]
+# Storing element `(r, c)` of the tile at column `c XOR r` is a *swizzle*: each row holds the same
+# 32 values in another order, so no memory is added. A warp's row write touches columns
+# `tx XOR j`, 32 different ones; its column read of elements `(tx, j)` touches words
+# `32 tx + (j XOR tx)`, in banks `j XOR tx`, again 32 different ones. Rotating instead
+# (`(c + r) mod 32`) works too. NVIDIA's CUTLASS lays out its shared-memory tiles with XOR swizzles
+# of this kind, and the tensor memory accelerator of an H100 applies one in hardware.
 #
 # **Grid-stride loops.** A kernel written `for i in range(cuda.grid(1), n, cuda.gridsize(1))`
 # handles any `n` with any grid: each thread takes elements `i`, `i + stride`, ... where `stride`
@@ -1273,51 +1478,7 @@ else:
           "(the simulator runs every stream in order).")
 
 # %% [markdown]
-# ### Exercise 2.5 — a transpose without bank conflicts (3 points)
-# Write `transpose_no_conflicts(x, out)` with `out = x.T`, for blocks of 32 x 8 threads, each block
-# moving one 32 x 32 tile as `make_transpose_tiled` does (every thread handles 4 rows of its tile
-# column), but with no shared-memory bank conflict. The tests check the values, coalesced global
-# reads and writes, one barrier, and that every warp access to shared memory is conflict-free.
-
-# %% nbgrader={"grade": false, "grade_id": "nb02_noconflicts", "locked": false, "schema_version": 3, "solution": true}
-@cuda.jit
-def transpose_no_conflicts(x, out):
-    """out[c, r] = x[r, c].  Reference: ``x.T``.
-
-    Memory contract: per thread 4 global reads and 4 global writes, coalesced; 4 shared writes and
-    4 shared reads, none in a bank conflict; 1 barrier. Blocks of (32, 8) threads per 32 x 32 tile.
-    """
-    ### BEGIN SOLUTION
-    tile = cuda.shared.array((32, 33), float32)
-    tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-    bx, by = cuda.blockIdx.x * 32, cuda.blockIdx.y * 32
-    for j in range(ty, 32, 8):
-        if by + j < x.shape[0] and bx + tx < x.shape[1]:
-            tile[j, tx] = x[by + j, bx + tx]
-    cuda.syncthreads()
-    for j in range(ty, 32, 8):
-        if bx + j < out.shape[0] and by + tx < out.shape[1]:
-            out[bx + j, by + tx] = tile[tx, j]
-    ### END SOLUTION
-
-
-# %% nbgrader={"grade": true, "grade_id": "nb02_noconflicts_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
-from coursekit.checks import check_close
-
-xs = np.random.default_rng(23).standard_normal((40, 70)).astype(np.float32)
-out_nc = np.full((70, 40), np.nan, dtype=np.float32)
-transpose_no_conflicts[(3, 2), (32, 8)](xs, out_nc)
-check_close(out_nc, xs.T, what="transpose_no_conflicts of a 40 x 70 matrix")
-print("transpose_no_conflicts matches x.T on 40 x 70")
-### BEGIN HIDDEN TESTS
-from coursekit.grading.hidden import kernels as kchecks
-
-kchecks.check_transpose_no_conflicts(transpose_no_conflicts)  # coalesced, 1 barrier, no bank conflict
-### END HIDDEN TESTS
-ck.checks.passed("nb02_noconflicts", 3, hidden=True)
-
-# %% [markdown]
-# ### Exercise 2.6 — saxpy with a grid-stride loop (2 points)
+# ### Exercise 2.7 — saxpy with a grid-stride loop (2 points)
 # Write `saxpy_grid_stride(a, x, y, out)`: `out = a * x + y` for any `n`, whatever the grid, with a
 # grid-stride loop. The tests launch grids with fewer threads than elements (and more), and check
 # that neighbouring threads touch neighbouring elements at every step.
@@ -1353,7 +1514,7 @@ kchecks.check_saxpy_grid_stride(saxpy_grid_stride)  # several grids; coalesced a
 ck.checks.passed("nb02_gridstride", 2, hidden=True)
 
 # %% [markdown]
-# ### Exercise 2.7 — pick a block size (2 points)
+# ### Exercise 2.8 — pick a block size (2 points)
 # Write `pick_block_size(registers_per_thread, shared_bytes_per_block)`: of the block sizes 32, 64,
 # 96, ..., 1024 (whole warps), return the **smallest** one that reaches the highest occupancy on an
 # H100 SM for a kernel with these resources (`occupancy.occupancy(threads, registers, shared)`
@@ -1376,7 +1537,9 @@ from coursekit.checks import check_equal
 check_equal(pick_block_size(64, 0), 32, what="pick_block_size(64, 0): 64 registers cap every size at 50 %")
 print("pick_block_size(64, 0) == 32")
 ### BEGIN HIDDEN TESTS
-occupancy.check_pick_block_size(pick_block_size)  # 32 registers, 33 (granularity), 48 KiB shared, 128
+from coursekit.grading.hidden import occupancy as occupancy_checks
+
+occupancy_checks.check_pick_block_size(pick_block_size)  # 32 registers, 33 (granularity), 48 KiB shared, 128
 ### END HIDDEN TESTS
 ck.checks.passed("nb02_blocksize", 2, hidden=True)
 
@@ -1423,7 +1586,7 @@ pd.DataFrame([
 # | memory contract | `check_contract`: bounds, reads/writes per thread, barriers, races, coalescing |
 # | coalescing | a warp writing a row: 4 sectors; a column: 32 (counted above) |
 # | divergence | a warp runs both paths while runs of equal sign are shorter than 32 |
-# | bank conflicts | a 32 x 32 tile read by column: 32-way; padded to 33 columns: 1-way |
+# | bank conflicts | a 32 x 32 tile read by column: 32-way; padded to 33 columns, or swizzled: 1-way |
 # | occupancy | the tightest per-SM limit (threads, blocks, registers, shared memory) sets the resident blocks |
 # | streams | pinned host memory and chunks on several streams overlap copies with kernels |
 #

@@ -112,7 +112,7 @@ def test_the_check_catches_float64_literals_and_passes_float32_code():
 
 
 # The kernels written inside the notebooks, with the argument types the notebooks launch them
-# with (v: float32 vector, m: float32 matrix, s: float32 scalar).
+# with (v: float32 vector, m: float32 matrix, s: float32 scalar, i: int32 vector).
 NOTEBOOK_KERNELS = {
     "02_cuda_kernels": {
         "add_one_thread": "v v v",
@@ -122,10 +122,13 @@ NOTEBOOK_KERNELS = {
         "add_grid_unchecked": "v v v",
         "saxpy_kernel": "s v v v",
         "brighten": "m m s",
-        "relu_2d": "m m",
+        "im2col": "m m",
         "transpose_tiled": "m m",
-        "block_max": "v v",
-        "transpose_no_conflicts": "m m",
+        "block_argmax": "v i",
+        "transpose_tile32": "m m",
+        "transpose_padded": "m m",
+        "tile_stride2_read": "m m",
+        "transpose_swizzled": "m m",
         "saxpy_grid_stride": "s v v v",
     },
 }
@@ -136,12 +139,12 @@ TRACED_ONLY = {"stencil_lecture"}
 NOTEBOOK_CHECK = r"""
 import ast, json, math, sys
 import numpy as np
-from numba import cuda, float32
+from numba import cuda, float32, int32
 from coursekit.gpu.kernels.precision import float64_work
 
 path, table = sys.argv[1], json.loads(sys.argv[2])
 tree = ast.parse(open(path).read())
-ns = {"cuda": cuda, "float32": float32, "np": np, "math": math}
+ns = {"cuda": cuda, "float32": float32, "int32": int32, "np": np, "math": math}
 for node in tree.body:  # module-level constants such as TILE = 8 or NEG_INF = float32(-np.inf)
     if isinstance(node, ast.Assign) and all(isinstance(t, (ast.Name, ast.Tuple)) for t in node.targets):
         try:
@@ -161,7 +164,7 @@ for node in tree.body:
     if node.name in table:
         node.decorator_list = []
         exec(compile(ast.Module([node], []), path, "exec"), ns)
-        types = {"v": float32[:], "m": float32[:, :], "s": float32}
+        types = {"v": float32[:], "m": float32[:, :], "s": float32, "i": int32[:]}
         found[node.name] = float64_work(ns[node.name], [types[t] for t in table[node.name].split()])
 print(json.dumps({"kernels": kernels, "found": found}))
 """

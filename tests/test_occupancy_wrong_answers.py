@@ -1,5 +1,5 @@
-"""Exercise 2.7 of notebook 02 (pick a block size) bites: plausible wrong answers fail its checker,
-the instructor solution (copied from the notebook) passes."""
+"""Exercise 2.8 of notebook 02 (pick a block size, ``nb02_blocksize``) bites: plausible wrong
+answers fail its checker, the instructor solution (copied from the notebook) passes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from coursekit.gpu import occupancy
-from coursekit.gpu.occupancy import check_pick_block_size
+from coursekit.grading.hidden.occupancy import check_pick_block_size
 
 
 def pick_right(registers_per_thread, shared_bytes_per_block):

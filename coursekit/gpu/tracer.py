@@ -240,7 +240,9 @@ class FakeCuda:
         loc.shared_calls += 1
         block = loc.block
         if k == len(block.shared):
-            data = np.full(shape, np.nan, dtype=_as_dtype(dtype))  # NaN shows reads of unwritten cells
+            dt = _as_dtype(dtype)
+            unwritten = np.nan if dt.kind in "fc" else (np.iinfo(dt).min if dt.kind in "iu" else 0)
+            data = np.full(shape, unwritten, dtype=dt)  # NaN (ints: their minimum) shows reads of unwritten cells
             name = f"shared{k}" if k else "shared"
             block.shared.append(TracedArray(data, name, "shared", self._rec))
             self._rec.shared_shapes[name] = data.shape

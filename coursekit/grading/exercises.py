@@ -72,15 +72,63 @@ NB01 = (
 
 # ---- notebook 02 ------------------------------------------------------------------------------------
 NB02 = (
-    Exercise("nb02_saxpy", "practice", "a saxpy kernel with a bounds check", "tests/test_kernel_wrong_answers.py"),
-    Exercise("nb02_relu2d", "practice", "a 2-D ReLU kernel", "tests/test_kernel_wrong_answers.py"),
-    Exercise("nb02_transpose", "derivation", "a transpose through a shared tile", "tests/test_kernel_wrong_answers.py"),
-    Exercise("nb02_blockmax", "derivation", "a block-level max reduction", "tests/test_kernel_wrong_answers.py"),
     Exercise(
-        "nb02_noconflicts", "derivation", "a transpose without bank conflicts", "tests/test_kernel_wrong_answers.py"
+        "nb02_saxpy",
+        "practice",
+        "a saxpy kernel with a bounds check",
+        "tests/test_kernel_wrong_answers.py",
+        ("saxpy_kernel",),
     ),
-    Exercise("nb02_gridstride", "practice", "saxpy with a grid-stride loop", "tests/test_kernel_wrong_answers.py"),
-    Exercise("nb02_blocksize", "decision", "a block size from occupancy", "tests/test_occupancy_wrong_answers.py"),
+    Exercise(
+        "nb02_im2col",
+        "derivation",
+        "im2col's index map: the image pixel each (window, offset) element copies, with both bounds and"
+        " coalesced writes",
+        "tests/test_kernel_wrong_answers.py",
+        ("im2col",),
+    ),
+    Exercise(
+        "nb02_transpose",
+        "derivation",
+        "a transpose through a shared tile: the tile's index maps so that reads and writes are both coalesced",
+        "tests/test_kernel_wrong_answers.py",
+        ("transpose_tiled",),
+    ),
+    Exercise(
+        "nb02_blockargmax",
+        "derivation",
+        "a tree argmax whose combine rule keeps the first index (ties) and whose padding never wins",
+        "tests/test_kernel_wrong_answers.py",
+        ("block_argmax",),
+    ),
+    Exercise(
+        "nb02_predict",
+        "prediction",
+        "sectors per warp and bank-conflict ways of four access patterns, before the tracer counts them",
+        "tests/test_kernel_wrong_answers.py",
+        ("predictions",),
+    ),
+    Exercise(
+        "nb02_swizzle",
+        "derivation",
+        "a conflict-free 32 x 32 tile layout without padding (a swizzle) and its inverse for the reads",
+        "tests/test_kernel_wrong_answers.py",
+        ("transpose_swizzled",),
+    ),
+    Exercise(
+        "nb02_gridstride",
+        "practice",
+        "saxpy with a grid-stride loop",
+        "tests/test_kernel_wrong_answers.py",
+        ("saxpy_grid_stride",),
+    ),
+    Exercise(
+        "nb02_blocksize",
+        "decision",
+        "a block size from occupancy",
+        "tests/test_occupancy_wrong_answers.py",
+        ("pick_block_size",),
+    ),
 )
 
 # ---- notebook 03 ------------------------------------------------------------------------------------

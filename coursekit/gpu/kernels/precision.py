@@ -131,8 +131,6 @@ def typed_kernels() -> list[tuple[str, Callable, tuple]]:
         ("heavy_branches", simt.heavy_branches, (v, v, int64)),
         ("copy_2d", transpose.copy_2d, (m, m)),
         ("transpose_naive", transpose.transpose_naive, (m, m)),
-        ("transpose_tiled (32 x 32 tile)", transpose.transpose_tiled, (m, m)),
-        ("transpose_padded (32 x 33 tile)", transpose.transpose_padded, (m, m)),
         ("copy_stride", warps.copy_stride, (v, v)),
         ("fma_chain", streams.fma_chain, (v, v, int64)),
     ]
