@@ -857,8 +857,9 @@ ck.checks.passed("nb03_train_accumulate", 3, hidden=True)
 
 # %% [markdown]
 # Accumulation trades time for memory: k times as many (smaller) matrix products for the same
-# update, which section 2 showed to be slower per example. Frameworks do the same (PyTorch keeps
-# adding into `.grad` until `zero_grad()`, so there the 1/k goes into the loss).
+# update, which section 2 showed to be slower per example. PyTorch keeps adding into `.grad` until
+# `zero_grad()`, so there each micro-batch's mean loss is scaled before `backward()`: by its share
+# of the batch, which is 1/k when the micro-batches are equal.
 #
 # ### Training the MLP
 # The loop below is the plain one (a batch of 100 per step) with three additions: the examples are

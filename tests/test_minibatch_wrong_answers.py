@@ -222,6 +222,7 @@ def _accumulating(weight, step_every_micro=False, reset_each_batch=True, only_la
 share = lambda n_micro, n_batch, k: n_micro / n_batch  # noqa: E731  (the right weight)
 train_forgets_1_over_k = _accumulating(lambda n_micro, n_batch, k: 1.0)
 train_one_over_k = _accumulating(lambda n_micro, n_batch, k: 1 / k)  # right only when every micro-batch is full
+train_doubles_1_over_k = _accumulating(lambda n_micro, n_batch, k: n_micro / n_batch / k)  # share, then 1/k again
 train_one_over_batch = _accumulating(lambda n_micro, n_batch, k: 1 / n_batch)  # 1/B twice: Backward gave 1/b
 train_steps_every_micro = _accumulating(share, step_every_micro=True)
 train_never_resets = _accumulating(share, reset_each_batch=False)  # zeroed once, outside the steps
@@ -239,6 +240,7 @@ ACCUMULATE_RIGHT = [train_accumulate, train_accumulate_sums]
 ACCUMULATE_WRONG = {
     "forgets_1_over_k": train_forgets_1_over_k,
     "one_over_k": train_one_over_k,
+    "doubles_1_over_k": train_doubles_1_over_k,
     "one_over_batch": train_one_over_batch,
     "steps_every_micro": train_steps_every_micro,
     "never_resets": train_never_resets,
