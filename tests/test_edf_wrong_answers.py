@@ -1,4 +1,4 @@
-"""The graded EDF exercises' checkers (coursekit.grading.hidden.edf) against right and plausibly wrong solutions.
+"""Notebook 03's graded EDF components' checkers (coursekit.grading.hidden.edf) against right and wrong solutions.
 
 Each exercise: the reference solution and another correct way of writing it pass its checker;
 every wrong one fails it with an AssertionError saying what was expected and what came back.
@@ -6,143 +6,239 @@ every wrong one fails it with an AssertionError saying what was expected and wha
 
 from __future__ import annotations
 
+import linecache
+
 import numpy as np
 import pytest
 
 from coursekit.edf import framework as edf
-from coursekit.edf.slide_bug import VDotSlideBug
 from coursekit.grading.hidden import edf as edf_checks
 
-# --- Tanh backward -----------------------------------------------------------------------------------
+# --- BatchNorm backward (nb03_batchnorm) -------------------------------------------------------------
 
 
-class TanhRecomputed(edf.Tanh):
+class BatchNormForward(edf.Component):
+    """The notebook's given forward: x (B, J) normalised per feature over the batch, then gamma * xhat + beta."""
+
+    eps = 1e-5
+
+    def __init__(self, x, gamma, beta):
+        super().__init__()
+        self.x, self.gamma, self.beta = x, gamma, beta
+
+    def forward(self):
+        mean = self.x.value.mean(axis=0)
+        var = self.x.value.var(axis=0)  # the batch's variance, dividing by B
+        self.inv_std = 1.0 / np.sqrt(var + self.eps)
+        self.xhat = (self.x.value - mean) * self.inv_std
+        self.value = self.gamma.value * self.xhat + self.beta.value
+
+
+class BatchNorm(BatchNormForward):  # the instructor's solution
     def backward(self):
-        self.x.grad += self.grad * (1 - np.tanh(self.x.value) ** 2)
+        g = self.grad
+        self.beta.grad += g.sum(axis=0)
+        self.gamma.grad += (g * self.xhat).sum(axis=0)
+        gx = g * self.gamma.value
+        self.x.grad += self.inv_std * (gx - gx.mean(axis=0) - self.xhat * (gx * self.xhat).mean(axis=0))
 
 
-class TanhValueAsDerivative(edf.Tanh):  # tanh(x) instead of 1 - tanh(x)^2
+class BatchNormStaged(BatchNormForward):  # cs231n's staged form: through the variance, then the mean
     def backward(self):
-        self.x.grad += self.grad * self.value
+        x, g, n = self.x.value, self.grad, len(self.grad)
+        mean = x.mean(axis=0)
+        self.beta.grad += g.sum(axis=0)
+        self.gamma.grad += (g * self.xhat).sum(axis=0)
+        dxhat = g * self.gamma.value
+        dvar = (dxhat * (x - mean)).sum(axis=0) * -0.5 * self.inv_std**3
+        dmean = -(dxhat * self.inv_std).sum(axis=0) + dvar * (-2 * (x - mean)).mean(axis=0)
+        self.x.grad += dxhat * self.inv_std + dvar * 2 * (x - mean) / n + dmean / n
 
 
-class TanhOverwrites(edf.Tanh):  # = instead of +=
-    def backward(self):
-        self.x.grad = self.grad * (1 - self.value**2)
+def _bn_x_grad(bn, gx, mean_term=True, var_term=True, reduce=np.mean):
+    out = gx.copy()
+    if mean_term:
+        out -= reduce(gx, axis=0)
+    if var_term:
+        out -= bn.xhat * reduce(gx * bn.xhat, axis=0)
+    return bn.inv_std * out
 
 
-class TanhNoChainRule(edf.Tanh):  # forgets the incoming gradient
-    def backward(self):
-        self.x.grad += 1 - self.value**2
-
-
-class TanhInputSquared(edf.Tanh):  # 1 - x^2 instead of 1 - tanh(x)^2
-    def backward(self):
-        self.x.grad += self.grad * (1 - self.x.value**2)
-
-
-class TanhSigmoidDerivative(edf.Tanh):  # copied from Sigmoid
-    def backward(self):
-        self.x.grad += self.grad * self.value * (1 - self.value)
-
-
-class TanhWrongSign(edf.Tanh):
-    def backward(self):
-        self.x.grad += self.grad * (self.value**2 - 1)
-
-
-# --- AddBias backward --------------------------------------------------------------------------------
-
-
-class AddBiasEinsum(edf.AddBias):
-    def backward(self):
-        self.x.grad += self.grad
-        self.beta.grad += np.einsum("bj->j", self.grad)
-
-
-class AddBiasWrongAxis(edf.AddBias):
-    def backward(self):
-        self.x.grad += self.grad
-        self.beta.grad += self.grad.sum(axis=1)
-
-
-class AddBiasMean(edf.AddBias):  # divides by B again: loss.grad already holds 1/B
-    def backward(self):
-        self.x.grad += self.grad
-        self.beta.grad += self.grad.mean(axis=0)
-
-
-class AddBiasNoSum(edf.AddBias):
-    def backward(self):
-        self.x.grad += self.grad
-        self.beta.grad += self.grad
-
-
-class AddBiasFirstExample(edf.AddBias):
-    def backward(self):
-        self.x.grad += self.grad
-        self.beta.grad += self.grad[0]
-
-
-class AddBiasOverwrites(edf.AddBias):
-    def backward(self):
-        self.x.grad += self.grad
-        self.beta.grad = self.grad.sum(axis=0)
-
-
-class AddBiasForgetsX(edf.AddBias):
+class BatchNormPerExample(BatchNormForward):  # treats the batch mean and variance as constants
     def backward(self):
         self.beta.grad += self.grad.sum(axis=0)
+        self.gamma.grad += (self.grad * self.xhat).sum(axis=0)
+        self.x.grad += self.grad * self.gamma.value * self.inv_std
 
 
-# --- VDot backward -----------------------------------------------------------------------------------
-
-
-class VDotEinsum(edf.VDot):
+class BatchNormNoVariancePath(BatchNormForward):
     def backward(self):
-        self.x.grad += np.einsum("ij,bj->bi", self.W.value, self.grad)
-        self.W.grad += np.einsum("bi,bj->ij", self.x.value, self.grad)
+        self.beta.grad += self.grad.sum(axis=0)
+        self.gamma.grad += (self.grad * self.xhat).sum(axis=0)
+        self.x.grad += _bn_x_grad(self, self.grad * self.gamma.value, var_term=False)
 
 
-class VDotLectureForm(edf.VDot):  # the lecture's code, which is right (only the slide's formula is wrong)
+class BatchNormNoMeanPath(BatchNormForward):
     def backward(self):
-        self.x.grad += np.matmul(self.W.value, self.grad.T).T
-        self.W.grad += np.matmul(self.x.value.T, self.grad)
+        self.beta.grad += self.grad.sum(axis=0)
+        self.gamma.grad += (self.grad * self.xhat).sum(axis=0)
+        self.x.grad += _bn_x_grad(self, self.grad * self.gamma.value, mean_term=False)
 
 
-class VDotTransposedW(edf.VDot):
+class BatchNormSumsInsteadOfMeans(BatchNormForward):  # forgets the 1/B of the batch statistics
     def backward(self):
-        self.x.grad += self.grad @ self.W.value.T
-        self.W.grad += self.grad.T @ self.x.value
+        self.beta.grad += self.grad.sum(axis=0)
+        self.gamma.grad += (self.grad * self.xhat).sum(axis=0)
+        self.x.grad += _bn_x_grad(self, self.grad * self.gamma.value, reduce=np.sum)
 
 
-class VDotUntransposedX(edf.VDot):
+class BatchNormForgetsGamma(BatchNormForward):
     def backward(self):
-        self.x.grad += self.grad @ self.W.value
-        self.W.grad += self.x.value.T @ self.grad
+        self.beta.grad += self.grad.sum(axis=0)
+        self.gamma.grad += (self.grad * self.xhat).sum(axis=0)
+        self.x.grad += _bn_x_grad(self, self.grad)
 
 
-class VDotDividesByBatch(edf.VDot):
+class BatchNormUnbiasedVariance(BatchNormForward):  # B - 1 in the variance's derivative, B in the forward
     def backward(self):
-        self.x.grad += self.grad @ self.W.value.T
-        self.W.grad += self.x.value.T @ self.grad / len(self.grad)
+        n = len(self.grad)
+        self.beta.grad += self.grad.sum(axis=0)
+        self.gamma.grad += (self.grad * self.xhat).sum(axis=0)
+        gx = self.grad * self.gamma.value
+        self.x.grad += self.inv_std * (gx - gx.mean(axis=0) - self.xhat * (gx * self.xhat).sum(axis=0) / (n - 1))
 
 
-class VDotOverwrites(edf.VDot):
+class BatchNormGammaMean(BatchNormForward):  # divides by B again: loss.grad already holds 1/B
     def backward(self):
-        self.x.grad = self.grad @ self.W.value.T
-        self.W.grad = self.x.value.T @ self.grad
+        self.beta.grad += self.grad.mean(axis=0)
+        self.gamma.grad += (self.grad * self.xhat).mean(axis=0)
+        self.x.grad += _bn_x_grad(self, self.grad * self.gamma.value)
 
 
-class VDotForgetsX(edf.VDot):
+class BatchNormGammaUsesInput(BatchNormForward):  # x where the normalised xhat is needed
     def backward(self):
-        self.W.grad += self.x.value.T @ self.grad
+        self.beta.grad += self.grad.sum(axis=0)
+        self.gamma.grad += (self.grad * self.x.value).sum(axis=0)
+        self.x.grad += _bn_x_grad(self, self.grad * self.gamma.value)
 
 
-class VDotFirstExample(edf.VDot):  # the per-example formula, applied to one example only
+class BatchNormBetaWrongAxis(BatchNormForward):
     def backward(self):
-        self.x.grad += self.grad @ self.W.value.T
-        self.W.grad += np.outer(self.x.value[0], self.grad[0])
+        self.beta.grad += self.grad.sum(axis=1)
+        self.gamma.grad += (self.grad * self.xhat).sum(axis=0)
+        self.x.grad += _bn_x_grad(self, self.grad * self.gamma.value)
+
+
+class BatchNormOverwrites(BatchNormForward):
+    def backward(self):
+        self.beta.grad += self.grad.sum(axis=0)
+        self.gamma.grad += (self.grad * self.xhat).sum(axis=0)
+        self.x.grad = _bn_x_grad(self, self.grad * self.gamma.value)
+
+
+# --- Dropout (nb03_dropout) --------------------------------------------------------------------------
+
+
+class DropoutBase(edf.Component):
+    def __init__(self, x, p, rng):
+        super().__init__()
+        self.x, self.p, self.rng = x, p, rng
+        self.training = True
+
+
+class Dropout(DropoutBase):  # the instructor's solution: inverted dropout
+    def forward(self):
+        if self.training:
+            self.mask = (self.rng.random(self.x.value.shape) >= self.p) / (1 - self.p)
+            self.value = self.x.value * self.mask
+        else:
+            self.value = self.x.value
+
+    def backward(self):
+        self.x.grad += self.grad * self.mask if self.training else self.grad
+
+
+class DropoutBooleanMask(DropoutBase):  # the mask kept as booleans, scaled where it is used
+    def forward(self):
+        self.keep = self.rng.random(self.x.value.shape) > self.p
+        self.value = np.where(self.keep, self.x.value / (1 - self.p), 0.0) if self.training else self.x.value.copy()
+
+    def backward(self):
+        self.x.grad += np.where(self.keep, self.grad / (1 - self.p), 0.0) if self.training else self.grad
+
+
+class DropoutNoScaling(Dropout):
+    def forward(self):
+        super().forward()
+        if self.training:
+            self.mask = self.mask * (1 - self.p)
+            self.value = self.x.value * self.mask
+
+
+class DropoutScalesAtInference(DropoutBase):  # the original (non-inverted) dropout: not what is asked
+    def forward(self):
+        self.mask = self.rng.random(self.x.value.shape) >= self.p
+        self.value = self.x.value * self.mask if self.training else self.x.value * (1 - self.p)
+
+    def backward(self):
+        self.x.grad += self.grad * self.mask if self.training else self.grad * (1 - self.p)
+
+
+class DropoutKeepProbability(DropoutBase):  # reads p as the probability of keeping
+    def forward(self):
+        self.mask = (self.rng.random(self.x.value.shape) < self.p) / self.p
+        self.value = self.x.value * self.mask if self.training else self.x.value
+
+    def backward(self):
+        self.x.grad += self.grad * self.mask if self.training else self.grad
+
+
+class DropoutSharedMask(Dropout):  # one mask for the whole batch: every example loses the same features
+    def forward(self):
+        if self.training:
+            self.mask = (self.rng.random(self.x.value.shape[1]) >= self.p) / (1 - self.p)
+            self.value = self.x.value * self.mask
+        else:
+            self.value = self.x.value
+
+
+class DropoutAlsoAtInference(Dropout):
+    def forward(self):
+        self.mask = (self.rng.random(self.x.value.shape) >= self.p) / (1 - self.p)
+        self.value = self.x.value * self.mask
+
+    def backward(self):
+        self.x.grad += self.grad * self.mask
+
+
+class DropoutNewMaskInBackward(Dropout):
+    def backward(self):
+        if self.training:
+            self.x.grad += self.grad * (self.rng.random(self.grad.shape) >= self.p) / (1 - self.p)
+        else:
+            self.x.grad += self.grad
+
+
+class DropoutBackwardIgnoresMask(Dropout):
+    def backward(self):
+        self.x.grad += self.grad
+
+
+class DropoutOneMaskForever(Dropout):  # draws the mask once, in the constructor
+    def __init__(self, x, p, rng):
+        super().__init__(x, p, rng)
+        self.fixed = None
+
+    def forward(self):
+        if self.fixed is None:
+            self.fixed = (self.rng.random(self.x.value.shape) >= self.p) / (1 - self.p)
+        self.mask = self.fixed
+        self.value = self.x.value * self.mask if self.training else self.x.value
+
+
+class DropoutOverwrites(Dropout):
+    def backward(self):
+        self.x.grad = self.grad * self.mask if self.training else self.grad
 
 
 # --- Softmax and LogLoss backward --------------------------------------------------------------------
@@ -208,200 +304,137 @@ class LogLossOverwrites(edf.LogLoss):
         self.x.grad = -self.grad / self.x.value
 
 
-class SoftmaxLogLoss(edf.Component):
-    """Fused -log softmax(x)[b, y[b]]: x (B, J) scores, y (B,) labels -> (B,) losses."""
+# --- SoftmaxLogLoss with label smoothing (nb03_softmax_logloss) --------------------------------------
+
+
+class SmoothedLossForward(edf.Component):
+    """The notebook's given forward: -(1 - s) log p[b, y[b]] - (s / J) sum_k log p[b, k], p = softmax(x)."""
+
+    smoothing = 0.1
 
     def __init__(self, x, y):
         super().__init__()
         self.x, self.y = x, y
 
     def forward(self):
-        z = self.x.value - self.x.value.max(axis=1, keepdims=True)
-        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        self.p = np.exp(log_p)
-        self.value = -log_p[np.arange(len(z)), self.y.value]
+        shifted = self.x.value - self.x.value.max(axis=1, keepdims=True)
+        self.log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        self.p = np.exp(self.log_p)
+        s, rows = self.smoothing, np.arange(len(shifted))
+        self.value = -(1 - s) * self.log_p[rows, self.y.value] - s * self.log_p.mean(axis=1)
 
-    def d_scores(self):
-        d = self.p.copy()
-        d[np.arange(len(d)), self.y.value] -= 1
-        return d
+    def onehot(self):
+        return np.eye(self.p.shape[1])[self.y.value]
 
+
+class SoftmaxLogLoss(SmoothedLossForward):  # the instructor's solution
     def backward(self):
-        self.x.grad += self.grad[:, None] * self.d_scores()
+        s, n_classes = self.smoothing, self.p.shape[1]
+        target = (1 - s) * self.onehot() + s / n_classes
+        self.x.grad += self.grad[:, None] * (self.p - target)
 
 
-class FusedIgnoresGrad(SoftmaxLogLoss):  # p - onehot without loss.grad: forgets the 1/B
+class SmoothedTwoTerms(SmoothedLossForward):  # the two terms' gradients, added
     def backward(self):
-        self.x.grad += self.d_scores()
-
-
-class FusedDividesByBatchItself(SoftmaxLogLoss):  # right only when the incoming grad is exactly 1/B
-    def backward(self):
-        self.x.grad += self.d_scores() / len(self.p)
-
-
-class FusedWrongOneHot(SoftmaxLogLoss):  # d[:, y] hits every labelled column in every row
-    def backward(self):
-        d = self.p.copy()
-        d[:, self.y.value] -= 1
+        s = self.smoothing
+        d = (1 - s) * (self.p - self.onehot()) + s * (self.p - 1 / self.p.shape[1])
         self.x.grad += self.grad[:, None] * d
 
 
-class FusedWrongSign(SoftmaxLogLoss):
+class SmoothedIgnoresSmoothing(SmoothedLossForward):  # the hard-label gradient p - onehot
     def backward(self):
-        self.x.grad -= self.grad[:, None] * self.d_scores()
+        self.x.grad += self.grad[:, None] * (self.p - self.onehot())
 
 
-class FusedNoBroadcast(SoftmaxLogLoss):
+class SmoothedForgetsUniformTerm(SmoothedLossForward):  # p - (1 - s) onehot: rows no longer sum to 0
     def backward(self):
-        self.x.grad += self.grad * self.d_scores()
+        self.x.grad += self.grad[:, None] * (self.p - (1 - self.smoothing) * self.onehot())
 
 
-class FusedOverwrites(SoftmaxLogLoss):
+class SmoothedWholeSmoothingPerClass(SmoothedLossForward):  # s where s / J is needed
     def backward(self):
-        self.x.grad = self.grad[:, None] * self.d_scores()
+        s = self.smoothing
+        self.x.grad += self.grad[:, None] * (self.p - (1 - s) * self.onehot() - s)
 
 
-# --- the minibatch training loop ---------------------------------------------------------------------
+class SmoothedScalesP(SmoothedLossForward):  # (1 - s) p + s p / J - target: p's coefficient is 1
+    def backward(self):
+        s, n_classes = self.smoothing, self.p.shape[1]
+        target = (1 - s) * self.onehot() + s / n_classes
+        self.x.grad += self.grad[:, None] * ((1 - s) * self.p + s * self.p / n_classes - target)
 
 
-def train_lecture(x, y, loss, images, labels, batch_size, eta, num_epochs):
-    for _ in range(num_epochs):
-        for k in range(0, len(images), batch_size):
-            x.set(images[k : k + batch_size])
-            y.set(labels[k : k + batch_size])
-            edf.Forward()
-            edf.Backward(loss)
-            edf.SGD(eta)
+class SmoothedHardCodedSmoothing(SmoothedLossForward):  # 0.1 instead of self.smoothing
+    def backward(self):
+        target = 0.9 * self.onehot() + 0.1 / self.p.shape[1]
+        self.x.grad += self.grad[:, None] * (self.p - target)
 
 
-def train_by_batch_number(x, y, loss, images, labels, batch_size, eta, num_epochs):
-    n_batches = -(-len(images) // batch_size)
-    for _ in range(num_epochs):
-        for i in range(n_batches):
-            batch = slice(i * batch_size, min((i + 1) * batch_size, len(images)))
-            x.set(images[batch])
-            y.set(labels[batch])
-            edf.Forward()
-            edf.Backward(loss)
-            edf.SGD(eta)
+class SmoothedIgnoresGrad(SmoothedLossForward):  # forgets loss.grad, and with it the 1/B
+    def backward(self):
+        s = self.smoothing
+        self.x.grad += self.p - (1 - s) * self.onehot() - s / self.p.shape[1]
 
 
-def train_drops_last_batch(x, y, loss, images, labels, batch_size, eta, num_epochs):
-    for _ in range(num_epochs):
-        for k in range(0, len(images) - batch_size + 1, batch_size):
-            x.set(images[k : k + batch_size])
-            y.set(labels[k : k + batch_size])
-            edf.Forward()
-            edf.Backward(loss)
-            edf.SGD(eta)
+class SmoothedDividesByBatchItself(SmoothedLossForward):  # right only when the incoming grad is exactly 1/B
+    def backward(self):
+        s = self.smoothing
+        self.x.grad += (self.p - (1 - s) * self.onehot() - s / self.p.shape[1]) / len(self.p)
 
 
-def train_step_one(x, y, loss, images, labels, batch_size, eta, num_epochs):  # overlapping windows
-    for _ in range(num_epochs):
-        for k in range(len(images)):
-            x.set(images[k : k + batch_size])
-            y.set(labels[k : k + batch_size])
-            edf.Forward()
-            edf.Backward(loss)
-            edf.SGD(eta)
-
-
-def train_updates_every_tenth_step(x, y, loss, images, labels, batch_size, eta, num_epochs):  # the numpy lecture's
-    step = 0
-    for _ in range(num_epochs):
-        for k in range(0, len(images), batch_size):
-            x.set(images[k : k + batch_size])
-            y.set(labels[k : k + batch_size])
-            edf.Forward()
-            edf.Backward(loss)
-            if step % 10 == 0:
-                edf.SGD(eta)
-            step += 1
-
-
-def train_one_epoch(x, y, loss, images, labels, batch_size, eta, num_epochs):
-    for k in range(0, len(images), batch_size):
-        x.set(images[k : k + batch_size])
-        y.set(labels[k : k + batch_size])
-        edf.Forward()
-        edf.Backward(loss)
-        edf.SGD(eta)
-
-
-def train_forward_once(x, y, loss, images, labels, batch_size, eta, num_epochs):  # stale values and gradients
-    x.set(images[:batch_size])
-    y.set(labels[:batch_size])
-    edf.Forward()
-    for _ in range(num_epochs):
-        for k in range(0, len(images), batch_size):
-            x.set(images[k : k + batch_size])
-            y.set(labels[k : k + batch_size])
-            edf.Backward(loss)
-            edf.SGD(eta)
-
-
-def train_whole_set(x, y, loss, images, labels, batch_size, eta, num_epochs):  # forgets to slice the batch
-    for _ in range(num_epochs):
-        for _k in range(0, len(images), batch_size):
-            x.set(images)
-            y.set(labels)
-            edf.Forward()
-            edf.Backward(loss)
-            edf.SGD(eta)
-
-
-def train_scales_eta_by_batch(x, y, loss, images, labels, batch_size, eta, num_epochs):  # undoes the 1/B
-    for _ in range(num_epochs):
-        for k in range(0, len(images), batch_size):
-            x.set(images[k : k + batch_size])
-            y.set(labels[k : k + batch_size])
-            edf.Forward()
-            edf.Backward(loss)
-            edf.SGD(eta * batch_size)
-
-
-def train_never_updates(x, y, loss, images, labels, batch_size, eta, num_epochs):
-    for _ in range(num_epochs):
-        for k in range(0, len(images), batch_size):
-            x.set(images[k : k + batch_size])
-            y.set(labels[k : k + batch_size])
-            edf.Forward()
-            edf.Backward(loss)
+class SmoothedOverwrites(SmoothedLossForward):
+    def backward(self):
+        s = self.smoothing
+        self.x.grad = self.grad[:, None] * (self.p - (1 - s) * self.onehot() - s / self.p.shape[1])
 
 
 EXERCISES = {
-    "tanh": (
-        edf_checks.check_tanh_backward,
-        [edf.Tanh, TanhRecomputed],
+    "batchnorm": (
+        edf_checks.check_batchnorm_backward,
+        [BatchNorm, BatchNormStaged],
         [
-            TanhValueAsDerivative,
-            TanhOverwrites,
-            TanhNoChainRule,
-            TanhInputSquared,
-            TanhSigmoidDerivative,
-            TanhWrongSign,
+            BatchNormPerExample,
+            BatchNormNoVariancePath,
+            BatchNormNoMeanPath,
+            BatchNormSumsInsteadOfMeans,
+            BatchNormForgetsGamma,
+            BatchNormUnbiasedVariance,
+            BatchNormGammaMean,
+            BatchNormGammaUsesInput,
+            BatchNormBetaWrongAxis,
+            BatchNormOverwrites,
         ],
     ),
-    "addbias": (
-        edf_checks.check_addbias_backward,
-        [edf.AddBias, AddBiasEinsum],
-        [AddBiasWrongAxis, AddBiasMean, AddBiasNoSum, AddBiasFirstExample, AddBiasOverwrites, AddBiasForgetsX],
-    ),
-    "vdot": (
-        edf_checks.check_vdot_backward,
-        [edf.VDot, VDotEinsum, VDotLectureForm],
+    "dropout": (
+        edf_checks.check_dropout,
+        [Dropout, DropoutBooleanMask],
         [
-            VDotSlideBug,
-            VDotTransposedW,
-            VDotUntransposedX,
-            VDotDividesByBatch,
-            VDotOverwrites,
-            VDotForgetsX,
-            VDotFirstExample,
+            DropoutNoScaling,
+            DropoutScalesAtInference,
+            DropoutKeepProbability,
+            DropoutSharedMask,
+            DropoutAlsoAtInference,
+            DropoutNewMaskInBackward,
+            DropoutBackwardIgnoresMask,
+            DropoutOneMaskForever,
+            DropoutOverwrites,
         ],
     ),
-    "softmax": (
+    "softmax_logloss": (
+        edf_checks.check_smoothed_logloss_backward,
+        [SoftmaxLogLoss, SmoothedTwoTerms],
+        [
+            SmoothedIgnoresSmoothing,
+            SmoothedForgetsUniformTerm,
+            SmoothedWholeSmoothingPerClass,
+            SmoothedScalesP,
+            SmoothedHardCodedSmoothing,
+            SmoothedIgnoresGrad,
+            SmoothedDividesByBatchItself,
+            SmoothedOverwrites,
+        ],
+    ),
+    "softmax": (  # the library's own components, against the same kind of checker
         edf_checks.check_softmax_backward,
         [edf.Softmax, SoftmaxJacobian],
         [SoftmaxDiagonalOnly, SoftmaxNoCrossTerm, SoftmaxSumsOverBatch, SoftmaxOverwrites, SoftmaxUnstable],
@@ -410,32 +443,6 @@ EXERCISES = {
         edf_checks.check_logloss_backward,
         [edf.LogLoss, LogLossSubtracts],
         [LogLossWrongSign, LogLossIgnoresGrad, LogLossUsesOutput, LogLossOverwrites],
-    ),
-    "softmax_logloss": (
-        edf_checks.check_softmax_logloss_backward,
-        [SoftmaxLogLoss],
-        [
-            FusedIgnoresGrad,
-            FusedDividesByBatchItself,
-            FusedWrongOneHot,
-            FusedWrongSign,
-            FusedNoBroadcast,
-            FusedOverwrites,
-        ],
-    ),
-    "training_loop": (
-        edf_checks.check_training_loop,
-        [train_lecture, train_by_batch_number],
-        [
-            train_drops_last_batch,
-            train_step_one,
-            train_updates_every_tenth_step,
-            train_one_epoch,
-            train_forward_once,
-            train_whole_set,
-            train_scales_eta_by_batch,
-            train_never_updates,
-        ],
     ),
 }
 
@@ -458,19 +465,23 @@ def test_wrong_answers_fail_saying_expected_and_got(exercise, answer):
     assert ("expected" in message and "got" in message) or " raised " in message, message
 
 
-def test_messages_name_the_component_and_the_accumulation_mistake():
-    with pytest.raises(AssertionError, match=r"(?s)TanhOverwrites\.backward: x\.grad.*\+=") as failure:
-        edf_checks.check_tanh_backward(TanhOverwrites)
+def test_messages_name_the_component_and_the_mistake():
+    with pytest.raises(AssertionError, match=r"(?s)BatchNormOverwrites\.backward: x\.grad.*\+=") as failure:
+        edf_checks.check_batchnorm_backward(BatchNormOverwrites)
     assert "expected" in str(failure.value)
-    with pytest.raises(AssertionError, match=r"AddBiasWrongAxis\.backward\(\) raised ValueError"):
-        edf_checks.check_addbias_backward(AddBiasWrongAxis)
-    with pytest.raises(AssertionError, match="did not change"):
-        edf_checks.check_training_loop(train_never_updates)
+    with pytest.raises(AssertionError, match=r"BatchNormBetaWrongAxis\.backward\(\) raised ValueError"):
+        edf_checks.check_batchnorm_backward(BatchNormBetaWrongAxis)
+    with pytest.raises(AssertionError, match="its own mask"):
+        edf_checks.check_dropout(DropoutSharedMask)
+    with pytest.raises(AssertionError, match="fresh mask"):
+        edf_checks.check_dropout(DropoutOneMaskForever)
+    with pytest.raises(AssertionError, match=r"with smoothing = 0\.0: .*expected"):
+        edf_checks.check_smoothed_logloss_backward(SmoothedHardCodedSmoothing)
 
 
 def test_checkers_leave_the_notebook_graph_alone():
     x = edf.Input()
-    t = edf.Tanh(x)
+    t = edf.Sigmoid(x)
     w = edf.Parameter(np.ones(2))
     for checker, rights, wrongs in EXERCISES.values():
         checker(rights[0])
@@ -480,18 +491,35 @@ def test_checkers_leave_the_notebook_graph_alone():
     edf.clear()
 
 
+def test_the_batchnorm_gradient_couples_the_examples():
+    """Why BatchNorm is the minibatch lesson: a change in one example's input moves every example's
+    x-gradient, which the per-example answer (batch statistics held constant) misses."""
+    rng = np.random.default_rng(0)
+    x, gamma, beta, g = rng.standard_normal((5, 3)), np.ones(3), np.zeros(3), rng.standard_normal((5, 3))
+    grads = {}
+    for cls in (BatchNorm, BatchNormPerExample):
+        for shift in (0.0, 1.0):
+            moved = x.copy()
+            moved[0] += shift
+            with edf.fresh_graph():
+                zeros = {"x": np.zeros_like(x), "gamma": np.zeros(3), "beta": np.zeros(3)}
+                _, got = edf_checks._run(cls, {"x": moved, "gamma": gamma, "beta": beta}, g, zeros)
+            grads[cls.__name__, shift] = got["x"]
+    assert not np.allclose(grads["BatchNorm", 0.0][1:], grads["BatchNorm", 1.0][1:])  # examples 1..4 moved too
+    assert not np.allclose(grads["BatchNorm", 0.0], grads["BatchNormPerExample", 0.0])
+
+
 # --- the notebook's own exercise cells ---------------------------------------------------------------
 
 NOTEBOOK_EXERCISES = {  # grade_id in notebooks/03_minibatch.ipynb -> (name the cell defines, exercise above)
-    "nb03_tanh": ("Tanh", "tanh"),
-    "nb03_addbias": ("AddBias", "addbias"),
-    "nb03_vdot": ("VDot", "vdot"),
+    "nb03_batchnorm": ("BatchNorm", "batchnorm"),
+    "nb03_dropout": ("Dropout", "dropout"),
     "nb03_softmax_logloss": ("SoftmaxLogLoss", "softmax_logloss"),
-    "nb03_train_loop": ("train", "training_loop"),
 }
 
 
-def _notebook_solution_cells(student: bool = False) -> dict[str, str]:
+def notebook_solution_cells(student: bool = False) -> dict[str, str]:
+    """grade_id -> source of notebook 03's solution cells (the student version's with ``student``)."""
     import nbformat
 
     from coursekit.grading import assignments
@@ -504,8 +532,17 @@ def _notebook_solution_cells(student: bool = False) -> dict[str, str]:
     return {
         meta["grade_id"]: cell.source
         for cell in nb.cells
-        if (meta := assignments.nbgrader_meta(cell)).get("grade_id") in NOTEBOOK_EXERCISES
+        if (meta := assignments.nbgrader_meta(cell)).get("grade_id", "").startswith("nb03_")
     }
+
+
+def exec_cell(source: str, grade_id: str) -> dict:
+    """Run a solution cell as the notebook would (numpy and EDF imported), its source readable by inspect."""
+    filename = f"<notebook 03 cell {grade_id}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    namespace = {"np": np, "edf": edf}
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace
 
 
 @pytest.mark.parametrize("grade_id", list(NOTEBOOK_EXERCISES))
@@ -513,8 +550,7 @@ def test_notebook_solutions_pass_and_blank_cells_fail(grade_id):
     name, exercise = NOTEBOOK_EXERCISES[grade_id]
     checker = EXERCISES[exercise][0]
     for student, should_pass in ((False, True), (True, False)):
-        namespace = {"np": np, "edf": edf}
-        exec(_notebook_solution_cells(student)[grade_id], namespace)
+        namespace = exec_cell(notebook_solution_cells(student)[grade_id], grade_id)
         if should_pass:
             checker(namespace[name])
         else:

@@ -133,14 +133,41 @@ NB02 = (
 
 # ---- notebook 03 ------------------------------------------------------------------------------------
 NB03 = (
-    Exercise("nb03_tanh", "practice", "Tanh's backward", "tests/test_edf_wrong_answers.py"),
-    Exercise("nb03_addbias", "practice", "AddBias's backward (the slide's code)", "tests/test_edf_wrong_answers.py"),
-    Exercise("nb03_vdot", "practice", "VDot's backward (the slide's code)", "tests/test_edf_wrong_answers.py"),
     Exercise(
-        "nb03_softmax_logloss", "derivation", "the fused softmax-log-loss gradient", "tests/test_edf_wrong_answers.py"
+        "nb03_batchnorm",
+        "derivation",
+        "batch normalisation's backward over the batch: the x-gradient through the batch mean and variance",
+        "tests/test_edf_wrong_answers.py",
+        ("BatchNorm",),
     ),
-    Exercise("nb03_mse_grad", "derivation", "the minibatched MSE gradient", "tests/test_edf_wrong_answers.py"),
-    Exercise("nb03_train_loop", "practice", "the slide's training loop", "tests/test_edf_wrong_answers.py"),
+    Exercise(
+        "nb03_dropout",
+        "derivation",
+        "inverted dropout: the 1/(1-p) scale from the expected value, a mask per example, identity at inference",
+        "tests/test_edf_wrong_answers.py",
+        ("Dropout",),
+    ),
+    Exercise(
+        "nb03_softmax_logloss",
+        "derivation",
+        "the gradient of a label-smoothed softmax log-loss (its uniform term is printed nowhere)",
+        "tests/test_edf_wrong_answers.py",
+        ("SoftmaxLogLoss",),
+    ),
+    Exercise(
+        "nb03_mse_grad",
+        "practice",
+        "the MSE gradient without any Python loop (the pattern X.T @ (P - Y) / B is printed above it)",
+        "tests/test_minibatch_wrong_answers.py",
+        ("mse_grad_minibatch",),
+    ),
+    Exercise(
+        "nb03_train_accumulate",
+        "derivation",
+        "one large batch's SGD step from micro-batches: each mean weighted by its share, reset and step per batch",
+        "tests/test_minibatch_wrong_answers.py",
+        ("train_accumulate",),
+    ),
 )
 
 # ---- notebook 04 ------------------------------------------------------------------------------------
