@@ -14,7 +14,7 @@ from coursekit.grading.hidden import stability
 
 torch = pytest.importorskip("torch")
 
-# ---- gradient rules -----------------------------------------------------------------------------------
+# ---- gradient rules: nb04_mish_grad (mish), and maximum's -----------------------------------------------
 
 
 def _tsp(x):
@@ -103,7 +103,7 @@ def _expect(checker, answer, ok, *more):
             checker(answer, *more)
 
 
-# ---- rewrites ---------------------------------------------------------------------------------------
+# ---- rewrites: nb04_safe_exp_log, and x * 1 -> x ---------------------------------------------------------
 
 
 def _guard(x):
@@ -282,7 +282,7 @@ def test_mul_one_rewrites(name):
     _expect(checks.check_mul_one_rewrite, rewrite, ok)
 
 
-# ---- foldl --------------------------------------------------------------------------------------------
+# ---- nb04_foldl ---------------------------------------------------------------------------------------
 
 FOLDL = {
     "right": (lambda x, y0, w: T.foldl(lambda prev, x_t: (prev + x_t) * w, x, y0), True),
@@ -315,7 +315,7 @@ def test_messages_say_what_was_expected_and_what_came_back():
         checks.check_safe_exp_log_rewrite(guard_excludes_zero)
 
 
-# ---- log1mexp (checked by coursekit.grading.hidden.stability) -----------------------------------------------
+# ---- nb04_log1mexp (checked by coursekit.grading.hidden.stability) ----------------------------------------
 
 
 def log1mexp_right(a):
@@ -368,7 +368,7 @@ def test_the_float32_reference_is_far_below_a_float32_ulp():
         assert stability.ulp_errors(series.astype(np.float32), stability._reference64(a)).max() <= 0.5
 
 
-# ---- graph breaks: the notebook's function, predicted ---------------------------------------------------
+# ---- nb04_graph_breaks: the notebook's function, predicted ----------------------------------------------
 
 
 def mixed(x):
