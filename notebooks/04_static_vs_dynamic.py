@@ -635,7 +635,7 @@ plt.show()
 # ### Exercise 4.3 — a stable `log1mexp` (3 points)
 # The rewrites above swap a formula that fails in floating point for a stable op the library knows.
 # Here is one it does not know: `log1mexp(a) = log(1 - exp(-a))` for `a > 0`, the log of `1 - p` when
-# you hold `log p = -a` (survival models, log-space samplers and beam search meet it). Written as it
+# you hold `log p = -a` (survival models and other log-space probability code meet it). Written as it
 # stands, it is wrong at **both** ends in float32. Find where and why before you fix it: try
 # `a = 1e-30`, `1e-4` and `20`, and compare with what the mathematics says there.
 #
@@ -1251,6 +1251,7 @@ print(summary.to_string(index=False))
 #
 # - A static graph lets a compiler see everything before it runs: it differentiates, rewrites for
 #   stability, calls BLAS and fuses elementwise chains, which a dynamic framework cannot do op by op.
+#   A rewrite is only valid if it keeps the graph's value on every float, NaN and infinities included.
 # - The price is that control flow must be graph nodes (`ifelse`, `foldl`) and Python disappears
 #   from the running program; a tracer that ignores this gives silently wrong answers.
 # - PyTorch today keeps eager Python and captures graphs on demand: `torch.fx` to transform,

@@ -395,6 +395,11 @@ def _notebook_source() -> str:
     return "\n".join(c.source for c in nbformat.read(path, 4).cells if c.cell_type == "code")
 
 
+def test_the_checker_declares_mish_as_the_notebook_does():
+    op, source = checks.mish_op(), _notebook_source()
+    assert all(text in source for text in (op.py, op.cuda, op.np_code)), "notebook 04's mish differs from the checker's"
+
+
 def test_the_notebook_asks_about_this_function():
     import inspect
 
