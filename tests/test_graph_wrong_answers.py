@@ -30,6 +30,18 @@ MISH = {
         lambda ins, out, g: [g * _tsp(ins[0]) + g * ins[0] * (1 - T.tanh(T.softplus(ins[0])) ** 2) * T.sigmoid(ins[0])],
         True,
     ),
+    "right: sigmoid as 1 / (1 + exp(-x)) (-0 at x = -1e4)": (
+        lambda ins, out, g: [g * (_tsp(ins[0]) + ins[0] / (1 + T.exp(-ins[0])) * (1 - _tsp(ins[0]) ** 2))],
+        True,
+    ),
+    "wrong: a finite difference inside the graph, h = 1e-5": (
+        lambda ins, out, g: [g * (checks.mish_op()(ins[0] + 1e-5) - checks.mish_op()(ins[0] - 1e-5)) / 2e-5],
+        False,
+    ),
+    "wrong: a finite difference inside the graph, h = 1e-3": (
+        lambda ins, out, g: [g * (checks.mish_op()(ins[0] + 1e-3) - checks.mish_op()(ins[0] - 1e-3)) / 2e-3],
+        False,
+    ),
     "wrong: forgets g": (
         lambda ins, out, g: [_tsp(ins[0]) + ins[0] * T.sigmoid(ins[0]) * (1 - _tsp(ins[0]) ** 2)],
         False,
