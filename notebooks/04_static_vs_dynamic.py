@@ -106,33 +106,74 @@ plt.show()
 print(fg.source.split("# numba")[0])  # the generated code (numpy in blocks); numba and CUDA versions follow
 
 # %% [markdown]
-# ### Exercise 4.1 — the gradient rule of `tanh` (2 points)
+# ### A new op, without a gradient
 # Each op's derivative is a *rule* `rule(inputs, output, g)`: it gets the op's input variables, its
 # output variable and `g`, the gradient of the cost with respect to that output, and returns a list
-# with one gradient per input, as graph expressions. Write the rule of `tanh`. (Hint: the output
-# `tanh(x)` is already in the graph; reuse it.)
+# with one gradient per input, as graph expressions. The library declares every op with its rule
+# (`coursekit/graph/ops.py`). Below, a new elementwise op, **mish** (Misra, 2019; YOLOv4's activation),
+# `mish(x) = x · tanh(softplus(x))`, declared the same way: a numpy function, a formula for the numba
+# loops and one for CUDA, a cost class, and **no gradient rule**. The graph compiler can evaluate and
+# fuse it, but `T.grad` cannot go through it yet.
 
 
-# %% nbgrader={"grade": false, "grade_id": "nb04_tanh_grad", "locked": false, "schema_version": 3, "solution": true}
-def tanh_grad(inputs, output, g):
-    """Gradient rule of tanh: one symbolic gradient per input."""
+# %%
+def np_mish(x):
+    """mish(x) = x tanh(softplus(x)), with softplus as logaddexp(0, x): no overflow."""
+    return x * np.tanh(np.logaddexp(0.0, x))
+
+
+mish = T.ops.Elemwise(
+    "mish",
+    1,
+    np_mish,  # numpy, when the op runs alone
+    "({0} * math.tanh(max({0}, 0.0) + math.log1p(math.exp(-abs({0})))))",  # inside a numba loop
+    cuda="({0} * tanh(fmax({0}, 0.0) + log1p(exp(-fabs({0})))))",  # inside a CUDA kernel
+    np_code="np.logaddexp(0.0, {0}, {tmp}); np.tanh({tmp}, {tmp}); np.multiply({0}, {tmp}, {out})",  # fused blocks
+    cost="transcendental",
+)
+xm = T.vector("xm")
+print("mish at [-3, 0, 3]:", [f"{m:.6g}" for m in T.function([xm], mish(xm))(np.array([-3.0, 0.0, 3.0]))])
+try:
+    T.grad(mish(xm).sum(), xm)
+except NotImplementedError as exc:
+    print("T.grad says:", exc)
+
+# %% [markdown]
+# ### Exercise 4.1 — the gradient rule of mish (3 points)
+# Derive `d mish(x) / dx` and write the rule `mish_grad(inputs, output, g)`: a list with one graph
+# expression, the gradient with respect to `x`. Build it from the graph's ops (`T.tanh`, `T.softplus`,
+# `T.sigmoid`, `T.exp`, arithmetic...). It must be right for **every** float `x`, not only moderate
+# ones: the tests compare it with finite differences and, to 10 significant digits (a finite difference
+# inside the graph is not that accurate), with torch's autograd on a grid that goes from `-1e4` to `1e4`
+# and passes through 0; then they let the compiler differentiate an optimised, fused graph
+# `sum(c * mish(W x + b))` with your rule.
+
+
+# %% nbgrader={"grade": false, "grade_id": "nb04_mish_grad", "locked": false, "schema_version": 3, "solution": true}
+def mish_grad(inputs, output, g):
+    """Gradient rule of mish: one symbolic gradient per input."""
     ### BEGIN SOLUTION
-    return [g * (1 - output**2)]
+    x = inputs[0]
+    t = T.tanh(T.softplus(x))
+    return [g * (t + x * T.sigmoid(x) * (1 - t * t))]
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "nb04_tanh_grad_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": true, "grade_id": "nb04_mish_grad_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
 xs = T.vector("xs")
-with T.grad_rule("tanh", tanh_grad):
-    g_tanh = T.function([xs], T.grad(T.tanh(xs).sum(), xs), optimize=False)
-check_close(g_tanh(np.array([0.0])), np.array([1.0]), what="d tanh(x)/dx at x = 0")
-print("your rule gives 1 at x = 0")
+with T.grad_rule("mish", mish_grad):
+    g_mish = T.function([xs], T.grad(mish(xs).sum(), xs), optimize=False)
+x_fd = np.array([-2.0, -0.5, 0.5, 3.0])
+check_close(
+    g_mish(x_fd), (np_mish(x_fd + 1e-6) - np_mish(x_fd - 1e-6)) / 2e-6, what="d mish/dx (finite differences)", rtol=1e-6
+)
+print("your rule agrees with finite differences at", x_fd)
 ### BEGIN HIDDEN TESTS
 from coursekit.grading.hidden import graph as graph_checks
 
-graph_checks.check_tanh_grad(tanh_grad)
+graph_checks.check_mish_grad(mish_grad)
 ### END HIDDEN TESTS
-ck.checks.passed("nb04_tanh_grad", 2, hidden=True)
+ck.checks.passed("nb04_mish_grad", 3, hidden=True)
 
 # %% [markdown]
 # ## 2. The lecture's logistic regression
@@ -212,37 +253,54 @@ plt.show()
 np.testing.assert_allclose(f_gw(D[0], D[1]), T.function([x, y], gw, optimize=False)(D[0], D[1]), rtol=1e-10)
 
 # %% [markdown]
-# ### Exercise 4.2 — a rewrite: `exp(log(x)) -> x` (3 points)
+# ### Exercise 4.2 — a rewrite that must be safe (3 points)
 # A local rewrite is a function `node -> node or None`: given one node, return what should replace
 # it, or `None` to leave it alone. The compiler visits every node bottom-up and applies it again to
 # what it returned, so your function only looks at one node. Useful: `node.is_a("exp")`,
-# `node.inputs` (the node's arguments) and `node.op is None` for leaves. Write the rewrite
-# `exp(log(x)) -> x`; it must leave everything else alone (`log(exp(x))` is **not** `x` for the
-# compiler's purposes here, and `exp(2 * log(x))` is not `x` either).
+# `node.inputs` (the node's arguments), and any op of `T` to build a replacement (comparisons,
+# `T.switch(cond, a, b)`, which is numpy's `where`, ...). A replacement must keep the node's dtype.
+#
+# Two rewrites look alike: `log(exp(x)) -> x` and `exp(log(x)) -> x`. A compiler may apply a rewrite
+# only if it never changes a value that the graph as written computes, for **every** float: negative
+# numbers, zeros, infinities and NaN included. (Replacing an overflow by the right answer is allowed;
+# replacing a NaN, which says "undefined", by a number is not.) Decide, for each of the two, whether
+# dropping the pair is safe as it stands. Then write **one** rewrite, `cancel_exp_log`, that removes
+# both kinds of pair from a graph (no `exp` or `log` of the pair may be left) and is safe: where
+# dropping a pair is not, replace it by an expression without `exp` or `log` that keeps the graph's
+# value on every input.
 
 
-# %% nbgrader={"grade": false, "grade_id": "nb04_exp_log", "locked": false, "schema_version": 3, "solution": true}
-def exp_of_log(node):
-    """exp(log(x)) -> x; None for every other node."""
+# %% nbgrader={"grade": false, "grade_id": "nb04_safe_exp_log", "locked": false, "schema_version": 3, "solution": true}
+def cancel_exp_log(node):
+    """log(exp(x)) and exp(log(x)) without exp or log, keeping the graph's value on every float; None
+    for every other node."""
     ### BEGIN SOLUTION
-    if node.is_a("exp") and node.inputs[0].is_a("log"):
+    if node.is_a("log") and node.inputs[0].is_a("exp"):
         return node.inputs[0].inputs[0]
+    if node.is_a("exp") and node.inputs[0].is_a("log"):
+        x = node.inputs[0].inputs[0]
+        return T.switch(x >= 0, x, np.asarray(np.nan, x.dtype))
     return None
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "nb04_exp_log_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": true, "grade_id": "nb04_safe_exp_log_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
 v = T.vector("v")
-f_el = T.function([v], T.exp(T.log(v)) * 2, extra_passes=[T.local_rewrite(exp_of_log)])
-print(f_el.fired())
-check_true(f_el.fired().get("exp_of_log", 0) >= 1, "your rewrite should fire on exp(log(v)) * 2")
-check_close(f_el(np.array([0.5, 3.0])), np.array([1.0, 6.0]), what="exp(log(v)) * 2 after your rewrite")
+expr_el = T.exp(T.log(v)) * 2 + T.log(T.exp(v))
+f_el = T.function([v], expr_el, extra_passes=[T.local_rewrite(cancel_exp_log)])
+print("fired:", f_el.fired().get("cancel_exp_log", 0), "times")
+check_true(f_el.fired().get("cancel_exp_log", 0) >= 2, "your rewrite should fire on exp(log(v)) and on log(exp(v))")
+v_test = np.array([-1.0, 0.0, 2.0])
+with np.errstate(all="ignore"):
+    as_written = T.function([v], expr_el, optimize=False)(v_test)
+check_close(f_el(v_test), as_written, what=f"exp(log(v)) * 2 + log(exp(v)) at v = {v_test}, as the graph as written")
+print(f"at v = {v_test}: as written {as_written}, rewritten {f_el(v_test)}")
 ### BEGIN HIDDEN TESTS
 from coursekit.grading.hidden import graph as graph_checks
 
-graph_checks.check_exp_log_rewrite(exp_of_log)
+graph_checks.check_safe_exp_log_rewrite(cancel_exp_log)
 ### END HIDDEN TESTS
-ck.checks.passed("nb04_exp_log", 3, hidden=True)
+ck.checks.passed("nb04_safe_exp_log", 3, hidden=True)
 
 # %% [markdown]
 # ## 3. Speed rewrites, measured
@@ -575,37 +633,45 @@ plt.show()
 # (`F.binary_cross_entropy_with_logits`, `F.softplus`, `torch.log1p`).
 
 # %% [markdown]
-# ### Exercise 4.3 — a stable softplus (2 points)
-# `softplus(x) = log(1 + exp(x))` is a smooth ReLU. Written naively it overflows for large `x`
-# (`exp(1000)` is infinite) and loses all precision for very negative `x` (`1 + exp(-50)` rounds
-# to 1). Rewrite it, as a graph optimiser would, using `max(x, 0) + log1p(exp(-|x|))` (why is that
-# the same function?). It must work on numpy arrays of any shape, without overflow warnings.
+# ### Exercise 4.3 — a stable `log1mexp` (3 points)
+# The rewrites above swap a formula that fails in floating point for a stable op the library knows.
+# Here is one it does not know: `log1mexp(a) = log(1 - exp(-a))` for `a > 0`, the log of `1 - p` when
+# you hold `log p = -a` (survival models and other log-space probability code meet it). Written as it
+# stands, it is wrong at **both** ends in float32. Find where and why before you fix it: try
+# `a = 1e-30`, `1e-4` and `20`, and compare with what the mathematics says there.
+#
+# Write `log1mexp(a)` for a numpy array `a` of any shape. For float32 `a` it must return float32 and
+# be within 8 ulps (units in the last place) of the true value for every `a` from `1e-38` to `1e4`;
+# for float64 `a` it must be as accurate at both ends (`a = 1e-300`, `a = 1e4`). Where the formula is
+# undefined it says so as the formula does: `-inf` at `a = 0`, NaN for `a < 0`. numpy's `log1p` and
+# `expm1` exist for exactly this kind of problem.
 
 
-# %% nbgrader={"grade": false, "grade_id": "nb04_softplus", "locked": false, "schema_version": 3, "solution": true}
-def softplus(x):
-    """log(1 + exp(x)) for a numpy array x, stable for large and very negative x."""
+# %% nbgrader={"grade": false, "grade_id": "nb04_log1mexp", "locked": false, "schema_version": 3, "solution": true}
+def log1mexp(a):
+    """log(1 - exp(-a)) for a numpy array a > 0, accurate at both ends; a's dtype."""
     ### BEGIN SOLUTION
-    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+    a = np.asarray(a)
+    with np.errstate(divide="ignore", invalid="ignore"):  # both branches are computed everywhere
+        return np.where(a > np.log(2), np.log1p(-np.exp(-a)), np.log(-np.expm1(-a)))
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "nb04_softplus_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-moderate = np.array([-5.0, -1.0, 0.0, 1.0, 5.0])
-check_close(softplus(moderate), np.log(1 + np.exp(moderate)), what="softplus on moderate values")
-with np.errstate(over="raise"):
-    check_close(softplus(np.array([1000.0])), np.array([1000.0]), what="softplus(1000) (no overflow)")
-check_close(softplus(np.array([-50.0])), np.exp(np.array([-50.0])), what="softplus(-50) ≈ exp(-50)", rtol=1e-12, atol=0)
-print("softplus is stable at both ends")
+# %% nbgrader={"grade": true, "grade_id": "nb04_log1mexp_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+a_vis = np.array([1e-30, 1e-4, 20.0, 60.0], dtype=np.float32)
+a_64 = a_vis.astype(np.float64)
+near = np.where(a_64 < 1, np.log(a_64) - a_64 / 2, -np.exp(-a_64))  # both ends' asymptotics, exact here
+with np.errstate(all="ignore"):
+    got_vis = log1mexp(a_vis)
+check_true(np.asarray(got_vis).dtype == np.float32, f"a float32 result for float32 a, got {np.asarray(got_vis).dtype}")
+check_close(got_vis, near.astype(np.float32), what=f"log1mexp at a = {a_vis}", rtol=1e-6, atol=0)
+print(f"log1mexp at a = {a_vis}:", [f"{g:.5g}" for g in np.asarray(got_vis)])  # 5 digits: any libm
 ### BEGIN HIDDEN TESTS
-grid_sp = np.linspace(-30, 30, 60).reshape(3, 20)
-check_close(softplus(grid_sp), np.logaddexp(0, grid_sp), what="softplus on a 3 x 20 grid", rtol=1e-12)
-with np.errstate(over="raise", under="ignore"):
-    check_close(softplus(np.array([-1000.0, 1e4])), np.array([0.0, 1e4]), what="softplus at -1000 and 1e4")
-x32 = np.array([-3.0, 0.5, 40.0], dtype=np.float32)
-check_close(softplus(x32), np.logaddexp(0, x32.astype(np.float64)), what="softplus on float32", rtol=1e-6)
+from coursekit.grading.hidden import stability as stability_checks
+
+stability_checks.check_log1mexp(log1mexp)
 ### END HIDDEN TESTS
-ck.checks.passed("nb04_softplus", 2, hidden=True)
+ck.checks.passed("nb04_log1mexp", 3, hidden=True)
 
 
 # %% [markdown]
@@ -972,11 +1038,12 @@ except Exception as exc:  # noqa: BLE001 - the refusal is the point
     print(f"torch.fx.symbolic_trace refuses: {type(exc).__name__}: {str(exc).splitlines()[0]}")
 
 # %% [markdown]
-# **Graph breaks.** `torch.compile` captures graphs with *dynamo*, which reads Python bytecode. Where
-# it meets something it cannot put in a graph (a print, a branch on a tensor's value, `.item()`), it
-# ends the graph, runs that piece in Python, and starts a new graph after it: a *graph break*. Each
-# break costs a return to Python and splits the code the compiler may fuse. `torch._dynamo.explain`
-# finds them without compiling (below via `tg.graph_breaks`, which also reports each break's line).
+# **Graph breaks.** `torch.compile` captures graphs with *dynamo*, which reads Python bytecode and
+# records the tensor operations it meets, on tensors it has not computed. Where it meets something it
+# cannot put in a graph, it ends the graph, runs that piece in Python, and starts a new graph after
+# it: a *graph break*. Each break costs a return to Python and splits the code the compiler may fuse.
+# `torch._dynamo.explain` finds them without compiling (below via `tg.graph_breaks`, which also
+# reports each break's line). One example: a Python `if` on a tensor's value.
 
 
 # %% tags=["nbval-ignore-output"]
@@ -995,11 +1062,11 @@ assert n_graphs == 2 and len(breaks) == 1 and breaks[0].line == 2
 
 # %% [markdown]
 # ### Exercise 4.5 — predict the graph breaks (2 points)
-# Which of the labelled lines of `mixed` make `torch.compile` break the graph? Think about each one:
-# a branch on a tensor's *shape* (shapes are known while tracing), a Python loop over `range`
-# (dynamo unrolls it), a `print`, a branch on a tensor's *value*, `int(...)` of a tensor (that is
-# `.item()`), and `.numpy()` (dynamo can trace numpy calls). Put the labels of the lines that break in
-# the set `predicted_breaks`, e.g. `{"a", "c"}`. The test checks your answer with `explain`.
+# Which of the labelled lines of `mixed` make `torch.compile` break the graph? **Predict before you
+# run anything**: reason from what dynamo knows while it traces (it records operations on tensors
+# whose shapes and dtypes it knows, but not their values) and from what has to happen in Python. Put
+# the labels of the lines that break in the set `predicted_breaks`, e.g. `{"a", "c"}`. The hidden
+# test asks `explain`; the cells after the test show what dynamo did, line by line, and why.
 
 
 # %%
@@ -1010,26 +1077,53 @@ def mixed(x):
     for _ in range(3):  # (c)
         y = y * 0.5
     print("checkpoint")  # (d)
-    if y.sum() > 0:  # (e)
-        y = y.cos()
-    n_max = int(y.max())  # (f)
-    z = y.numpy()  # (g)
-    return torch.from_numpy(z) + n_max  # (h)
+    y = torch.where(y > 0, y, -y)  # (e)
+    big = y[y > 0.5]  # (f)
+    n_max = int(y.max())  # (g)
+    z = y.numpy()  # (h)
+    return torch.from_numpy(z) + n_max + big.sum()  # (i)
 
 
 # %% nbgrader={"grade": false, "grade_id": "nb04_graph_breaks", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
-predicted_breaks = {"d", "e", "f"}
+predicted_breaks = {"d", "f", "g"}
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "nb04_graph_breaks_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 check_true(isinstance(predicted_breaks, (set, frozenset, list, tuple)), "predicted_breaks should be a set of labels")
-check_true(set(predicted_breaks) <= set("abcdefgh"), f"labels are 'a' to 'h', got {sorted(predicted_breaks)}")
+check_true(set(predicted_breaks) <= set("abcdefghi"), f"labels are 'a' to 'i', got {sorted(predicted_breaks)}")
 print(f"you predict breaks at {sorted(predicted_breaks)}")
 ### BEGIN HIDDEN TESTS
-tg.check_graph_break_prediction(mixed, (torch.randn(6),), predicted_breaks)
+from coursekit.grading.hidden import graph as graph_checks
+
+graph_checks.check_graph_break_prediction(mixed, (torch.randn(6),), predicted_breaks)
 ### END HIDDEN TESTS
 ck.checks.passed("nb04_graph_breaks", 2, hidden=True)
+
+# %% [markdown]
+# **What dynamo did.** The cell below asks `explain` for `mixed`'s breaks and the reason dynamo gives
+# for each (the function runs once, so its `print` prints).
+
+# %%
+n_graphs_mixed, breaks_mixed = tg.graph_breaks(mixed, torch.randn(6))
+print(f"{n_graphs_mixed} graphs, {len(breaks_mixed)} breaks")
+for br in breaks_mixed:
+    print(f"  ({br.label}) {br.code!r}: {br.reason}")
+assert [br.label for br in breaks_mixed] == ["d", "f", "g"] and n_graphs_mixed == 4
+
+# %% [markdown]
+# Line by line:
+# - **(b)** `x.shape[0] > 2` is decided while tracing: shapes are known, so Python takes the branch at
+#   compile time and the compiled code is *guarded* on the shape (a new shape compiles again). No break.
+# - **(c)** a loop over `range(3)` is unrolled into three multiplications. No break.
+# - **(d)** `print` is a side effect that must happen in Python, in order: the graph ends there.
+# - **(e)** `torch.where` chooses by value *inside* the graph: both sides are computed and the choice is
+#   an op, like `T.switch`. This is how a value-dependent `if` stays in a graph. No break.
+# - **(f)** `y[y > 0.5]`: the result's *size* depends on the values (a data-dependent shape), which
+#   dynamo does not put in a graph by default. Break.
+# - **(g)** `int(y.max())` asks for a Python number, i.e. `.item()`: a value dynamo does not have. Break.
+# - **(h)** `.numpy()` and `torch.from_numpy`: dynamo translates numpy code on tensors into torch ops, so
+#   they stay in the graph. No break.
 
 # %% [markdown]
 # **Compile time, apart from steady-state time.** Every `torch.compile` above was timed on its first
@@ -1158,6 +1252,7 @@ print(summary.to_string(index=False))
 #
 # - A static graph lets a compiler see everything before it runs: it differentiates, rewrites for
 #   stability, calls BLAS and fuses elementwise chains, which a dynamic framework cannot do op by op.
+#   A rewrite is only valid if it keeps the graph's value on every float, NaN and infinities included.
 # - The price is that control flow must be graph nodes (`ifelse`, `foldl`) and Python disappears
 #   from the running program; a tracer that ignores this gives silently wrong answers.
 # - PyTorch today keeps eager Python and captures graphs on demand: `torch.fx` to transform,

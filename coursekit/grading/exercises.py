@@ -172,11 +172,41 @@ NB03 = (
 
 # ---- notebook 04 ------------------------------------------------------------------------------------
 NB04 = (
-    Exercise("nb04_tanh_grad", "practice", "tanh's gradient rule", "tests/test_graph_wrong_answers.py"),
-    Exercise("nb04_exp_log", "decision", "a rewrite exp(log x) -> x", "tests/test_graph_wrong_answers.py"),
-    Exercise("nb04_softplus", "practice", "softplus from the formula given", "tests/test_graph_wrong_answers.py"),
-    Exercise("nb04_foldl", "derivation", "the lecture's recurrence with foldl", "tests/test_graph_wrong_answers.py"),
-    Exercise("nb04_graph_breaks", "practice", "graph breaks listed above", "tests/test_graph_wrong_answers.py"),
+    Exercise(
+        "nb04_mish_grad",
+        "derivation",
+        "the gradient rule of mish, an op the library does not hold (chain and product rules, right at +-1e4 and 0)",
+        "tests/test_graph_wrong_answers.py",
+        ("mish_grad",),
+    ),
+    Exercise(
+        "nb04_safe_exp_log",
+        "decision",
+        "which of exp(log x) -> x and log(exp x) -> x is safe on every float, and the guard the other needs",
+        "tests/test_graph_wrong_answers.py",
+        ("cancel_exp_log",),
+    ),
+    Exercise(
+        "nb04_log1mexp",
+        "derivation",
+        "log(1 - exp(-a)) to a few float32 ulps from 1e-38 to 1e4: where each form loses precision, and the switch",
+        "tests/test_graph_wrong_answers.py",
+        ("log1mexp",),
+    ),
+    Exercise(
+        "nb04_foldl",
+        "practice",
+        "the lecture's recurrence with foldl, as the RNN shown above",
+        "tests/test_graph_wrong_answers.py",
+        ("y_rec",),
+    ),
+    Exercise(
+        "nb04_graph_breaks",
+        "prediction",
+        "which lines break torch.compile's graph, predicted before the notebook explains them",
+        "tests/test_graph_wrong_answers.py",
+        ("predicted_breaks",),
+    ),
 )
 
 # ---- notebook 05 ------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ Stages, one module each: ``nodes`` (variables, the Op base), ``ops`` (elementwis
 ``tensor`` (reductions, dot, indexing), ``grad`` (reverse-mode on the graph), ``rewrites``
 (optimisation passes), ``fusion`` + ``codegen`` + ``hybrid`` (fused elementwise kernels: numpy
 blocks, one numba loop, numba loops between numpy ufuncs, CUDA), ``compile`` (``function``),
-``control`` (``ifelse``, ``foldl``/``scan``), ``draw`` and ``printing``; ``checks`` holds the graded
-exercises' checkers.
+``control`` (``ifelse``, ``foldl``/``scan``), ``draw`` and ``printing``; ``torch_graphs`` is today's
+PyTorch side (``torch.compile``, graph breaks, ``torch.export``).
 Importing this package never imports numba, torch or cupy.
 """
 

@@ -1,6 +1,6 @@
 """Today's graphs in PyTorch, for notebook 04: ``torch.compile`` timed apart from its steady state, graph
 breaks found with ``torch._dynamo.explain`` (quietly, with the line each break is on), ``torch.export``
-to a file and back, the graph-break prediction exercise's checker, and the GPU measurement
+to a file and back, and the GPU measurement
 :func:`measure_compile_speedup` (eager vs compiled on a GPU) for ``benchmarks/record_reference.py``.
 
 Nothing here prints to stderr: dynamo's and inductor's log warnings are held back inside
@@ -164,35 +164,6 @@ def graph_breaks(fn: Callable, *args: Any) -> tuple[int, list[GraphBreak]]:
         m = _LABEL.search(code)
         out.append(GraphBreak(k, m.group(1) if m else "", code.strip(), str(r.reason).strip().splitlines()[0][:120]))
     return ex.graph_count, out
-
-
-def check_graph_break_prediction(fn: Callable, args: tuple, predicted) -> None:
-    """``predicted``: the labels (``"a"``, ``"b"``, ... from ``# (a)`` comments in ``fn``'s source) of the lines
-    where ``torch.compile`` breaks the graph. Raises AssertionError saying which labels were missed or
-    wrongly named, as ``torch._dynamo.explain`` finds them."""
-    if isinstance(predicted, str):
-        raise AssertionError(f"expected a set of labels such as {{'a', 'c'}}, got the string {predicted!r}")
-    try:
-        got = {str(p).strip("() ").lower() for p in predicted}
-    except TypeError as exc:
-        raise AssertionError(f"expected a set of labels such as {{'a', 'c'}}, got {predicted!r}") from exc
-    lines, _ = _labels(fn)
-    known = {m.group(1).lower() for ln in lines for m in [_LABEL.search(ln)] if m}
-    unknown = got - known
-    if unknown:
-        raise AssertionError(f"labels {sorted(unknown)} are not in the function; its labels are {sorted(known)}")
-    _, breaks = graph_breaks(fn, *args)
-    truth = {b.label.lower() for b in breaks if b.label}
-    missed, extra = truth - got, got - truth
-    if missed or extra:
-        parts = []
-        if missed:
-            parts.append(f"the graph also breaks at {sorted(missed)}")
-        if extra:
-            parts.append(f"it does not break at {sorted(extra)}")
-        raise AssertionError(
-            f"expected the breaks at {sorted(truth)}, you predicted {sorted(got)}: " + "; ".join(parts)
-        )
 
 
 def export_roundtrip(module: Any, args: tuple, path: str | Path) -> tuple[Any, Any]:
