@@ -19,7 +19,7 @@ def _expect(checker, answer, ok):
             checker(answer)
 
 
-# ---- 5.1 conv_output_size -----------------------------------------------------------------------
+# ---- 5.1 conv_output_size (nb05_conv_size) -------------------------------------------------------
 
 
 def _span(k, d):  # pixels one dilated filter covers
@@ -60,7 +60,7 @@ def test_conv_output_size(name):
     _expect(checks.check_conv_output_size, *CONV[name])
 
 
-# ---- 5.3 naive Bayes log-probabilities ------------------------------------------------------------
+# ---- 5.3 naive Bayes log-probabilities (nb05_nb_log_prob) ----------------------------------------
 
 
 def _right_lp(counts, alpha=1.0):
@@ -101,7 +101,7 @@ def test_log_prob(name):
         _expect(checks.check_log_prob, *LOG_PROB[name])
 
 
-# ---- 5.4 last real output of a padded batch --------------------------------------------------------
+# ---- 5.4 last real output of a padded batch (nb05_last_real) -------------------------------------
 
 LAST = {
     "right: fancy indexing": (lambda o, n: o[torch.arange(o.shape[0]), torch.as_tensor(n) - 1], True),
@@ -132,7 +132,7 @@ def test_last_real_output(name):
     _expect(checks.check_last_real_output, *LAST[name])
 
 
-# ---- 5.5 greedy decoding ----------------------------------------------------------------------------
+# ---- 5.5 greedy decoding (nb05_greedy) -----------------------------------------------------------
 
 
 def _right_greedy(step, state, start, end, max_len):
