@@ -1153,6 +1153,9 @@ print(f"\nLeNet training: {gemm_fraction:.0%} of this CPU's GEMM ceiling")
 # - A CNN's FLOPs are in its convolutions and its parameters in its dense layer; on a CPU, even
 #   a compute-heavy step reaches only a fraction of the matrix-multiply ceiling because its
 #   products are small — the reason GPUs need large batches.
+# - A convolution layer is many independent dot products: LeNet's first layer is 11,520 per image,
+#   one CUDA thread each in exercise 5.2, whose kernel, plugged into the trained model, predicts
+#   what torch's layer does on the test images it ran (printed there).
 # - Counting letter n-grams is a strong baseline; the LSTM beats it by a little here.
 # - Attention is what lets an encoder-decoder handle long inputs.
 #
