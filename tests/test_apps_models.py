@@ -95,21 +95,24 @@ def test_ngrams_mark_word_boundaries():
     assert "ing$" in langid.ngrams("sing", 4) and "^" not in langid.ngrams("sing", 4)
 
 
-def test_smoothed_log_prob_is_a_distribution_without_minus_infinity():
-    counts = np.array([[3, 0, 1], [0, 0, 0]])
-    lp = langid.smoothed_log_prob(counts, alpha=1.0)
-    assert np.isfinite(lp).all()
-    np.testing.assert_allclose(np.exp(lp).sum(axis=1), 1.0)
-    np.testing.assert_allclose(np.exp(lp[0]), [4 / 7, 1 / 7, 2 / 7])
-    np.testing.assert_allclose(np.exp(lp[1]), [1 / 3] * 3)
+def _add_one(counts):  # the exercise's answer lives in the tests and the hidden checker, not in coursekit
+    table = np.asarray(counts, dtype=float) + 1.0
+    return np.log(table / table.sum(axis=1, keepdims=True))
 
 
 def test_naive_bayes_on_toy_languages():
     words = ["aaab", "aaba", "abaa", "xxxy", "xxyx", "xyxx"]
     labels = np.array([0, 0, 0, 1, 1, 1])
-    nb = langid.NaiveBayes(n_max=2, alpha=1.0).fit(words, labels, 2)
+    nb = langid.NaiveBayes(_add_one, n_max=2).fit(words, labels, 2)
     assert nb.predict(["aab", "xyx", "baaa", "q"]).tolist()[:3] == [0, 1, 0]
     assert nb.scores(["q"]).shape == (1, 2)  # unseen n-grams only: the prior decides
+    assert np.isfinite(nb.log_prob).all() and nb.log_prob.shape == (2, len(nb.vocab))
+
+
+def test_coursekit_ships_no_smoothed_naive_bayes():
+    assert not hasattr(langid, "smoothed_log_prob")
+    with pytest.raises(TypeError):
+        langid.NaiveBayes(n_max=2)  # the estimate of log P(g | class) must be given
 
 
 def test_split_is_a_partition():
@@ -137,7 +140,8 @@ def _padded_batch(seed=0):
 
 def test_packing_returns_the_last_real_state_not_the_padding():
     ids, lengths = _padded_batch()
-    model = langid.CharLSTM(10, 3, embed=5, hidden=7).eval()
+    gather = lambda o, n: o[torch.arange(len(n)), n - 1]  # noqa: E731  (the exercise's answer, here only)
+    model = langid.CharLSTM(10, 3, embed=5, hidden=7, last_output=gather).eval()
     with torch.no_grad():
         packed = model.features(ids, lengths, packed=True)
         gathered = model.features(ids, lengths, packed=False)
@@ -147,6 +151,8 @@ def test_packing_returns_the_last_real_state_not_the_padding():
     torch.testing.assert_close(packed, gathered)
     torch.testing.assert_close(packed, alone)
     assert not torch.allclose(packed, outputs[:, -1])  # the last padded step is a different (wrong) answer
+    with pytest.raises(ValueError, match="last_output"):
+        langid.CharLSTM(10, 3, embed=5, hidden=7)(ids, lengths, packed=False)
 
 
 def test_bidirectional_lstm_needs_packing():

@@ -1,5 +1,6 @@
 """Notebook 05's exercise checkers (coursekit.grading.hidden.apps): the instructor's answers pass, and
-plausible wrong answers fail with a message that says what was expected."""
+plausible wrong answers fail with a message that says what was expected. (The capstone, 5.2, has its
+own file: tests/test_apps_conv1.py.)"""
 
 from __future__ import annotations
 
@@ -18,16 +19,39 @@ def _expect(checker, answer, ok):
             checker(answer)
 
 
-# ---- 5.1 conv_output_size -----------------------------------------------------------------------
+# ---- 5.1 conv_output_size (nb05_conv_size) -------------------------------------------------------
+
+
+def _span(k, d):  # pixels one dilated filter covers
+    return d * (k - 1) + 1
+
 
 CONV = {
-    "right": (lambda s, k, st=1, p=0: (s + 2 * p - k) // st + 1, True),
-    "wrong: ignores padding": (lambda s, k, st=1, p=0: (s - k) // st + 1, False),
-    "wrong: padding once": (lambda s, k, st=1, p=0: (s + p - k) // st + 1, False),
-    "wrong: no +1": (lambda s, k, st=1, p=0: (s + 2 * p - k) // st, False),
-    "wrong: true division": (lambda s, k, st=1, p=0: (s + 2 * p - k) / st + 1, False),
-    "wrong: ignores stride": (lambda s, k, st=1, p=0: s + 2 * p - k + 1, False),
-    "wrong: rounds up": (lambda s, k, st=1, p=0: -(-(s + 2 * p - k) // st) + 1, False),
+    "right": (lambda s, k, st=1, p=0, d=1: max(0, (s + 2 * p - _span(k, d)) // st + 1), True),
+    "right: counts positions": (
+        lambda s, k, st=1, p=0, d=1: len(range(0, s + 2 * p - d * (k - 1), st)),
+        True,
+    ),
+    "wrong: the LeNet formula (no dilation)": (lambda s, k, st=1, p=0, d=1: (s + 2 * p - k) // st + 1, False),
+    "wrong: dilated span d * k": (lambda s, k, st=1, p=0, d=1: max(0, (s + 2 * p - d * k) // st + 1), False),
+    "wrong: dilated span d * (k - 1)": (
+        lambda s, k, st=1, p=0, d=1: max(0, (s + 2 * p - d * (k - 1)) // st + 1),
+        False,
+    ),
+    "wrong: no zero when the filter does not fit": (
+        lambda s, k, st=1, p=0, d=1: (s + 2 * p - _span(k, d)) // st + 1,
+        False,
+    ),
+    "wrong: ignores padding": (lambda s, k, st=1, p=0, d=1: max(0, (s - _span(k, d)) // st + 1), False),
+    "wrong: padding once": (lambda s, k, st=1, p=0, d=1: max(0, (s + p - _span(k, d)) // st + 1), False),
+    "wrong: no +1": (lambda s, k, st=1, p=0, d=1: max(0, (s + 2 * p - _span(k, d)) // st), False),
+    "wrong: true division": (lambda s, k, st=1, p=0, d=1: max(0, (s + 2 * p - _span(k, d)) / st + 1), False),
+    "wrong: ignores stride": (lambda s, k, st=1, p=0, d=1: max(0, s + 2 * p - _span(k, d) + 1), False),
+    "wrong: rounds up": (lambda s, k, st=1, p=0, d=1: max(0, -(-(s + 2 * p - _span(k, d)) // st) + 1), False),
+    "wrong: stride divides the image, not the room left": (
+        lambda s, k, st=1, p=0, d=1: max(0, (s + 2 * p) // st - _span(k, d) + 1),
+        False,
+    ),
 }
 
 
@@ -36,7 +60,7 @@ def test_conv_output_size(name):
     _expect(checks.check_conv_output_size, *CONV[name])
 
 
-# ---- 5.2 naive Bayes log-probabilities ------------------------------------------------------------
+# ---- 5.3 naive Bayes log-probabilities (nb05_nb_log_prob) ----------------------------------------
 
 
 def _right_lp(counts, alpha=1.0):
@@ -77,7 +101,7 @@ def test_log_prob(name):
         _expect(checks.check_log_prob, *LOG_PROB[name])
 
 
-# ---- 5.3 last real output of a padded batch --------------------------------------------------------
+# ---- 5.4 last real output of a padded batch (nb05_last_real) -------------------------------------
 
 LAST = {
     "right: fancy indexing": (lambda o, n: o[torch.arange(o.shape[0]), torch.as_tensor(n) - 1], True),
@@ -92,6 +116,7 @@ LAST = {
         lambda o, n: o[torch.arange(o.shape[0]), torch.clamp(torch.as_tensor(n), max=o.shape[1] - 1)],
         False,
     ),
+    "wrong: off by one (lengths - 2)": (lambda o, n: o[torch.arange(o.shape[0]), torch.as_tensor(n) - 2], False),
     "wrong: slices instead of pairs": (lambda o, n: o[:, torch.as_tensor(n) - 1], False),
     "wrong: mean over time": (lambda o, n: o.mean(dim=1), False),
     "wrong: mean over real steps": (lambda o, n: o.sum(dim=1) / torch.as_tensor(n).view(-1, 1), False),
@@ -107,7 +132,7 @@ def test_last_real_output(name):
     _expect(checks.check_last_real_output, *LAST[name])
 
 
-# ---- 5.4 greedy decoding ----------------------------------------------------------------------------
+# ---- 5.5 greedy decoding (nb05_greedy) -----------------------------------------------------------
 
 
 def _right_greedy(step, state, start, end, max_len):

@@ -1,7 +1,8 @@
 """Which language is this word? A character-level LSTM (many-to-one), and the counting baseline.
 
-- :func:`ngrams`, :class:`NaiveBayes` — the reference naive Bayes over character n-grams (the
-  notebook writes its own in numpy; this one checks it and serves the benchmark).
+- :func:`ngrams`, :class:`NaiveBayes` — naive Bayes over character n-grams, given the estimate of
+  log P(n-gram | class) from the counts (notebook 05's exercise writes the smoothed one; the
+  notebook writes its own classifier in numpy, and this one checks it and serves the benchmark).
 - :class:`CharLSTM` — embedding, LSTM, linear, over packed variable-length batches.
 - :func:`bucketed_batches` — minibatches of words of similar length (less padding).
 - :func:`train_epoch`, :func:`predict` — the loop pieces.
@@ -10,7 +11,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -28,15 +29,16 @@ def ngrams(word: str, n_max: int = 5, n_min: int = 1) -> list[str]:
 
 
 class NaiveBayes:
-    """Multinomial naive Bayes over character n-grams, with add-``alpha`` (Laplace) smoothing.
+    """Multinomial naive Bayes over character n-grams.
 
     ``log P(class | word) = log P(class) + sum over the word's n-grams g of log P(g | class)``,
-    up to a constant; ``P(g | class) = (count(g, class) + alpha) / (total(class) + alpha * G)``
-    with G the number of distinct n-grams seen in training. Unseen n-grams are ignored.
+    up to a constant. ``log_prob(counts)`` turns the (classes, n-grams) count table of the
+    training words into the table of ``log P(g | class)`` (it must give every pair a finite value:
+    smoothing). n-grams never seen in training are ignored.
     """
 
-    def __init__(self, n_max: int = 5, alpha: float = 1.0):
-        self.n_max, self.alpha = n_max, alpha
+    def __init__(self, log_prob: Callable[[np.ndarray], np.ndarray], n_max: int = 5):
+        self.estimate, self.n_max = log_prob, n_max
 
     def _pairs(self, words: Sequence[str], grow: bool) -> tuple[np.ndarray, np.ndarray]:
         rows, cols = [], []
@@ -55,7 +57,7 @@ class NaiveBayes:
         rows, cols = self._pairs(words, grow=True)
         counts = np.zeros((n_classes, len(self.vocab)))
         np.add.at(counts, (np.asarray(labels)[rows], cols), 1)
-        self.log_prob = smoothed_log_prob(counts, self.alpha)
+        self.log_prob = np.asarray(self.estimate(counts), dtype=float)
         self.log_prior = np.log(np.bincount(labels, minlength=n_classes) / len(labels))
         return self
 
@@ -70,13 +72,6 @@ class NaiveBayes:
         return self.scores(words).argmax(axis=1)
 
 
-def smoothed_log_prob(counts: np.ndarray, alpha: float = 1.0) -> np.ndarray:
-    """``log P(gram | class)`` from a (classes, grams) count table, add-``alpha`` smoothed:
-    each row sums to 1 in probability, and no entry is ``-inf``."""
-    table = np.asarray(counts, dtype=float) + alpha
-    return np.log(table / table.sum(axis=1, keepdims=True))
-
-
 def split(n: int, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A random train/test split of ``range(n)``: (train indices, test indices)."""
     order = np.random.default_rng(seed).permutation(n)
@@ -89,8 +84,9 @@ class CharLSTM(nn.Module):
 
     ``forward(ids, lengths)``: ``ids`` (B, T) int64 padded with 0, ``lengths`` (B,). With
     ``packed=True`` the LSTM runs over a ``PackedSequence`` and stops at each word's end; with
-    ``packed=False`` it runs over every padded step and the output at ``lengths - 1`` is taken
-    (same answer, more work).
+    ``packed=False`` it runs over every padded step, and ``last_output(outputs, lengths)`` (given
+    to the constructor: notebook 05's exercise writes it) picks each word's state from the
+    outputs (B, T, hidden): the same answer as packing when it is right, with more work.
     """
 
     def __init__(
@@ -102,8 +98,10 @@ class CharLSTM(nn.Module):
         layers: int = 1,
         bidirectional: bool = False,
         dropout: float = 0.0,
+        last_output: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     ):
         super().__init__()
+        self.last_output = last_output
         self.embed = nn.Embedding(vocab_size, embed, padding_idx=0)
         self.lstm = nn.LSTM(
             embed,
@@ -126,8 +124,10 @@ class CharLSTM(nn.Module):
             return torch.cat([h[-2], h[-1]], dim=1) if self.lstm.bidirectional else h[-1]
         if self.lstm.bidirectional:
             raise ValueError("packed=False would run the backward direction over the padding first: pack it")
+        if self.last_output is None:
+            raise ValueError("packed=False needs last_output(outputs, lengths), given to CharLSTM(...)")
         outputs, _ = self.lstm(x)
-        return outputs[torch.arange(len(ids), device=ids.device), lengths.to(ids.device) - 1]
+        return self.last_output(outputs, lengths.to(ids.device))
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor, packed: bool = True) -> torch.Tensor:
         return self.out(self.drop(self.features(ids, lengths, packed)))

@@ -212,13 +212,41 @@ NB04 = (
 # ---- notebook 05 ------------------------------------------------------------------------------------
 NB05 = (
     Exercise(
-        "nb05_conv_size", "practice", "conv output size from the formula given", "tests/test_apps_wrong_answers.py"
+        "nb05_conv_size",
+        "derivation",
+        "a convolution's output size with padding, stride and dilation (no formula given), 0 where it does not fit",
+        "tests/test_apps_wrong_answers.py",
+        ("conv_output_size",),
     ),
-    Exercise("nb05_nb_log_prob", "practice", "naive Bayes from the formula given", "tests/test_apps_wrong_answers.py"),
     Exercise(
-        "nb05_last_real", "practice", "the last real output of a padded batch", "tests/test_apps_wrong_answers.py"
+        "nb05_conv1",
+        "derivation",
+        "LeNet's first convolution as a CUDA kernel: conv2d's index map (no flip), the thread map, bounds, "
+        "bias, coalescing; checked in the tracer and inside the trained LeNet",
+        "tests/test_apps_conv1.py",
+        ("conv1_kernel",),
     ),
-    Exercise("nb05_greedy", "derivation", "greedy decoding that stops", "tests/test_apps_wrong_answers.py"),
+    Exercise(
+        "nb05_nb_log_prob",
+        "derivation",
+        "add-alpha smoothed log P(n-gram | class) derived from the pseudo-count idea (no formula given)",
+        "tests/test_apps_wrong_answers.py",
+        ("log_prob",),
+    ),
+    Exercise(
+        "nb05_last_real",
+        "practice",
+        "the last real output of a padded batch (one gather)",
+        "tests/test_apps_wrong_answers.py",
+        ("last_real_output",),
+    ),
+    Exercise(
+        "nb05_greedy",
+        "derivation",
+        "greedy decoding that feeds back its choice and stops",
+        "tests/test_apps_wrong_answers.py",
+        ("greedy_decode",),
+    ),
 )
 
 EXERCISES = {e.grade_id: e for e in (*NB01, *NB02, *NB03, *NB04, *NB05)}

@@ -10,28 +10,48 @@ import numpy as np
 import torch
 from torch import nn
 
-from coursekit.apps.langid import smoothed_log_prob
 from coursekit.checks import check_close, check_equal, check_true
 
 
 def check_conv_output_size(fn: Callable[..., int]) -> None:
-    """``fn(size, kernel, stride=1, padding=0)`` against torch's own convolutions."""
-    for size, kernel, stride, padding in [
-        (28, 5, 1, 0),
-        (24, 2, 2, 0),
-        (32, 3, 1, 1),
-        (32, 3, 2, 1),
-        (224, 7, 2, 3),
-        (7, 7, 1, 0),
-        (10, 3, 3, 0),
-        (11, 2, 2, 0),
+    """``fn(size, kernel, stride=1, padding=0, dilation=1)`` against torch's own convolutions, and
+    0 where the dilated filter does not fit in the padded image (where torch refuses to run)."""
+    for size, kernel, stride, padding, dilation in [
+        (28, 5, 1, 0, 1),
+        (24, 2, 2, 0, 1),
+        (32, 3, 1, 1, 1),
+        (32, 3, 2, 1, 1),
+        (224, 7, 2, 3, 1),
+        (7, 7, 1, 0, 1),
+        (10, 3, 3, 0, 1),
+        (11, 2, 2, 0, 1),
+        (28, 5, 1, 0, 2),
+        (28, 3, 1, 2, 2),
+        (17, 3, 2, 0, 3),
+        (9, 3, 1, 0, 4),
+        (20, 4, 3, 1, 2),
     ]:
-        expected = nn.Conv2d(1, 1, kernel, stride=stride, padding=padding)(torch.zeros(1, 1, size, size)).shape[-1]
+        conv = nn.Conv2d(1, 1, kernel, stride=stride, padding=padding, dilation=dilation)
+        expected = conv(torch.zeros(1, 1, size, size)).shape[-1]
         check_equal(
-            fn(size, kernel, stride, padding),
+            fn(size, kernel, stride, padding, dilation),
             expected,
-            what=f"conv_output_size({size}, {kernel}, stride={stride}, padding={padding})",
+            what=f"conv_output_size({size}, {kernel}, stride={stride}, padding={padding}, dilation={dilation})",
         )
+    for size, kernel, stride, padding, dilation in [(3, 5, 1, 0, 1), (8, 3, 2, 0, 5), (4, 3, 3, 0, 3), (2, 4, 1, 0, 1)]:
+        check_equal(
+            fn(size, kernel, stride, padding, dilation),
+            0,
+            what=f"conv_output_size({size}, {kernel}, stride={stride}, padding={padding}, dilation={dilation}) "
+            "(the filter does not fit: no output pixel)",
+        )
+
+
+def smoothed_log_prob(counts: np.ndarray, alpha: float) -> np.ndarray:
+    """log P(gram | class), add-``alpha`` smoothed: the answer of exercise nb05_nb_log_prob (the instructor's
+    side only; the benchmark uses it too)."""
+    table = np.asarray(counts, dtype=float) + alpha
+    return np.log(table / table.sum(axis=1, keepdims=True))
 
 
 def check_log_prob(fn: Callable[[np.ndarray, float], np.ndarray]) -> None:
