@@ -59,8 +59,8 @@ def test_release_has_no_solutions_hidden_tests_outputs_or_scripts(released):
         instructor = _instructor(path)
         for cell in instructor.cells:
             if assignments.nbgrader_meta(cell).get("solution"):
-                answer = assignments.solution_text(cell)
-                assert answer not in text, f"the solution of {assignments.nbgrader_meta(cell)['grade_id']} leaked"
+                for answer in assignments.solution_blocks(cell):
+                    assert answer not in text, f"the solution of {assignments.nbgrader_meta(cell)['grade_id']} leaked"
         assert all(
             not c.get("outputs") and c.get("execution_count") is None for c in student.cells if c.cell_type == "code"
         )

@@ -35,12 +35,16 @@ def nbgrader_meta(cell: nbformat.NotebookNode) -> dict:
     return cell.metadata.get("nbgrader", {})
 
 
+def solution_blocks(cell: nbformat.NotebookNode) -> list[str]:
+    """The instructor's answer in a solution cell, block by block: the code between each
+    ``### BEGIN SOLUTION`` and its ``### END SOLUTION``, stripped (a cell may hold several, e.g. a
+    forward and a backward; none when it has no such block)."""
+    return [block.split("### END SOLUTION")[0].strip() for block in cell.source.split("### BEGIN SOLUTION")[1:]]
+
+
 def solution_text(cell: nbformat.NotebookNode) -> str:
-    """The instructor's answer in a solution cell: the code between ``### BEGIN SOLUTION`` and
-    ``### END SOLUTION``, stripped ("" when the cell has no such block)."""
-    if "### BEGIN SOLUTION" not in cell.source:
-        return ""
-    return cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0].strip()
+    """Every block of :func:`solution_blocks`, joined by newlines ("" when the cell has none)."""
+    return "\n".join(solution_blocks(cell))
 
 
 def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:

@@ -45,9 +45,12 @@ def _instructor_only_text(root: Path) -> list[tuple[str, str, str]]:
         for cell in nb.cells:
             meta = assignments.nbgrader_meta(cell)
             source = cell.source
-            answer = assignments.solution_text(cell) if meta.get("solution") else ""
-            if answer:
-                found.append((f"the solution of {meta['grade_id']}", meta["grade_id"], answer))
+            if meta.get("solution"):
+                found += [
+                    (f"the solution of {meta['grade_id']}", meta["grade_id"], block)
+                    for block in assignments.solution_blocks(cell)
+                    if block
+                ]
             if "### BEGIN HIDDEN TESTS" in source:
                 before, rest = source.split("### BEGIN HIDDEN TESTS", 1)
                 block, after = rest.split("### END HIDDEN TESTS", 1)
