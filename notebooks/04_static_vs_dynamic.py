@@ -132,7 +132,7 @@ mish = T.ops.Elemwise(
     cost="transcendental",
 )
 xm = T.vector("xm")
-print("mish at [-3, 0, 3]:", [f"{m:.6g}" for m in T.function([xm], mish(xm))(np.array([-3.0, 0.0, 3.0]))])
+print("mish at [-3, 0, 3]:", [f"{m:.4g}" for m in T.function([xm], mish(xm))(np.array([-3.0, 0.0, 3.0]))])
 try:
     T.grad(mish(xm).sum(), xm)
 except NotImplementedError as exc:
@@ -665,7 +665,7 @@ with np.errstate(all="ignore"):
     got_vis = log1mexp(a_vis)
 check_true(np.asarray(got_vis).dtype == np.float32, f"a float32 result for float32 a, got {np.asarray(got_vis).dtype}")
 check_close(got_vis, near.astype(np.float32), what=f"log1mexp at a = {a_vis}", rtol=1e-6, atol=0)
-print(f"log1mexp at a = {a_vis}:", [f"{g:.5g}" for g in np.asarray(got_vis)])  # 5 digits: any libm
+print(f"log1mexp matches both ends' asymptotic forms to 1e-6 relative at {len(a_vis)} values of a (tiny to large)")
 ### BEGIN HIDDEN TESTS
 from coursekit.grading.hidden import stability as stability_checks
 
