@@ -860,10 +860,10 @@ ck.show(seq2seq.Seq2Seq.step)
 # - a hypothesis holding `max_len` ids stops there (no END is asked for);
 # - the answer is the most probable of the finished hypotheses and those stopped at `max_len`.
 #
-# With `beam_width=1` this is greedy decoding. The hidden tests compare your answers with a
-# reference beam search on random decoders (whose state is everything they were fed), with
-# exhaustive search where the beam is wide enough to keep everything, and on hypotheses hundreds
-# of ids long.
+# With `beam_width=1` this is greedy decoding, which `decode_batch` does. The hidden tests
+# compare your answers with a reference beam search on random decoders (whose state is
+# everything they were fed), with exhaustive search where the beam is wide enough to keep
+# everything, and on hypotheses hundreds of ids long.
 
 
 # %% nbgrader={"grade": false, "grade_id": "nb05_beam", "locked": false, "schema_version": 3, "solution": true}
