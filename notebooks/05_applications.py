@@ -836,46 +836,92 @@ for s, t in list(zip(dates.sources, dates.targets, strict=True))[:5]:
 ck.show(seq2seq.Seq2Seq.step)
 
 # %% [markdown]
-# ### Exercise 5.5 — greedy decoding that stops (3 points)
-# `step(prev_id, state)` returns `(scores, new_state)`: scores over the vocabulary for the next
-# character, given the previous one. Write `greedy_decode(step, state, start_id, end_id,
-# max_len)`: feed `start_id`, take the highest-scoring id, feed it back, and so on; stop when the
-# end id comes out (do not include it) or when `max_len` ids have been produced. Return the list
-# of ids produced.
+# ### Exercise 5.5 — beam search (3 points)
+# The translator below is decoded greedily (`seq2seq.decode_batch`, a batch of dates at a time):
+# each step takes the likeliest next character and never looks back. The likeliest character is
+# not always the start of the likeliest *sequence*: a first step of probability 0.5 followed by
+# hesitation can lose to one of 0.4 followed by certainty. Beam search keeps the `beam_width`
+# most probable partial sequences (hypotheses) at every step instead of one.
+#
+# Here `step(prev_id, state)` works on one sequence (the model's `step` above does a batch):
+# it returns `(scores, new_state)`, the logits of the next id (a 1-D array over the vocabulary:
+# P(next id = i) = softmax(scores)[i]) and the decoder's state after reading `prev_id`. The
+# probability of a sequence is the product of its steps' probabilities. Write
+# `beam_decode(step, state, start_id, end_id, max_len, beam_width)`, which returns the list of
+# ids (without the start and end ids, at most `max_len`) of the most probable hypothesis it
+# finds, where:
+#
+# - every hypothesis begins by feeding `start_id` with `state`, then feeds its own last id with
+#   its own state (the one its previous step returned: two hypotheses never share one);
+# - each step extends every hypothesis in the beam by every id of the vocabulary; of all these
+#   extensions the `beam_width` most probable are kept, the others are dropped for good;
+# - a kept extension whose last id is `end_id` is finished: it is set aside with its probability
+#   (END's included), never extended, and its place in the beam stays empty;
+# - a hypothesis holding `max_len` ids stops there (no END is asked for);
+# - the answer is the most probable of the finished hypotheses and those stopped at `max_len`.
+#
+# With `beam_width=1` this is greedy decoding, which `decode_batch` does. The hidden tests
+# compare your answers with a reference beam search on random decoders (whose state is
+# everything they were fed), with exhaustive search where the beam is wide enough to keep
+# everything, and on hypotheses hundreds of ids long.
 
 
-# %% nbgrader={"grade": false, "grade_id": "nb05_greedy", "locked": false, "schema_version": 3, "solution": true}
-def greedy_decode(step, state, start_id, end_id, max_len):
-    """Ids produced by greedy decoding, without the start and end ids."""
+# %% nbgrader={"grade": false, "grade_id": "nb05_beam", "locked": false, "schema_version": 3, "solution": true}
+def beam_decode(step, state, start_id, end_id, max_len, beam_width):
+    """Ids of the most probable hypothesis beam search finds, without the start and end ids."""
     ### BEGIN SOLUTION
-    out, prev = [], start_id
-    while len(out) < max_len:
-        scores, state = step(prev, state)
-        prev = int(np.argmax(np.asarray(scores)))
-        if prev == end_id:
+    # a hypothesis: (total log-probability, its ids, the id it feeds next, its own decoder state);
+    # logs, because a product of hundreds of probabilities underflows to 0
+    beam, finished = [(0.0, [], start_id, state)], []
+    for _ in range(max_len):
+        if not beam:
             break
-        out.append(prev)
-    return out
+        grown = []
+        for total, ids, prev, hyp_state in beam:
+            scores, new_state = step(prev, hyp_state)
+            scores = np.asarray(scores, dtype=float)
+            scores = scores - scores.max()
+            log_p = scores - np.log(np.exp(scores).sum())  # log softmax
+            grown += [(total + log_p[i], ids, i, new_state) for i in range(len(log_p))]
+        grown.sort(key=lambda g: g[0], reverse=True)
+        beam = []
+        for total, ids, i, new_state in grown[:beam_width]:
+            if i == end_id:
+                finished.append((total, ids))  # set aside, never extended
+            else:
+                beam.append((total, [*ids, i], i, new_state))
+    candidates = finished + [(total, ids) for total, ids, _, _ in beam]
+    return max(candidates, key=lambda c: c[0])[1]
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "nb05_greedy_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
-script = [4, 2, 1, 3]  # a fake decoder that says 4, 2, then the end id 1, then 3
+# %% nbgrader={"grade": true, "grade_id": "nb05_beam_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+# A fake decoder over ids 0 (start), 1 (end), 2 and 3. Its state is the tuple of ids it was fed;
+# its logits are the logs of the next id's probabilities below (key: the ids after the start).
+next_probs = {
+    (): [0.01, 0.09, 0.5, 0.4],  # 2 is the likelier first id...
+    (2,): [0.01, 0.39, 0.3, 0.3],  # ...but after 2 nothing is sure,
+    (3,): [0.01, 0.89, 0.05, 0.05],  # while after 3 the end is
+}
 
 
-def fake_step(prev, t):
-    scores = np.zeros(6)
-    scores[script[t]] = 1.0
-    return scores, t + 1
+def fake_step(prev, fed):
+    fed = (*fed, prev)
+    return np.log(next_probs.get(fed[1:], [0.01, 0.89, 0.05, 0.05])), fed
 
 
-check_equal(greedy_decode(fake_step, 0, start_id=0, end_id=1, max_len=10), [4, 2], what="decoding 4, 2, END")
+check_equal(beam_decode(fake_step, (), 0, 1, max_len=5, beam_width=1), [2], what="beam_width=1 (greedy): 2, END")
+check_equal(
+    beam_decode(fake_step, (), 0, 1, max_len=5, beam_width=2),
+    [3],
+    what="beam_width=2: 3, END (probability 0.4 x 0.89 = 0.356, above 2, END's 0.5 x 0.39 = 0.195)",
+)
 ### BEGIN HIDDEN TESTS
 from coursekit.grading.hidden import apps as apps_checks
 
-apps_checks.check_greedy_decode(greedy_decode)
+apps_checks.check_beam_decode(beam_decode)
 ### END HIDDEN TESTS
-ck.checks.passed("nb05_greedy", 3, hidden=True)
+ck.checks.passed("nb05_beam", 3, hidden=True)
 
 # %% [markdown]
 # ### Training: without and with attention

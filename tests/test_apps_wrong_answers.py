@@ -4,6 +4,9 @@ own file: tests/test_apps_conv1.py.)"""
 
 from __future__ import annotations
 
+import functools
+import heapq
+
 import numpy as np
 import pytest
 import torch
@@ -132,105 +135,158 @@ def test_last_real_output(name):
     _expect(checks.check_last_real_output, *LAST[name])
 
 
-# ---- 5.5 greedy decoding (nb05_greedy) -----------------------------------------------------------
+# ---- 5.5 beam search (nb05_beam) ----------------------------------------------------------------
 
 
-def _right_greedy(step, state, start, end, max_len):
-    out, prev = [], start
-    while len(out) < max_len:
-        scores, state = step(prev, state)
-        prev = int(np.argmax(scores))
-        if prev == end:
-            break
-        out.append(prev)
-    return out
+def _log_softmax(scores):
+    s = np.asarray(scores, dtype=float)
+    return s - s.max() - np.log(np.exp(s - s.max()).sum())
 
 
-def _for_loop(step, state, start, end, max_len):
-    out, prev = [], start
-    for _ in range(max_len):
-        scores, state = step(prev, state)
-        prev = int(np.argmax(scores))
-        if prev == end:
-            return out
-        out.append(prev)
-    return out
-
-
-def _never_stops(step, state, start, end, max_len):
-    out, prev = [], start
-    for _ in range(max_len):
-        scores, state = step(prev, state)
-        prev = int(np.argmax(scores))
-        out.append(prev)
-    return out
-
-
-def _keeps_end(step, state, start, end, max_len):
-    out, prev = [], start
-    while len(out) < max_len:
-        scores, state = step(prev, state)
-        prev = int(np.argmax(scores))
-        out.append(prev)
-        if prev == end:
-            break
-    return out
-
-
-def _drops_end_only(step, state, start, end, max_len):  # removes END ids but keeps decoding after them
-    return [i for i in _never_stops(step, state, start, end, max_len) if i != end]
-
-
-def _includes_start(step, state, start, end, max_len):
-    return [start, *_right_greedy(step, state, start, end, max_len)]
-
-
-def _one_too_many(step, state, start, end, max_len):
-    out, prev = [], start
-    while len(out) <= max_len:
-        scores, state = step(prev, state)
-        prev = int(np.argmax(scores))
-        if prev == end:
-            break
-        out.append(prev)
-    return out
-
-
-def _feeds_start_always(step, state, start, end, max_len):
-    out = []
-    while len(out) < max_len:
-        scores, state = step(start, state)
-        nxt = int(np.argmax(scores))
-        if nxt == end:
-            break
-        out.append(nxt)
-    return out
-
-
-def _max_score_not_argmax(step, state, start, end, max_len):
-    out, prev = [], start
-    while len(out) < max_len:
-        scores, state = step(prev, state)
-        prev = int(np.max(scores))
-        if prev == end:
-            break
-        out.append(prev)
-    return out
-
-
-GREEDY = {
-    "right: while": (_right_greedy, True),
-    "right: for with return": (_for_loop, True),
-    "wrong: never stops": (_never_stops, False),
-    "wrong: keeps the end id": (_keeps_end, False),
-    "wrong: filters the end id but decodes on": (_drops_end_only, False),
-    "wrong: includes the start id": (_includes_start, False),
-    "wrong: max_len + 1 ids": (_one_too_many, False),
-    "wrong: always feeds the start id": (_feeds_start_always, False),
-    "wrong: the max score, not its index": (_max_score_not_argmax, False),
+# How a hypothesis's total grows by one id: (total, log-probability, probability, raw logit) -> total.
+GROW = {
+    "log": lambda total, lp, p, raw: total + lp,
+    "last step only": lambda total, lp, p, raw: lp,
+    "raw logits": lambda total, lp, p, raw: total + raw,
+    "sum of probabilities": lambda total, lp, p, raw: total + p,
+    "product of probabilities": lambda total, lp, p, raw: total * p,
 }
 
 
-@pytest.mark.parametrize("name", list(GREEDY))
-def test_greedy_decode(name):
-    _expect(checks.check_greedy_decode, *GREEDY[name])
+def _beam(step, state, start, end, max_len, width, grow="log", bug=None):
+    """Beam search as exercise 5.5 states it, or with one ``bug`` (see BEAM below)."""
+    init = 1.0 if grow == "product of probabilities" else 0.0
+    beam, finished, shared = [(init, [], start, state)], [], state
+    steps = max_len + {"max_len + 1": 1, "max_len - 1": -1}.get(bug, 0)
+    for _ in range(steps):
+        if not beam:
+            break
+        grown = []
+        for total, ids, prev, st in beam:
+            if bug == "one shared state":
+                scores, shared = step(prev, shared)
+                new = shared
+            else:
+                scores, new = step(start if bug == "feeds the start id" else prev, st)
+            lp = _log_softmax(scores)
+            grown += [(GROW[grow](total, lp[i], np.exp(lp[i]), float(scores[i])), ids, i, new) for i in range(len(lp))]
+        grown.sort(key=lambda g: g[0], reverse=True)
+        if bug == "finished take no place":
+            finished += [(t, ids) for t, ids, i, _ in grown if i == end]
+            grown = [g for g in grown if g[2] != end]
+        beam = []
+        for total, ids, i, new in grown[:width]:
+            if i == end and bug != "extends finished":
+                if bug != "drops finished":
+                    finished.append((total, [*ids, end] if bug == "returns the end id" else ids))
+            else:
+                beam.append((total, [*ids, i], i, new))
+    candidates = finished + [(t, ids) for t, ids, _, _ in beam]
+    if not candidates:
+        return []
+    per_id = bug == "length-normalised"  # compares the mean log-probability per id, not the total
+    best = max(candidates, key=lambda c: c[0] / (len(c[1]) + 1) if per_id else c[0])[1]
+    if bug == "extends finished":  # decodes on after END, then cuts there
+        best = best[: best.index(end)] if end in best else best
+    return [start, *best] if bug == "includes the start id" else best
+
+
+def _right_early_stop(step, state, start, end, max_len, width):
+    """Right: stops once a finished hypothesis beats every live one (totals only fall), with a heap."""
+    beam, best = [(0.0, (), start, state)], (-np.inf, ())
+    for _ in range(max_len):
+        if not beam or best[0] >= max(b[0] for b in beam):
+            break
+        grown = []
+        for total, ids, prev, st in beam:
+            scores, new = step(prev, st)
+            for i, lp in enumerate(_log_softmax(scores)):
+                grown.append((total + lp, ids, i, new))
+        beam = []
+        for total, ids, i, new in heapq.nlargest(width, grown, key=lambda g: g[0]):
+            if i == end:
+                best = max(best, (total, ids), key=lambda c: c[0])
+            else:
+                beam.append((total, (*ids, i), i, new))
+    return list(max([best, *((b[0], b[1]) for b in beam)], key=lambda c: c[0])[1])
+
+
+def _right_torch(step, state, start, end, max_len, width):
+    """Right: torch's log_softmax and topk over the (hypotheses x vocabulary) table of totals."""
+    totals, seqs, feeds, states, finished = torch.zeros(1, dtype=torch.float64), [[]], [start], [state], []
+    for _ in range(max_len):
+        if not seqs:
+            break
+        outs = [step(f, s) for f, s in zip(feeds, states, strict=True)]
+        logp = torch.log_softmax(torch.tensor(np.stack([np.asarray(o[0], dtype=float) for o in outs])), dim=1)
+        table = totals[:, None] + logp
+        top = torch.topk(table.flatten(), min(width, table.numel()))
+        totals_, seqs_, feeds_, states_ = [], [], [], []
+        for value, flat in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+            h, i = divmod(flat, table.shape[1])
+            if i == end:
+                finished.append((value, seqs[h]))
+            else:
+                totals_.append(value), seqs_.append([*seqs[h], i]), feeds_.append(i), states_.append(outs[h][1])
+        totals, seqs, feeds, states = torch.tensor(totals_, dtype=torch.float64), seqs_, feeds_, states_
+    return max(finished + list(zip(totals.tolist(), seqs, strict=True)), key=lambda c: c[0])[1]
+
+
+def _greedy(step, state, start, end, max_len, width):  # ignores beam_width
+    out, prev = [], start
+    while len(out) < max_len:
+        scores, state = step(prev, state)
+        prev = int(np.argmax(scores))
+        if prev == end:
+            break
+        out.append(prev)
+    return out
+
+
+BEAM = {
+    "right": (_beam, True),
+    "right: stops early, heap": (_right_early_stop, True),
+    "right: torch topk": (_right_torch, True),
+    "wrong: plain greedy (ignores beam_width)": (_greedy, False),
+    **{
+        f"wrong: {bug}": (functools.partial(_beam, bug=bug), False)
+        for bug in (
+            "feeds the start id",
+            "one shared state",
+            "extends finished",
+            "drops finished",
+            "finished take no place",
+            "length-normalised",
+            "max_len + 1",
+            "max_len - 1",
+            "returns the end id",
+            "includes the start id",
+        )
+    },
+    **{f"wrong: scores by {grow}": (functools.partial(_beam, grow=grow), False) for grow in list(GROW)[1:]},
+    "wrong: forgets to return": (lambda *args: None, False),
+}
+
+
+@pytest.mark.parametrize("name", list(BEAM))
+def test_beam_decode(name):
+    with np.errstate(under="ignore"):
+        _expect(checks.check_beam_decode, *BEAM[name])
+
+
+def test_beam_reference_is_greedy_at_width_1_and_exhaustive_when_wide():
+    """The checker's reference: width 1 is greedy decoding, a beam that keeps everything is
+    exhaustive search, and some decoders make greedy miss what width 2 finds."""
+    greedy_missed = 0
+    for seed in range(30):
+        vocab, max_len = 4, 4
+        step = checks._random_step(seed, vocab, 1, end_bias=1.0)
+        assert checks.reference_beam(step, (), 0, 1, max_len, 1)[0] == _greedy(step, (), 0, 1, max_len, 1)
+        best, total = checks.exhaustive_best(step, (), 0, 1, max_len, vocab)
+        ids, got = checks.reference_beam(step, (), 0, 1, max_len, vocab**max_len)
+        assert ids == best and got == pytest.approx(total)
+        greedy_missed += (
+            checks.reference_beam(step, (), 0, 1, max_len, 2)[1]
+            > checks.reference_beam(step, (), 0, 1, max_len, 1)[1] + 1e-9
+        )
+    assert greedy_missed >= 3, f"width 2 beat greedy on only {greedy_missed} of 30 random decoders"

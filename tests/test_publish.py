@@ -59,10 +59,10 @@ def test_leak_scan_finds_what_was_planted(edition, tmp_path):
     hidden = next(text for what, _, text in secrets if what.startswith("a hidden test"))
     (copy / "coursekit" / "notes.md").write_text(f"handy:\n{solution}\n")
     (copy / "coursekit" / "more.py").write_text(f"{hidden}\n")
-    # a reformatted copy: the greedy decoder's loop under another first line and other indentation
-    greedy = next(text for what, gid, text in secrets if gid == "nb05_greedy")
-    loop = "\n".join("        " + line.strip() for line in greedy.splitlines()[1:])
-    header = "def decode(step, state, start_id, end_id, max_len):\n    out = []"
+    # a reformatted copy: the beam search's lines under another first line and other indentation
+    beam = next(text for what, gid, text in secrets if gid == "nb05_beam")
+    loop = "\n".join("        " + line.strip() for line in beam.splitlines()[1:])
+    header = 'def decode(step, state, start_id, end_id, max_len, beam_width):\n    """Beam search."""'
     (copy / "coursekit" / "decode.py").write_text(f"{header}\n{loop}\n")
     # a shipped module that re-derives what an exercise asks the student to write
     exercise = next(e for e in EXERCISES.values() if e.writes)
@@ -73,7 +73,7 @@ def test_leak_scan_finds_what_was_planted(edition, tmp_path):
     for expected in (
         "notes.md: contains the solution",
         "more.py: contains a hidden test",
-        "decode.py: contains most lines of the solution of nb05_greedy",
+        "decode.py: contains most lines of the solution of nb05_beam",
         f"extra.py: defines {exercise.writes[0]}, which {exercise.grade_id} asks the student to write",
         "the .py twin",
         "an instructor",

@@ -5,7 +5,7 @@
 - :func:`encode_pairs` — source ids, lengths, and decoder inputs/targets (teacher forcing).
 - :func:`train_epoch` — one pass with teacher forcing.
 - :func:`decode_batch` — greedy decoding of a batch at once, with the attention weights for a heat
-  map. (Greedy decoding of one sequence is exercise 5.4: the library does not hold it.)
+  map. (Beam search is exercise 5.5: the library does not hold it.)
 """
 
 from __future__ import annotations

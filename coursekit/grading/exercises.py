@@ -241,11 +241,13 @@ NB05 = (
         ("last_real_output",),
     ),
     Exercise(
-        "nb05_greedy",
+        "nb05_beam",
         "derivation",
-        "greedy decoding that feeds back its choice and stops",
+        "beam search from its definition (no code given): a sequence's probability as a product of step softmaxes, "
+        "so sums of log-softmax (a product underflows over hundreds of ids); each hypothesis's own state; finished "
+        "hypotheses set aside and compared with those cut at max_len; width 1 is greedy",
         "tests/test_apps_wrong_answers.py",
-        ("greedy_decode",),
+        ("beam_decode",),
     ),
 )
 

@@ -3,6 +3,7 @@ known answers and raises ``AssertionError`` saying what was expected and what ca
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -131,12 +132,104 @@ def _scripted_step(script: list[int], vocab: int = 6) -> Callable[[int, Any], tu
     return step
 
 
-def check_greedy_decode(fn: Callable[..., list[int]]) -> None:
-    """``fn(step, state, start_id, end_id, max_len)`` on scripted decoders: stops at the end token
-    (not included), at ``max_len`` ids at most, feeds back its own previous choice."""
+def _log_softmax(scores: Any) -> np.ndarray:
+    """log softmax(scores) of a 1-D array of logits, computed without overflow."""
+    s = np.asarray(scores, dtype=float)
+    s = s - s.max()
+    return s - np.log(np.exp(s).sum())
+
+
+def reference_beam(
+    step: Callable[[int, Any], tuple[Any, Any]], state: Any, start_id: int, end_id: int, max_len: int, beam_width: int
+) -> tuple[list[int], float]:
+    """Beam search as exercise nb05_beam states it (the instructor's side only): the ids of the most
+    probable hypothesis (finished ones set aside, the others cut at ``max_len`` ids) and its total
+    log-probability (nats). Ties keep the earlier hypothesis, then the smaller id."""
+    beam: list[tuple[float, list[int], int, Any]] = [(0.0, [], start_id, state)]  # total, ids, id to feed, state
+    finished: list[tuple[float, list[int]]] = []
+    for _ in range(max_len):
+        if not beam:
+            break
+        grown = []
+        for total, ids, prev, st in beam:
+            scores, new_state = step(prev, st)
+            log_p = _log_softmax(scores)
+            grown += [(total + float(log_p[i]), ids, i, new_state) for i in range(len(log_p))]
+        grown.sort(key=lambda g: -g[0])  # stable: ties keep their order
+        beam = []
+        for total, ids, i, new_state in grown[:beam_width]:
+            if i == end_id:
+                finished.append((total, ids))
+            else:
+                beam.append((total, [*ids, i], i, new_state))
+    candidates = finished + [(total, ids) for total, ids, _, _ in beam]
+    total, ids = max(candidates, key=lambda c: c[0])
+    return ids, total
+
+
+def sequence_log_prob(step: Callable[[int, Any], tuple[Any, Any]], state: Any, start_id: int, ids: list[int]) -> float:
+    """Total log-probability (nats) the decoder gives to ``ids`` (END included if it is there), fed
+    from ``start_id``."""
+    total, prev = 0.0, start_id
+    for i in ids:
+        scores, state = step(prev, state)
+        total += float(_log_softmax(scores)[i])
+        prev = i
+    return total
+
+
+def exhaustive_best(
+    step: Callable[[int, Any], tuple[Any, Any]], state: Any, start_id: int, end_id: int, max_len: int, vocab: int
+) -> tuple[list[int], float]:
+    """The most probable answer over every sequence beam search may return: k < ``max_len`` ids then
+    END, or ``max_len`` ids; and its total log-probability (nats). For tiny vocabularies only."""
+    ids_but_end = [i for i in range(vocab) if i != end_id]
+    best: tuple[list[int], float] | None = None
+    for k in range(max_len + 1):
+        for ids in itertools.product(ids_but_end, repeat=k):
+            total = sequence_log_prob(step, state, start_id, [*ids, end_id] if k < max_len else list(ids))
+            if best is None or total > best[1]:
+                best = (list(ids), total)
+    assert best is not None
+    return best
+
+
+def _random_step(seed: int, vocab: int, end_id: int, end_bias: float = 0.0, spread: float = 2.0) -> Callable:
+    """A fake decoder whose state is the tuple of every id it was fed (so a hypothesis fed another's
+    state, or the start id again, gets other logits); its logits are random per history, plus a
+    random offset per history (softmax ignores it; a sum of raw logits does not)."""
+
+    def step(prev: int, fed: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, ...]]:
+        fed = (*fed, int(prev))
+        rng = np.random.default_rng([seed, *fed])
+        scores = rng.normal(0.0, spread, vocab) + rng.normal(0.0, 5.0)
+        scores[end_id] += end_bias
+        return scores, fed
+
+    return step
+
+
+def _yours(step: Callable, start_id: int, end_id: int, max_len: int, got: list[int]) -> str:
+    """The log-probability of the student's answer, for the message (or why there is none)."""
+    try:
+        total = sequence_log_prob(step, (), start_id, got + ([end_id] if len(got) < max_len else []))
+    except (IndexError, TypeError, ValueError):
+        return "yours is not a sequence of the vocabulary's ids"
+    return f"yours {total:.4f}"
+
+
+def _ids(got: Any, what: str) -> list[int]:
+    check_true(got is not None, f"{what}: got None — did beam_decode forget to `return`?")
+    return [int(i) for i in got]
+
+
+def check_beam_decode(fn: Callable[..., list[int]]) -> None:
+    """``fn(step, state, start_id, end_id, max_len, beam_width)``: width 1 is greedy decoding on
+    scripted decoders; on random decoders it matches the reference beam search, and exhaustive
+    search where the beam keeps everything; sequences of hundreds of ids are compared in logs."""
     start, end = 0, 1
-    # (what the decoder would say, max_len, the ids greedy decoding returns): stated, not computed,
-    # so that coursekit does not hold the exercise's answer
+    # (what the decoder would say, max_len, what greedy decoding returns): stated, not computed.
+    # These decoders are sure of their script, so wider beams return it too.
     cases = [
         ([4, 2, 5, end, 3, 3], 10, [4, 2, 5]),
         ([end], 10, []),
@@ -145,20 +238,56 @@ def check_greedy_decode(fn: Callable[..., list[int]]) -> None:
         ([2, 2, 2], 3, [2, 2, 2]),
     ]
     for script, max_len, expected in cases:
-        got = fn(_scripted_step(script), {"t": 0, "fed": []}, start, end, max_len)
-        check_true(got is not None, "greedy_decode should return its result, got None: did it forget to `return`?")
-        check_equal(
-            [int(i) for i in got],
-            expected,
-            what=f"greedy decoding of a decoder that would say {script} (end id {end}, max_len {max_len})",
-        )
-
-    # It must feed the decoder its own previous output, starting with the start id.
+        for width in (1, 3):
+            got = fn(_scripted_step(script), {"t": 0, "fed": []}, start, end, max_len, width)
+            check_equal(
+                _ids(got, "beam_decode"),
+                expected,
+                what=f"beam_width={width} on a decoder sure to say {script} (end id {end}, max_len {max_len})",
+            )
     fed = []
 
     def recording(prev, state):
         fed.append(int(prev))
         return _scripted_step([3, 4, 2, end])(prev, state)
 
-    fn(recording, {"t": 0, "fed": []}, start, end, 10)
-    check_equal(fed, [start, 3, 4, 2], what="ids fed to the decoder, step by step (start id, then its own outputs)")
+    fn(recording, {"t": 0, "fed": []}, start, end, 10, 1)
+    check_equal(fed, [start, 3, 4, 2], what="ids fed to the decoder at beam_width=1 (start id, then its own choices)")
+
+    # random decoders: the reference, at several widths (width 1 is greedy)
+    for seed in range(12):
+        vocab, max_len = 5 + seed % 3, 6
+        step = _random_step(seed, vocab, end, end_bias=0.5)
+        for width in (1, 2, 3, 5):
+            expected, total = reference_beam(step, (), start, end, max_len, width)
+            got = _ids(fn(step, (), start, end, max_len, width), "beam_decode")
+            check_equal(
+                got,
+                expected,
+                what=f"beam_width={width}, max_len={max_len} on random decoder {seed} ({vocab} ids): the most "
+                f"probable hypothesis found (log-probability {total:.4f}; {_yours(step, start, end, max_len, got)})",
+            )
+    # a beam wide enough to keep every extension is exhaustive search
+    for seed in range(20, 26):
+        vocab, max_len = 4, 4
+        step = _random_step(seed, vocab, end, end_bias=1.0)
+        expected, total = exhaustive_best(step, (), start, end, max_len, vocab)
+        got = _ids(fn(step, (), start, end, max_len, vocab**max_len), "beam_decode")
+        check_equal(
+            got,
+            expected,
+            what=f"a beam of {vocab**max_len} (it keeps everything) on random decoder {seed}: the most "
+            f"probable of all sequences (log-probability {total:.4f})",
+        )
+    # hundreds of ids of a flat decoder: a product of probabilities underflows to 0, a sum of logs does not
+    vocab, max_len = 30, 400
+    step = _random_step(99, vocab, end, end_bias=-50.0, spread=0.3)
+    expected, total = reference_beam(step, (), start, end, max_len, 2)
+    got = _ids(fn(step, (), start, end, max_len, 2), "beam_decode")
+    check_equal(len(got), max_len, what=f"length of a {max_len}-id answer (END is unlikely)")
+    check_equal(
+        got,
+        expected,
+        what=f"beam_width=2 over {max_len} steps of a flat decoder ({vocab} ids): the most probable "
+        f"hypothesis (log-probability {total:.1f}, a probability of about 10^{total / np.log(10):.0f})",
+    )
