@@ -96,8 +96,12 @@ typecheck: setup  ## mypy alone: static type check of coursekit
 sync: setup  ## bring each notebook and its py:percent twin in step
 	$(BIN)/jupytext --sync notebooks/*.ipynb
 
-notebook: setup  ## re-execute one notebook in quick mode and sync its twin: make notebook NB=03
+# Stored outputs are every reader's reference: refuse to store them on a busy machine (FORCE=1 overrides).
+LOAD_CHECK := $(BIN)/python -c "import sys; from coursekit.machine import load; sys.exit(load.main(sys.argv[1:]))" $(if $(FORCE),,--check)
+
+notebook: setup  ## re-execute one notebook in quick mode and sync its twin: make notebook NB=03 (refuses on a busy machine; FORCE=1)
 	@test -n "$(NB)" || { echo "usage: make notebook NB=03"; exit 2; }
+	@$(LOAD_CHECK)
 	@nb=$$(ls notebooks/$(NB)*.ipynb 2>/dev/null | head -1); \
 	  test -n "$$nb" || { echo "no notebook matches notebooks/$(NB)*.ipynb"; exit 2; }; \
 	  $(BIN)/jupytext --sync "$$nb" && \
@@ -105,7 +109,8 @@ notebook: setup  ## re-execute one notebook in quick mode and sync its twin: mak
 	    --ExecutePreprocessor.timeout=900 "$$nb" && \
 	  $(BIN)/jupytext --sync "$$nb"
 
-notebooks: sync  ## re-execute every notebook in quick mode (its outputs are nbval's reference)
+notebooks: sync  ## re-execute every notebook in quick mode (its outputs are nbval's reference; refuses on a busy machine; FORCE=1)
+	@$(LOAD_CHECK)
 	for nb in $(NOTEBOOKS); do \
 	  COURSEKIT_QUICK=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \

@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from coursekit import settings
 from coursekit.machine import device, threads
+from coursekit.machine import load as machine_load
 
 DEFAULT_SEED = 0
 
@@ -89,10 +90,13 @@ class Setup:
     simulator: bool
     seed: int
     cpus: int = 1  # CPUs this process may use (affinity mask and cgroup quota)
+    load: machine_load.Load | None = None  # how busy the machine was at set-up
 
     def __str__(self) -> str:
         mode = "quick mode (small sizes)" if self.quick else "full sizes"
-        return f"{device.summary_line()} · {mode}"
+        line = f"{device.summary_line()} · {mode}" + (f" · {self.load}" if self.load else "")
+        busy = machine_load.busy_line(self.load)
+        return f"{line}\n{busy}" if busy else line
 
 
 def setup(seed: int = DEFAULT_SEED, verbose: bool = True) -> Setup:
@@ -107,7 +111,14 @@ def setup(seed: int = DEFAULT_SEED, verbose: bool = True) -> Setup:
     quiet_numba_advice()
     seed_everything(seed)
     plot_defaults()
-    info = Setup(quick=settings.quick(), gpu=device.gpu_available(), simulator=simulator, seed=seed, cpus=cpus)
+    info = Setup(
+        quick=settings.quick(),
+        gpu=device.gpu_available(),
+        simulator=simulator,
+        seed=seed,
+        cpus=cpus,
+        load=machine_load.current(),
+    )
     if verbose:
         print(info)
     return info

@@ -333,8 +333,23 @@ def test_the_triad_starts_as_many_threads_as_the_cpu_quota_allows(monkeypatch):
 def test_ceilings_measured_on_other_thread_counts_are_cached_apart(monkeypatch):
     """A roof measured with 2 threads must not stand in for one measured with 1 (a pod pinned to
     one CPU, `taskset -c 0`), since points timed on 1 thread are placed under it."""
+    monkeypatch.setattr(ceilings._threads, "blas_threads", lambda: None)  # as if no OpenBLAS were found
     monkeypatch.setattr(ceilings._device, "usable_cpus", lambda: 2)
     two = ceilings._cache_key("cpu", "float32")
     monkeypatch.setattr(ceilings._device, "usable_cpus", lambda: 1)
     one = ceilings._cache_key("cpu", "float32")
     assert one != two and "|1 threads|" in one and "|2 threads|" in two
+
+
+def test_ceilings_inside_a_thread_limit_are_cached_apart(monkeypatch):
+    """Points timed inside `threads.limited(1)` on a 2-CPU machine go under a 1-thread roof: the
+    limit is part of the key (issue: notebook 03 put 1-thread points under a 2-thread GEMM roof)."""
+    import torch  # noqa: F401  (loaded, so its thread count counts)
+
+    monkeypatch.setattr(ceilings._device, "usable_cpus", lambda: 2)
+    with ceilings._threads.limited(2):
+        two = ceilings._cache_key("cpu", "float32")
+    with ceilings._threads.limited(1):
+        one = ceilings._cache_key("cpu", "float32")
+        assert ceilings._threads.in_effect() == 1
+    assert "|1 threads|" in one and "|2 threads|" in two

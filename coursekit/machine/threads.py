@@ -93,6 +93,18 @@ def blas_threads() -> int | None:
     return None if found is None else int(found[0]())
 
 
+def in_effect() -> int:
+    """The threads a multithreaded kernel here may use now: the CPUs this process may keep busy
+    (:func:`coursekit.machine.device.usable_cpus`), fewer where numpy's BLAS or a loaded torch has
+    been limited (e.g. inside :func:`limited`). A library not loaded yet starts with the CPU count."""
+    cpus = device.usable_cpus()
+    counts = [cpus, blas_threads() or cpus]
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        counts.append(torch.get_num_threads())
+    return max(1, min(counts))
+
+
 def _set(counts: dict[str, int | None]) -> dict[str, int | None]:
     """Set each library's thread count where ``counts`` has a number for it (keys as
     :func:`set_threads` returns); the counts before, None for a library absent or not loaded."""

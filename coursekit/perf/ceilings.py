@@ -240,10 +240,11 @@ def _best_time(fn: Callable[[], Any], repeats: int, device: str = "cpu") -> floa
 
 def _cache_key(dev: str, dtype: str) -> str:
     """What a cached result measured: machine, device, dtype, quick/full mode, sizes, method, and
-    on the CPU the threads it ran on (a roof measured on 2 threads is not the roof of 1)."""
+    on the CPU the threads in effect (:func:`coursekit.machine.threads.in_effect`: a roof measured on
+    2 threads is not the roof of points timed inside ``threads.limited(1)``)."""
     mode = "quick" if settings.quick() else "full"
     gemm = ",".join(map(str, _gemm_sizes())) if dev == "cpu" else "8192"
-    threads = f"|{_device.usable_cpus()} threads" if dev == "cpu" else ""
+    threads = f"|{_threads.in_effect()} threads" if dev == "cpu" else ""
     return f"{_signature(dev)}|{dtype}|{mode}|GEMM n={gemm}{threads}|method v{METHOD_VERSION}"
 
 
