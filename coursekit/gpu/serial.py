@@ -15,31 +15,18 @@ first, then run it at scale here.
 
 from __future__ import annotations
 
-import types
 from collections.abc import Callable
 from typing import Any
 
-from coursekit.show import python_function
-
-
-class _Dim3:
-    __slots__ = ("x", "y", "z")
-
-    def __init__(self, x: int = 1, y: int = 1, z: int = 1):
-        self.x, self.y, self.z = x, y, z
-
-
-def _dims(value: int | tuple) -> tuple[int, int, int]:
-    dims = (value,) if isinstance(value, int) else tuple(value)
-    return tuple(int(d) for d in (*dims, 1, 1)[:3])  # type: ignore[return-value]
+from coursekit.gpu.tracer import Dim3, bind_cuda, dim3
 
 
 class SerialCuda:
     """What a kernel run by :func:`run` sees as ``cuda``: the current thread's indices, no barriers."""
 
-    def __init__(self, grid: tuple[int, int, int], block: tuple[int, int, int]):
-        self.gridDim, self.blockDim = _Dim3(*grid), _Dim3(*block)
-        self.threadIdx, self.blockIdx = _Dim3(0, 0, 0), _Dim3(0, 0, 0)
+    def __init__(self, grid: Dim3, block: Dim3):
+        self.gridDim, self.blockDim = grid, block
+        self.threadIdx, self.blockIdx = Dim3(0, 0, 0), Dim3(0, 0, 0)
         self._global = (0, 0, 0)
 
     def grid(self, ndim: int) -> Any:
@@ -62,12 +49,10 @@ def run(kernel: Callable, grid: int | tuple, block: int | tuple, *args: Any) -> 
     """Run ``kernel[grid, block](*args)`` on the CPU, thread after thread (x fastest, then y, z;
     block after block). numpy arrays are updated in place, as a launch updates device memory.
     For kernels without barriers or shared memory (:class:`SerialCuda` raises otherwise)."""
-    fn = python_function(kernel)
-    (gx, gy, gz), (bx, by, bz) = _dims(grid), _dims(block)
-    fake = SerialCuda((gx, gy, gz), (bx, by, bz))
-    env = dict(fn.__globals__)
-    env["cuda"] = fake
-    body = types.FunctionType(fn.__code__, env, fn.__name__, fn.__defaults__, fn.__closure__)
+    grid_d, block_d = dim3(grid), dim3(block)
+    (gx, gy, gz), (bx, by, bz) = (grid_d.x, grid_d.y, grid_d.z), (block_d.x, block_d.y, block_d.z)
+    fake = SerialCuda(grid_d, block_d)
+    body = bind_cuda(kernel, fake)
     t, b = fake.threadIdx, fake.blockIdx
     for kz in range(gz):
         for ky in range(gy):

@@ -47,7 +47,11 @@ class KernelError(RuntimeError):
     """An error inside a traced kernel, naming the block and thread that raised it."""
 
 
-class _Dim3:
+class Dim3:
+    """A launch's or a thread's (x, y, z), as CUDA's dim3 (missing sizes are 1)."""
+
+    __slots__ = ("x", "y", "z")
+
     def __init__(self, x: int = 1, y: int = 1, z: int = 1):
         self.x, self.y, self.z = x, y, z
 
@@ -55,10 +59,11 @@ class _Dim3:
         return f"({self.x}, {self.y}, {self.z})"
 
 
-def _dim3(value: int | tuple) -> _Dim3:
+def dim3(value: int | tuple) -> Dim3:
+    """A launch size given as an int or a tuple of up to three, as a :class:`Dim3`."""
     if isinstance(value, int):
-        return _Dim3(value)
-    return _Dim3(*value)
+        return Dim3(value)
+    return Dim3(*value)
 
 
 class TracedArray:
@@ -201,7 +206,7 @@ class _Namespace:
 class FakeCuda:
     """What a traced kernel sees as ``cuda``: per-thread indices, shared memory, barriers, atomics."""
 
-    def __init__(self, recorder: _Recorder, grid: _Dim3, block: _Dim3):
+    def __init__(self, recorder: _Recorder, grid: Dim3, block: Dim3):
         self._rec = recorder
         self.gridDim = grid
         self.blockDim = block
@@ -211,12 +216,12 @@ class FakeCuda:
         self._atomic_lock = threading.Lock()
 
     @property
-    def threadIdx(self) -> _Dim3:
-        return _Dim3(*self._rec.local.thread_idx)
+    def threadIdx(self) -> Dim3:
+        return Dim3(*self._rec.local.thread_idx)
 
     @property
-    def blockIdx(self) -> _Dim3:
-        return _Dim3(*self._rec.local.block_idx)
+    def blockIdx(self) -> Dim3:
+        return Dim3(*self._rec.local.block_idx)
 
     def grid(self, ndim: int):
         t, b = self._rec.local.thread_idx, self._rec.local.block_idx
@@ -317,7 +322,9 @@ class Trace:
         return 1 + max((a.phase for a in self.accesses), default=0)
 
 
-def _bind(kernel: Callable, fake: FakeCuda) -> Callable:
+def bind_cuda(kernel: Callable, fake: Any) -> Callable:
+    """The kernel's Python function with ``cuda`` in its globals bound to ``fake`` (a stand-in
+    that answers ``cuda.grid``, ``cuda.threadIdx``, ...), the module's own globals left alone."""
     fn = python_function(kernel)
     env = dict(fn.__globals__)
     env["cuda"] = fake
@@ -332,7 +339,7 @@ def trace(kernel: Callable, grid: int | tuple, block: int | tuple, *args: Any) -
     when a thread raises (e.g. an out-of-bounds index). Meant for small launches (each CUDA
     thread is a Python thread).
     """
-    grid_d, block_d = _dim3(grid), _dim3(block)
+    grid_d, block_d = dim3(grid), dim3(block)
     n_threads = block_d.x * block_d.y * block_d.z
     if n_threads > 1024 or grid_d.x * grid_d.y * grid_d.z * n_threads > 65_536:
         raise ValueError("trace: keep launches small (<= 1024 threads per block, <= 65,536 in all)")
@@ -340,7 +347,7 @@ def trace(kernel: Callable, grid: int | tuple, block: int | tuple, *args: Any) -
     names = list(inspect.signature(fn).parameters)
     recorder = _Recorder()
     fake = FakeCuda(recorder, grid_d, block_d)
-    bound = _bind(kernel, fake)
+    bound = bind_cuda(kernel, fake)
     traced_args, arrays = [], {}
     for name, value in zip(names, args, strict=False):  # parameters with defaults may be left out
         if isinstance(value, np.ndarray):
@@ -358,7 +365,7 @@ def trace(kernel: Callable, grid: int | tuple, block: int | tuple, *args: Any) -
     return Trace(recorder.accesses, g, b, arrays, recorder.barriers, recorder.divergent, recorder.shared_shapes)
 
 
-def _run_block(bound: Callable, args: list, recorder: _Recorder, block_idx: tuple, block_d: _Dim3) -> None:
+def _run_block(bound: Callable, args: list, recorder: _Recorder, block_idx: tuple, block_d: Dim3) -> None:
     n = block_d.x * block_d.y * block_d.z
     state = _Block(n)
 
