@@ -36,9 +36,8 @@ def main(argv: list[str]) -> int:
         for path in notebooks:
             instructor = nbformat.read(path, as_version=4)
             solved = nbgrader_course.paste_solutions(assignments.student_version(instructor), instructor)
-            merged = assignments.restore_locked_cells(solved, instructor)
             start = time.perf_counter()
-            executed = assignments.execute(merged, cwd=path.parent)
+            executed = assignments.run_graded(solved, instructor, cwd=path.parent)
             wall_s = time.perf_counter() - start
             scores = assignments.score(executed)
             lost = [s for s in scores if s.error]

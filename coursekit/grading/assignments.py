@@ -152,13 +152,21 @@ def score(nb: nbformat.NotebookNode) -> list[Score]:
     return scores
 
 
+def run_graded(
+    submission: nbformat.NotebookNode, instructor: nbformat.NotebookNode, cwd: Path, timeout: int = 900
+) -> nbformat.NotebookNode:
+    """The submission with the instructor's locked cells (hidden tests) restored, every cell run in
+    ``cwd``: what :func:`score` reads. Each cell's timing is in its metadata (``execution``)."""
+    return execute(restore_locked_cells(submission, instructor), cwd=cwd, timeout=timeout)
+
+
 def grade(submission: Path, instructor: Path | None = None, timeout: int = 900) -> list[Score]:
     """Grade a student notebook against the instructor version of the same name in notebooks/."""
     instructor = instructor or NOTEBOOKS_DIR / submission.name
     if not instructor.exists():
         raise FileNotFoundError(f"no instructor version {instructor} for {submission.name}; pass --instructor")
-    merged = restore_locked_cells(nbformat.read(submission, as_version=4), nbformat.read(instructor, as_version=4))
-    return score(execute(merged, cwd=instructor.parent, timeout=timeout))
+    submitted, original = nbformat.read(submission, as_version=4), nbformat.read(instructor, as_version=4)
+    return score(run_graded(submitted, original, cwd=instructor.parent, timeout=timeout))
 
 
 def format_scores(scores: list[Score]) -> str:
