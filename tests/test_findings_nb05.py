@@ -89,6 +89,9 @@ def test_length_title_claims_long_inputs_only_when_the_bins_show_it():
     assert "long inputs" not in title2 and "lowest at 0-9 characters with attention (0.72)" in title2
     title3 = findings.length_title(bins, [0.72, 0.9, 0.95, 0.97, 0.98], [0.0, 0.0, 0.0, 0.0, 0.0])
     assert title3.startswith("Without attention almost no date is right")
+    # both converged (the default mode's curves): no claim about length either way
+    title4 = findings.length_title(bins, [1.0, 1.0, 1.0, 1.0, 1.0], [0.95, 0.94, 0.99, 0.96, 0.97])
+    assert title4 == "Exact match hardly depends on length: 1.00-1.00 with attention, 0.94-0.99 without"
 
 
 def test_attention_title_checks_every_field():

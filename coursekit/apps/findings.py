@@ -175,7 +175,8 @@ def length_title(
     "Attention helps long inputs most" only when both hold: without attention accuracy falls from
     the shortest to the longest bin by more than ``margin``, and attention's gain (with - without)
     is larger in the longest bin than in the shortest by more than ``margin``. Otherwise the title
-    states where each model is lowest."""
+    says that neither model's accuracy varies by more than ``margin`` over the bins, or where each
+    model is lowest."""
     w, o = np.asarray(with_attention, dtype=float), np.asarray(without, dtype=float)
     gain = w - o
     if o[0] - o[-1] > margin and gain[-1] - gain[0] > margin:
@@ -188,6 +189,11 @@ def length_title(
         return (
             f"Without attention almost no date is right at any length; with attention the lowest "
             f"exact match is at {bins[lo_w]} characters ({w[lo_w]:.2f})"
+        )
+    if max(np.nanmax(w) - np.nanmin(w), np.nanmax(o) - np.nanmin(o)) <= margin + 1e-9:
+        return (
+            f"Exact match hardly depends on length: {np.nanmin(w):.2f}-{np.nanmax(w):.2f} with attention, "
+            f"{np.nanmin(o):.2f}-{np.nanmax(o):.2f} without"
         )
     lo_o = int(np.nanargmin(o))
     return (
