@@ -961,9 +961,8 @@ if not info.quick:  # the default mode's target: the LSTM reaches the tuned base
 #
 # Letters carry much of a language's signature in short n-grams (`"ij"` is Dutch, `"sch"` German,
 # `"gli"` Italian, accents French or Spanish), which is exactly what naive Bayes counts, in one
-# pass and a fraction of a second; the LSTM has to learn those patterns from gradients, over many
-# epochs (compare the two models' times above), and what it can add is the combination of
-# evidence from anywhere in the word. What to look for in the list of words both models miss:
+# pass; the LSTM has to learn those patterns from gradients, over many epochs, and what it can add
+# is the combination of evidence from anywhere in the word. What to look for in the list of words both models miss:
 # loans and names (English words of French origin, place names) that a person could not place
 # either, and words built from n-grams common to two related languages; the list shows which
 # kind dominates here.
@@ -1216,10 +1215,10 @@ print(att_title)
 # largest weight on that field's input). This is what a model without attention lacks: its
 # encoder must cram the whole input into one fixed-size vector before the first output
 # character. On long inputs, such as the sentences of machine translation, that vector is known
-# to lose information (Bahdanau et al. 2015 introduced attention for it); dates of at most
-# about thirty characters fit in it, and the curves and the length figure above show what that
-# costs here: compare how soon each model learns, and whether the model without attention does
-# worse on the longer dates. The line printed under the length figure names each model's hardest
+# to lose information (Bahdanau et al. 2015 introduced attention for it). Whether dates of at
+# most about thirty characters fit in it is what the curves and the length figure above show:
+# compare how soon each model learns, and whether the model without attention does worse on the
+# longer dates. The line printed under the length figure names each model's hardest
 # style: when it is a short numeric one (such as "3.5.1998", whose day and month have no fixed
 # width), what makes a date hard is its style, not its length.
 
@@ -1476,9 +1475,9 @@ print(
 #   what torch's layer does on the test images it ran (printed there).
 # - Counting letter n-grams, tuned, is a strong baseline: whether the LSTM beats it on these words
 #   is the printed verdict, with its test, not a difference of two accuracies.
-# - Attention makes the encoder-decoder learn the dates in fewer epochs (asserted); whether the
-#   model without attention also loses accuracy on longer dates is what the length figure's
-#   title reports: on dates this short, it need not.
+# - Attention makes the encoder-decoder learn the dates faster (asserted: a higher exact match
+#   averaged over the epochs); whether the model without attention also loses accuracy on longer
+#   dates is what the length figure's title reports, from this run's bins.
 # - Naive Bayes trains as one map-reduce (section 6); the LSTM's steps cannot be split that way.
 #
 # This is the last notebook. To go further: rerun it on a machine with a CUDA GPU, where the same
