@@ -35,7 +35,8 @@ def thread_verdict(default_s: float, single_s: float, default_threads: int | Non
     if n <= 1:
         return "numpy's BLAS already runs on one thread here: nothing to compare"
     words = _ratio_words(single_s, default_s)
-    return f"here one thread was {words} than {n} ({single_s * 1e6:.0f} us against {default_s * 1e6:.0f} us; medians)"
+    times = f"{single_s * 1e6:.0f} us against {default_s * 1e6:.0f} us"
+    return f"here one thread was {words} than {n} ({times}, best of three rounds)"
 
 
 def intensity_limit(n_in: int, n_out: int, itemsize: int = 4) -> float:
