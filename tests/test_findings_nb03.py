@@ -112,7 +112,7 @@ def test_ddp_sentence_breaks_the_step_down():
     assert "2.5x slower than one process" in lines[0]
     assert "1.2x faster" in lines[1]
     assert "compute 22%" in lines[2] and "all_reduce alone 13%" in lines[2] and "the rest 65%" in lines[2]
-    assert "0.60 ms of DDP's" in lines[3]
+    assert "0.60 ms more for DDP's hooks" in lines[3]
     faster = findings.ddp_sentence(one, {**two, "step_s": 1.0e-3})
     assert "2.0x faster than one process" in faster[0]
 

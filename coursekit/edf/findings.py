@@ -115,7 +115,8 @@ def roof_verdict(points: Sequence[RoofPoint], peak_flop_per_s: float, bytes_per_
     if share > 1.05:
         return (
             f"past the ridge ({ridge:.1f} FLOP/byte), {top.name} runs at {share:.0%} of the measured arithmetic "
-            "roof: above it, so this roof understates the machine (a busier moment while it was measured does that)"
+            "roof: above it, so the roof measured here understates this machine "
+            "(as a roof measured at a busier moment does)"
         )
     if share >= full:
         return (
@@ -239,8 +240,8 @@ def ddp_sentence(one: Mapping[str, float], two: Mapping[str, float]) -> list[str
         f"{min(1.0, two['allreduce_s'] / two['sync_s']):.0%}, the rest {rest / two['sync_s']:.0%} "
         "(DDP's hooks and buckets, handing the exchange to gloo's thread, waiting for the other rank)",
         f"one process, with nothing to exchange: {one['sync_s'] * 1e3:.2f} ms under DDP against "
-        f"{one['compute_s'] * 1e3:.2f} ms without the exchange step: {solo_extra * 1e3:.2f} ms of DDP's "
-        "machinery alone",
+        f"{one['compute_s'] * 1e3:.2f} ms without the exchange step: {solo_extra * 1e3:.2f} ms more for DDP's "
+        "hooks and the hand-off to gloo's thread, though nothing is exchanged",
     ]
 
 
