@@ -13,7 +13,7 @@ from coursekit.edf import framework as edf
 def test_thread_verdict_says_which_was_faster():
     assert "one thread was 1.5x slower than 2" in findings.thread_verdict(144e-6, 216e-6, 2)
     assert "one thread was 2.0x faster than 2" in findings.thread_verdict(200e-6, 100e-6, 2)
-    assert "about as fast" in findings.thread_verdict(100e-6, 105e-6, 2)
+    assert "one thread was about as fast as 2 (" in findings.thread_verdict(100e-6, 105e-6, 2)
     assert "nothing to compare" in findings.thread_verdict(100e-6, 100e-6, 1)
 
 
@@ -110,7 +110,7 @@ def test_ddp_sentence_breaks_the_step_down():
     two = {"step_s": 5.0e-3, "sync_s": 4.6e-3, "compute_s": 1.0e-3, "allreduce_s": 0.6e-3}
     lines = findings.ddp_sentence(one, two)
     assert "2.5x slower than one process" in lines[0]
-    assert "1.2x faster" in lines[1]
+    assert "(1.2x faster than the whole batch)" in lines[1]
     assert "compute 22%" in lines[2] and "all_reduce alone 13%" in lines[2] and "the rest 65%" in lines[2]
     assert "0.60 ms more for DDP's hooks" in lines[3]
     faster = findings.ddp_sentence(one, {**two, "step_s": 1.0e-3})
@@ -121,7 +121,8 @@ def test_edf_torch_sentence():
     assert "about as fast" in findings.edf_torch_sentence(0.99, 0.26) and "26%" in findings.edf_torch_sentence(
         0.99, 0.26
     )
-    assert "1.5x slower" in findings.edf_torch_sentence(1.5, 0.2)
+    assert "is 1.5x slower than torch's (" in findings.edf_torch_sentence(1.5, 0.2)
+    assert "is about as fast as torch's (" in findings.edf_torch_sentence(0.95, 0.2)
 
 
 def test_mlp_gemm_flop_counts_three_products_per_layer():

@@ -19,13 +19,14 @@ H100_TENSOR_DENSE_FLOP_PER_S = {"TF32": 494.7e12, "BF16": 989.4e12}
 SAME = 1.1  # two times within 10 % of each other count as the same
 
 
-def _ratio_words(a: float, b: float) -> str:
-    """``"1.5x faster"`` when time ``a`` < ``b``, ``"1.5x slower"`` when larger, ``"about as fast"`` within 10 %."""
+def _ratio_words(a: float, b: float, other: str) -> str:
+    """Time ``a`` against time ``b`` (of ``other``): ``"1.5x faster than <other>"`` when ``a`` < ``b``,
+    ``"1.5x slower than <other>"`` when larger, ``"about as fast as <other>"`` within 10 %."""
     if max(a, b) < SAME * min(a, b):
-        return "about as fast"
+        return f"about as fast as {other}"
     ratio = max(a, b) / min(a, b)
     times = f"{ratio:.1f}x" if ratio < 10 else f"{ratio:.0f}x"
-    return f"{times} faster" if a < b else f"{times} slower"
+    return f"{times} faster than {other}" if a < b else f"{times} slower than {other}"
 
 
 def thread_verdict(default_s: float, single_s: float, default_threads: int | None) -> str:
@@ -34,9 +35,9 @@ def thread_verdict(default_s: float, single_s: float, default_threads: int | Non
     n = default_threads or 1
     if n <= 1:
         return "numpy's BLAS already runs on one thread here: nothing to compare"
-    words = _ratio_words(single_s, default_s)
+    words = _ratio_words(single_s, default_s, str(n))
     times = f"{single_s * 1e6:.0f} us against {default_s * 1e6:.0f} us"
-    return f"here one thread was {words} than {n} ({times}, best of three rounds)"
+    return f"here one thread was {words} ({times}, best of three rounds)"
 
 
 def intensity_limit(n_in: int, n_out: int, itemsize: int = 4) -> float:
@@ -231,10 +232,10 @@ def ddp_sentence(one: Mapping[str, float], two: Mapping[str, float]) -> list[str
     solo_extra = max(0.0, one["sync_s"] - one["compute_s"])
     return [
         f"two processes take {two['step_s'] * 1e3:.2f} ms per step, "
-        f"{_ratio_words(two['step_s'], one['step_s'])} than one process's {one['step_s'] * 1e3:.2f} ms",
+        f"{_ratio_words(two['step_s'], one['step_s'], 'one process')}'s {one['step_s'] * 1e3:.2f} ms",
         f"half the batch per rank: forward and backward alone take {two['compute_s'] * 1e3:.2f} ms against "
         f"{one['compute_s'] * 1e3:.2f} ms for the whole batch in one process "
-        f"({_ratio_words(two['compute_s'], one['compute_s'])})",
+        f"({_ratio_words(two['compute_s'], one['compute_s'], 'the whole batch')})",
         f"two ranks' forward and backward with the exchange, {two['sync_s'] * 1e3:.2f} ms: compute "
         f"{min(1.0, two['compute_s'] / two['sync_s']):.0%}, the all_reduce alone "
         f"{min(1.0, two['allreduce_s'] / two['sync_s']):.0%}, the rest {rest / two['sync_s']:.0%} "
@@ -248,8 +249,8 @@ def ddp_sentence(one: Mapping[str, float], two: Mapping[str, float]) -> list[str
 def edf_torch_sentence(edf_over_torch: float, input_grad_share: float) -> str:
     """EDF's epoch against torch's (``edf_over_torch`` = time ratio) and the share of EDF's epoch
     spent on the first layer's input gradient, which torch does not compute."""
-    words = _ratio_words(edf_over_torch, 1.0)
+    words = _ratio_words(edf_over_torch, 1.0, "torch's")
     return (
-        f"EDF's epoch is {words} than torch's ({edf_over_torch:.2f}x the time); "
+        f"EDF's epoch is {words} ({edf_over_torch:.2f}x the time); "
         f"the input gradient torch skips takes {input_grad_share:.0%} of EDF's epoch"
     )
