@@ -121,7 +121,10 @@ def train_worker(
     (the same shuffled order in every rank; rank r takes the r-th slice of each batch). Writes
     per-rank ``step_s`` (median seconds per step after 3 warm-up steps), the first and last
     training losses, the test accuracy, and ``allreduce_s``, the median time of one all_reduce of
-    a tensor as large as the whole gradient (float32), to ``out_dir/rank{rank}.json``.
+    a tensor as large as the whole gradient (float32) after a barrier (the exchange alone, no
+    waiting), to ``out_dir/rank{rank}.json``. For the breakdown of a step, each step's forward and
+    backward is timed (``sync_s``, the exchange included) and then done again on the same slice
+    under ``model.no_sync()`` (``compute_s``: DDP's hooks run, nothing is exchanged, no update).
     ``threads``: torch threads per process (None: cores / world_size). With ``check_batch`` > 0,
     first does :func:`gradient_worker`'s check on a ``check_batch`` minibatch (result ``"grad"``).
     """
@@ -142,7 +145,7 @@ def train_worker(
         opt = torch.optim.SGD(model.parameters(), lr=eta, momentum=0.9)
         local = global_batch // world_size
         order = torch.from_numpy(np.random.default_rng(0).permutation(len(xs)))
-        losses, seconds = [], []
+        losses, seconds, synced, alone = [], [], [], []
         for step in range(steps):
             start = (step * global_batch) % (len(xs) - global_batch + 1)
             idx = order[start + rank * local : start + (rank + 1) * local]
@@ -150,9 +153,17 @@ def train_worker(
             opt.zero_grad()
             loss = torch.nn.functional.cross_entropy(model(xs[idx]), ys[idx])
             loss.backward()  # DDP all_reduce-averages the gradients during backward, in buckets
+            t1 = time.perf_counter()
             opt.step()
             seconds.append(time.perf_counter() - t0)
+            synced.append(t1 - t0)
             losses.append(loss.item())
+            t0 = time.perf_counter()  # the same forward and backward again, without the exchange
+            with model.no_sync():
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(model(xs[idx]), ys[idx]).backward()
+            alone.append(time.perf_counter() - t0)
+            opt.zero_grad()
         with torch.no_grad():
             scores = model.module(torch.from_numpy(test_images.reshape(len(test_images), -1)))
             accuracy = float((scores.argmax(1) == torch.from_numpy(test_labels)).float().mean())
@@ -176,6 +187,8 @@ def train_worker(
                 "last_loss": statistics.mean(losses[-5:]),
                 "test_accuracy": accuracy,
                 "allreduce_s": statistics.median(reduce_times[2:]),
+                "sync_s": statistics.median(synced[3:] or synced),
+                "compute_s": statistics.median(alone[3:] or alone),
                 "gradient_nbytes": 4 * n_params,
                 **checked,
             },

@@ -61,6 +61,54 @@ def vdot_traffic(batch: int, n_in: int, n_out: int, itemsize: int = 4) -> tuple[
     return flop, nbytes
 
 
+def mlp_gemm_flop(sizes: Sequence[int], batch: int, input_gradient: bool = True) -> dict[str, float]:
+    """FLOP of the matrix products of one training step of an MLP with layer ``sizes``, by kind:
+    ``forward`` (x W), ``weight gradient`` (x.T @ y.grad), ``input gradient`` (y.grad @ W.T), each
+    2 B I J per layer. The first layer's input gradient (the data's) is counted only with
+    ``input_gradient`` (EDF computes it; torch skips it, the images need no gradient)."""
+    layers = list(zip(sizes[:-1], sizes[1:], strict=True))
+    each = [2.0 * batch * n_in * n_out for n_in, n_out in layers]
+    return {
+        "forward": sum(each),
+        "weight gradient": sum(each),
+        "input gradient": sum(each) - (0.0 if input_gradient else each[0]),
+    }
+
+
+def time_without_input_gradient(
+    model: EDFModel, images: np.ndarray, labels: np.ndarray, batch: int = 100, min_time: float = 0.5
+) -> tuple[float, float]:
+    """Median seconds of an EDF epoch (Forward, Backward, SGD(0.1) per batch) as is, and with the
+    first layer's ``backward`` computing only its weight gradient (what torch does for the data),
+    timed in alternating rounds."""
+    from coursekit.perf import compare
+
+    first = next(c for c in edf.components if isinstance(c, edf.VDot) and c.x is model.x)
+
+    def weights_only() -> None:
+        first.W.grad += first.x.value.T @ first.grad
+
+    def epoch() -> None:
+        for k in range(0, len(images) - batch + 1, batch):
+            model.x.set(images[k : k + batch])
+            model.y.set(labels[k : k + batch])
+            edf.Forward()
+            edf.Backward(model.loss)
+            edf.SGD(0.1)
+
+    def epoch_skipping() -> None:
+        first.backward = weights_only  # type: ignore[method-assign]
+        try:
+            epoch()
+        finally:
+            del first.backward
+
+    full, skipping = compare.interleaved(
+        {"EDF epoch": epoch, "EDF epoch without the input gradient": epoch_skipping}, check=False, min_time=min_time
+    )
+    return full.median, skipping.median
+
+
 # --- EDF training ------------------------------------------------------------------------------
 
 

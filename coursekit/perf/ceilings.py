@@ -43,7 +43,7 @@ from coursekit.perf.roofline import (
     softmax,
 )
 
-METHOD_VERSION = 4  # bump when what is measured changes: results cached by older versions are ignored
+METHOD_VERSION = 5  # bump when what is measured changes: results cached by older versions are ignored
 TRIAD_MIN_NBYTES = 128 * 2**20  # per array, whatever the cache says (4x a 32 MiB L3)
 TRIAD_REPEATS = {"quick": 10, "full": 20}  # STREAM's NTIMES is 10; more outside quick mode (noisy machines)
 NUMPY_BLOCK_NBYTES = 2**20  # numpy triad works in blocks this size, so its temporary stays in cache
@@ -154,10 +154,12 @@ def _cpu_bandwidth(dtype: str, repeats: int) -> tuple[float, str, int]:
     """Best triad bandwidth (bytes/s) over the candidates, how it was measured, elements per array."""
     n, note = triad_elements(dtype)
     repeats = max(repeats, TRIAD_REPEATS["quick" if settings.quick() else "full"])
-    threads = _device.usable_cpus()  # a Binder pod's CPU quota counts: no more threads than it allows
     fill, _ = _numba_kernels()
     with contextlib.suppress(ImportError):  # loaded first: limited() sizes the pools of loaded libraries
         import torch  # noqa: F401 - its default, MKL's count of *physical* cores, can be below `threads`
+    # The usable CPUs (a Binder pod's quota counts), but no more than the threads in effect: inside
+    # threads.limited(1) the memory roof is one thread's, like the GEMM roof and the points under it.
+    threads = min(_device.usable_cpus(), max(1, _threads.blas_threads() or _device.usable_cpus()))
     a, b, c = (np.empty(n, dtype=dtype) for _ in range(3))
     with _threads.limited(threads):
         fill(a, b, c)
