@@ -78,7 +78,8 @@ def test_speedup_title_follows_the_ratio():
 
 def test_per_cycle_says_several_only_when_there_are_several():
     assert "several" in bf.per_cycle(5.2)
-    assert "several" not in bf.per_cycle(0.73) and "one every 1.4 cycles" in bf.per_cycle(0.73)
+    assert "several" not in bf.per_cycle(0.73) and "one element every 1.4 cycles" in bf.per_cycle(0.73)
+    assert bf.per_cycle(1 / 210) == "one element every 210 cycles"
     assert "about one" in bf.per_cycle(1.0)
 
 

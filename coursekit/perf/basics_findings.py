@@ -66,7 +66,8 @@ def per_cycle(elements_per_cycle: float) -> str:
         return f"{elements_per_cycle:.1f} elements per cycle, several at once"
     if elements_per_cycle >= 1 / SAME_WITHIN:
         return f"{elements_per_cycle:.2f} elements per cycle, about one"
-    return f"{elements_per_cycle:.2f} elements per cycle, one every {1 / elements_per_cycle:.1f} cycles"
+    cycles = 1 / elements_per_cycle
+    return f"one element every {cycles:.1f} cycles" if cycles < 10 else f"one element every {cycles:,.0f} cycles"
 
 
 def staircase_title(in_l1: float, in_dram: float) -> str:
