@@ -41,6 +41,7 @@
 
 # %% tags=["nbval-ignore-output"]
 import math
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -49,8 +50,9 @@ import torch
 
 import coursekit as ck
 from coursekit.gpu import opencl
-from coursekit.machine import device
+from coursekit.machine import cpu_peak, device
 from coursekit.perf import (
+    basics_findings,
     ceilings,
     compare,
     crossover,
@@ -74,19 +76,21 @@ device.describe()
 # %% [markdown]
 # Next to it, the devices of the lectures (2016-2017) and of today, from their vendors' published
 # figures, and this machine's *measured* memory bandwidth and matrix-multiply speed (section 5
-# explains how they are measured). FP32 peak = cores x clock x FP32 FLOP per cycle per core, and
-# that last factor differs: a GPU's "CUDA core" is one FP32 *lane* that does one fused multiply-add
-# (2 FLOP) per cycle, while a CPU core has vector units — two 256-bit FMA pipes on these CPUs, 2 x 8
-# lanes x 2 = 32 FLOP per cycle. The GPU's counterpart of a CPU core is the *streaming
+# explains how they are measured). Every FLOP/s figure here is **FP32** (single precision, no
+# tensor cores). FP32 peak = cores x clock x FP32 FLOP per cycle per core, and that last factor
+# differs: a GPU's "CUDA core" is one FP32 *lane* that does one fused multiply-add (2 FLOP) per
+# cycle, while a CPU core has vector units: FMA pipes x float32 lanes per pipe x 2. The published
+# CPUs have two 256-bit FMA pipes, 2 x 8 x 2 = 32 FLOP per cycle (the AMD EPYC 9654, a Zen 4, runs
+# AVX-512 *double-pumped* on those two 256-bit pipes: still 32). This machine's row takes the factor
+# from the microarchitecture the CPU reports, printed below the table with its derivation, or leaves
+# it empty when the model is not known. The GPU's counterpart of a CPU core is the *streaming
 # multiprocessor* (SM): 128 FP32 lanes on an H100 SM, 132 SMs. Each row is one device (the lectures'
 # DGX-1 is 8 P100s in one box); memory is in GiB (2^30 bytes), bandwidth in GB/s (10^9 bytes/s);
 # FLOP/s per dollar uses the launch price where one was published.
 
 # %% tags=["nbval-ignore-output"]
 here = ceilings.measure_ceilings("cpu")
-devices = reference.devices_table(here)
-cycles_per_s = devices["cores"] * devices["clock_ghz"] * 1e9  # core-cycles per second
-devices["flop_per_cycle_per_core"] = devices["fp32_tflops"] * 1e12 / cycles_per_s
+devices = reference.devices_table(here)  # flop_per_cycle_per_core: vendors' peak / (cores x clock); here: derived
 SMS = {"NVIDIA Titan Xp": 30, "NVIDIA GTX 1070": 15, "NVIDIA TITAN X (Pascal)": 28,  # vendors' whitepapers
        "NVIDIA P100 SXM2 (1/8 of a DGX-1)": 56, "NVIDIA V100 SXM2": 80, "NVIDIA A100 SXM 80GB": 108,
        "NVIDIA H100 SXM": 132, "NVIDIA H200 SXM": 132}
@@ -95,9 +99,25 @@ devices[["kind", "year", "cores", "sms", "clock_ghz", "flop_per_cycle_per_core",
          "fp32_tflops", "price_usd", "gflops_per_usd", "source"]].round(1)
 
 # %% tags=["nbval-ignore-output"]
+per_cycle_here, derivation = cpu_peak.fp32_flop_per_cycle()
+print(f"this CPU, FP32 FLOP per cycle per core: {derivation}")
+print(cpu_peak.check_peak(here.flop_per_s).sentence())
+p100 = reference.PUBLISHED["NVIDIA P100 SXM2 (1/8 of a DGX-1)"]
+dgx_fp16 = reference.DGX1_GPUS * reference.P100_SXM2_FP16_FLOP_PER_S
+print(f"the lecture's DGX-1: {reference.DGX1_GPUS} x P100 = {dgx_fp16 / 1e12:.0f} TFLOP/s in FP16 (half precision, "
+      f"{reference.P100_SXM2_FP16_FLOP_PER_S / 1e12:.1f} per P100), {reference.DGX1_GPUS * p100.flop_per_s / 1e12:.1f} "
+      f"TFLOP/s in FP32, the precision of this table")
+
+# %% [markdown]
+# The lecture on minibatching quotes the DGX-1 at 170 teraflops: that is its FP16 rate, twice its FP32
+# rate, as the line above computes. The same lecture says that every new Tesla car carries a TITAN X.
+# It did not: from late 2016 Tesla's Autopilot hardware (HW2) was a computer based on NVIDIA's DRIVE
+# PX 2 platform, not a TITAN X graphics card.
+
+# %% tags=["nbval-ignore-output"]
 h100 = reference.PUBLISHED["NVIDIA H100 SXM"]
-reference.plot_devices(devices, title=f"An H100 has {h100.flop_per_s / here.flop_per_s:,.0f}x this CPU's FLOP/s and "
-                                      f"{h100.bytes_per_s / here.bytes_per_s:,.0f}x its bandwidth")
+reference.plot_devices(devices, title=basics_findings.devices_title(
+    "H100", h100.flop_per_s / here.flop_per_s, h100.bytes_per_s / here.bytes_per_s))
 plt.show()
 
 # %% [markdown]
@@ -113,15 +133,23 @@ ratios = pd.DataFrame([
      "FLOP/s ratio": devices.loc[g, "fp32_tflops"] / devices.loc[c, "fp32_tflops"],
      "bandwidth ratio": devices.loc[g, "bandwidth_gbs"] / devices.loc[c, "bandwidth_gbs"]}
     for g, c, what in pairs]).set_index("comparison")
+print("\n".join(f"{what}: {basics_findings.orders_of_magnitude(row['FLOP/s ratio'])} the FLOP/s, "
+                f"{basics_findings.orders_of_magnitude(row['bandwidth ratio'])} the bandwidth"
+                for what, row in ratios.iterrows()))
+gpus_table = devices[devices["kind"] == "GPU"]
+gpu_ridges = gpus_table["fp32_tflops"] * 1e3 / gpus_table["bandwidth_gbs"]  # FLOP per byte
+print(f"FP32 FLOP per byte of bandwidth (ridge point) of the GPUs in the table: {gpu_ridges.min():.0f} to "
+      f"{gpu_ridges.max():.0f}; H100 dense BF16 on tensor cores ({reference.H100_BF16_DENSE_FLOP_PER_S / 1e12:.0f} "
+      f"TFLOP/s): {reference.H100_BF16_DENSE_FLOP_PER_S / h100.flop_per_s:.0f}x its FP32 rate")
 ratios.round(0)
 
 # %% [markdown]
-# Same-generation GPUs have about **one order of magnitude** more FP32 FLOP/s and bandwidth than a
-# big CPU of their day (a 96-core server CPU closes much of the gap); against a desktop CPU or a
-# small cloud VM like this one the gap is two to three orders. FP32 is not even the GPU's best
-# case: the H100's tensor cores do 989 TFLOP/s of dense BF16 matrix multiply, 15x its FP32 rate.
-# And every device is far higher on compute than on bandwidth (about 10-20 FLOP per byte for the
-# GPUs), so an operation that does little arithmetic per byte cannot use the compute — section 5
+# Read the ratios printed above: a GPU against a CPU of its own year and class, and the H100 against
+# this machine's measured ceilings. A big server CPU is much closer to the GPU of its day (the 2022
+# pair) than a desktop CPU is (the 2017 pair), and the gap to a small cloud VM depends on how many
+# cores it has. FP32 is not even the GPU's best case: its tensor cores multiply matrices in BF16 at
+# the rate printed last. And every GPU is far higher on compute than on bandwidth (the FLOP per byte
+# printed), so an operation that does little arithmetic per byte cannot use the compute — section 5
 # makes this precise.
 
 # %%
@@ -130,6 +158,7 @@ assert here.bytes_per_s > 1e9 and here.flop_per_s > 1e9, (
 )
 assert h100.flop_per_s > 10 * here.flop_per_s
 assert 3 < ratios["FLOP/s ratio"].iloc[1] < 30, "same-generation server GPU vs server CPU: about 10x"
+assert ratios["FLOP/s ratio"].iloc[1] < ratios["FLOP/s ratio"].iloc[0], "the server CPU is closer to its GPU"
 assert (devices.loc[devices["kind"] == "GPU", "flop_per_cycle_per_core"].round() == 2).all(), "a CUDA core: 1 FMA/cycle"
 
 # %% [markdown]
@@ -163,7 +192,7 @@ ax.axvline(cores, color="grey", lw=1)
 ax.set_xticks(workers)
 ax.set_xlabel("worker processes")
 ax.set_ylabel("speed-up over one worker (x)")
-ax.set_title(f"MIMD: {speedup_mimd[min(cores, max(workers))]:.1f}x with {cores} workers, no more beyond {cores} cores")
+ax.set_title(basics_findings.mimd_title(speedup_mimd, cores))
 ax.legend()
 plt.show()
 
@@ -179,9 +208,10 @@ else:
     print(f"{best_at_cores:.2f}x with {cores} workers on {cores} cores")
 
 # %% [markdown]
-# The speed-up grows with the number of workers up to the number of cores (the vertical line) and
-# then stops: extra processes only take turns on the same cores. MIMD is flexible — every core can
-# run entirely different code — but each core is expensive, so a CPU has few of them.
+# What to look for: on a quiet machine the speed-up grows with the number of workers up to the
+# number of CPUs (the vertical line) and then stops, since extra processes only take turns on the
+# same cores; the title says what this run shows. MIMD is flexible — every core can run entirely
+# different code — but each core is expensive, so a CPU has few of them.
 #
 # ## 3. SIMD: one instruction, many numbers
 # Inside each core, *single instruction, multiple data* units apply one instruction to a whole
@@ -248,13 +278,14 @@ per_cycle_numpy = n / (relu_table.loc["numpy.maximum", "median_s"] * clock_hz)
 per_cycle_loop = n / (relu_table.loc["Python loop", "median_s"] * clock_hz)
 print(f"widest vector register: {cpu.vector_bits} bits = {lanes} float32 lanes per instruction "
       f"({', '.join(cpu.simd[:3])})")
-print(f"at {clock_hz / 1e9:.2f} GHz, numpy.maximum handles {per_cycle_numpy:.2f} elements per cycle, "
-      f"the Python loop {per_cycle_loop:.4f} (one element every {1 / per_cycle_loop:.0f} cycles)")
+print(f"at {clock_hz / 1e9:.2f} GHz, numpy.maximum handles {basics_findings.per_cycle(per_cycle_numpy)}; "
+      f"the Python loop {basics_findings.per_cycle(per_cycle_loop)}")
 
 # %% tags=["nbval-ignore-output"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 2.8))
-for ax, table, title in ((axes[0], relu_table, f"max(X, 0), n = {n:,}: numpy {relu_speedup:.0f}x faster than the loop"),
-                         (axes[1], saxpy_table, f"saxpy: numpy {saxpy_speedup:.0f}x faster than the loop")):
+titles = [basics_findings.speedup_title(f"max(X, 0), n = {n:,}", "numpy", "the loop", relu_speedup),
+          basics_findings.speedup_title("saxpy", "numpy", "the loop", saxpy_speedup)]
+for ax, table, title in zip(axes, (relu_table, saxpy_table), titles, strict=True):
     rows = np.arange(len(table))[::-1]  # first row at the top; dots, not bars: the axis is logarithmic
     ax.errorbar(table["median_s"], rows, xerr=table["iqr_s"] / 2, fmt="o", capsize=3)
     ax.set_yticks(rows, table.index)
@@ -266,16 +297,20 @@ plt.show()
 
 # %% [markdown]
 # **What the numbers mean.** The loop pays the interpreter's cost (fetch an object, compare,
-# append) for every element: dozens to hundreds of cycles each. numpy pays it once per call and then
-# streams the array through vector instructions, finishing *several elements per cycle*. How fast
-# can memory deliver those elements? That depends on where the data lives: the arrays above
-# (`n` floats, a few hundred KiB to a few MiB) sit in this CPU's caches. A **working-set sweep**
+# append) for every element: the cycles per element printed above. numpy pays it once per call and
+# then streams the array through vector instructions, each of which handles as many elements as
+# there are lanes. Yet the elements per cycle printed for numpy can be far fewer than the lanes:
+# then something more than one vector instruction per element sets its pace — fetching the data, or
+# numpy's own loop; the measurements below separate the two. How fast can memory deliver the
+# elements? That depends on where the data lives: the arrays above (`n` floats, a few hundred KiB
+# to a few MiB) fit in the caches of most CPUs. A **working-set sweep**
 # times one core reading arrays from 4 KiB to far beyond the last cache (a compiled loop, so the
 # interpreter's cost does not hide the small sizes):
 
 # %% tags=["nbval-ignore-output"]
 import psutil
 
+from coursekit.machine import caches as caches_mod
 from coursekit.machine import memory
 from coursekit.perf import memsweep
 
@@ -297,13 +332,22 @@ for name, size in caches.items():
 ax.set_xscale("log", base=2)
 ax.set_xlabel("working set (bytes; dashed: this CPU's cache sizes)")
 ax.set_ylabel("read rate of one core (GB/s)")
-ax.set_title(f"One core reads {in_l1 / 1e9:.0f} GB/s from L1 but {in_dram / 1e9:.0f} GB/s from DRAM "
-             f"({in_l1 / in_dram:.0f}x less)")
+ax.set_title(basics_findings.staircase_title(in_l1, in_dram))
 plt.show()
 print(", ".join(f"{name} {size // 2**10:,} KiB" for name, size in caches.items()) or "cache sizes unknown")
 print(f"plateaus: L1 {in_l1 / 1e9:.0f} GB/s, DRAM {in_dram / 1e9:.0f} GB/s = {in_dram / 4 / clock_hz:.1f} "
-      f"floats per cycle; numpy.maximum above ran at {per_cycle_numpy:.1f} elements per cycle on "
-      f"{x.nbytes / 2**20:.1f} MiB")
+      f"floats per cycle")
+# numpy.maximum on the array of section 3 (read n floats, write n): a fresh result array per call, as
+# above, and into one allocated once; then a plain copy of the same bytes into that array
+relu_out = np.empty_like(x)
+relu_fresh = timing.benchmark(np.maximum, x, 0, min_time=0.2)
+relu_reused = timing.benchmark(np.maximum, x, 0, out=relu_out, min_time=0.2)
+plain_copy = timing.benchmark(np.copyto, relu_out, x, min_time=0.2)
+for label, m in (("numpy.maximum, new result array", relu_fresh), ("numpy.maximum, out= array", relu_reused)):
+    print(basics_findings.in_cache_rate(label, 2 * x.nbytes, m.median, 2 * x.nbytes, caches, in_dram))
+print(basics_findings.pace_sentence("numpy.maximum", 2 * x.nbytes / relu_reused.median,
+                                    2 * x.nbytes / plain_copy.median))
+relu_out = None
 
 # %%
 assert in_l1 > 1.5 * in_dram, "reading from the L1 cache is faster than from DRAM on any machine"
@@ -311,10 +355,16 @@ del ws
 
 # %% [markdown]
 # Each step down the staircase is a cache level running out: L1 (tens of KiB, one per core), L2
-# (about 1 MiB per core), the last-level cache shared by the cores, then DRAM. (A cloud VM may
-# report cache sizes that differ from the chip's, and a busy neighbour moves the plateaus.) So a
-# claim like "numpy runs at the memory rate" needs a size: for arrays in L2, numpy.maximum runs at
-# the cache's rate; only arrays far larger than the last cache run at DRAM's — the rate the
+# (hundreds of KiB to a few MiB per core), the last-level cache shared by the cores, then DRAM; the
+# dashed lines mark this CPU's sizes. (A cloud VM may report cache sizes that differ from the
+# chip's, and a busy neighbour moves the plateaus.) So a claim like "numpy runs at the memory rate"
+# needs a size, and a check: the last lines printed place numpy.maximum's own rate on the array of
+# section 3 against the DRAM plateau. Data in a cache *can* move faster than DRAM allows; if
+# numpy.maximum does not, its time goes elsewhere than moving bytes. The second line, into an array
+# allocated once, shows how much of it was the fresh result array (a large new array may get fresh
+# pages, which the operating system maps and zeroes as they are first written); the last, a plain
+# copy of the same bytes, shows how fast they can move at this size, and so whether the maximum's
+# own loop is the limit. Only arrays far larger than the last cache run at DRAM's rate, the rate the
 # roofline of section 5 uses. GPUs have the same staircase, with much higher DRAM bandwidth.
 
 # %% [markdown]
@@ -372,9 +422,9 @@ ck.checks.passed("nb01_huber", 2, hidden=True)
 # **What the score measures.** The compiled loop reads each element once and writes each result
 # once: one pass over memory. A numpy expression is a sequence of whole-array operations, and each
 # one is a pass that reads its inputs and writes a temporary array; with a few of them, numpy does
-# several times the memory traffic of the compiled loop, so its score is well below 1 even though
+# several times the memory traffic of the compiled loop, so its score is below 1 even though
 # every pass is vectorised. An interpreted loop pays the interpreter's cost per element and scores
-# hundreds of times lower. The speed grade also distrusts good news: a function that returns a
+# far lower, below the pass bar. The speed grade also distrusts good news: a function that returns a
 # remembered result "runs" faster than this machine can read the array at all, and fails the
 # roofline check (the roofline of section 5). One that starts its work in a background thread and
 # returns before it is done fails that check too, or hands back an array whose numbers are not
@@ -459,7 +509,7 @@ elif div:
           f"{timing.format_seconds(d['alternate_s'])})")
 else:
     print("No GPU here: divergence has no cost on the simulator, which runs one thread at a time. "
-          "On a GPU, alternating lanes make each warp run both branches: about twice the time.")
+          "On a GPU, alternating lanes make each warp run both branches: expect about twice the time.")
 
 # %% [markdown]
 # **SIMT code on SIMD lanes.** OpenCL kernels use the same model as CUDA (work-items = threads,
@@ -476,7 +526,10 @@ __kernel void relu(__global const float *x, __global float *out, const int n) {
 if opencl.available():
     _, queue = opencl.context()
     kernel = opencl.build(RELU_CL).relu
-    n_ocl = ck.size(small=4_000_000, default=8_000_000)  # large: memory traffic, not launch cost, dominates
+    # each array twice the last-level cache (input and output together 4x), so the data come from DRAM;
+    # both at most a tenth of the memory this process may use (5 arrays of this size exist at once)
+    llc_ocl = caches_mod.last_level_nbytes()
+    n_ocl = int(min(max(2 * (llc_ocl or 32 * 2**20), 32 * 2**20), memory.available_bytes() / 10)) // 4
     x_ocl = np.random.default_rng(6).standard_normal(n_ocl, np.float32)  # drawn in float32: no float64 copy
     x_buf = opencl.to_device(x_ocl)  # host -> device copy, as cudaMemcpy
     out_buf = opencl.device_empty(x_ocl.nbytes)
@@ -492,24 +545,26 @@ if opencl.available():
     ocl = timing.benchmark(relu_opencl, min_time=0.3, label="OpenCL relu on PoCL")
     numpy_relu = timing.benchmark(np.maximum, x_ocl, 0, out=out_np, min_time=0.3, label="numpy.maximum")
     print(opencl.describe())
-    print(f"{n_ocl:,} elements: OpenCL kernel {timing.format_seconds(ocl.median)} "
-          f"({8 * n_ocl / ocl.median / 1e9:.1f} GB/s), numpy {timing.format_seconds(numpy_relu.median)} "
-          f"({8 * n_ocl / numpy_relu.median / 1e9:.1f} GB/s)")
-    del x_ocl, out_np, result, x_buf, out_buf  # 5 x 32 MiB (16 MiB in quick mode): a Binder pod has 2 GB
+    print(f"{n_ocl:,} elements, {basics_findings.beyond_caches(8 * n_ocl, llc_ocl)}: "
+          f"OpenCL kernel {timing.format_seconds(ocl.median)}, numpy {timing.format_seconds(numpy_relu.median)}")
+    for label, m in (("OpenCL kernel, every core", ocl), ("numpy.maximum, one core", numpy_relu)):
+        print(basics_findings.against_roof(label, 8 * n_ocl / m.median, here.bytes_per_s, 8 * n_ocl, llc_ocl))
+    print(f"one core's DRAM read plateau (the sweep above): {in_dram / 1e9:.0f} GB/s")
+    del x_ocl, out_np, result, x_buf, out_buf  # 5 arrays of 2x the last-level cache: a Binder pod has 2 GB
 else:
     print(opencl.describe())
 
 # %% [markdown]
-# The printed rates count 8 bytes per element (one float read, one written), on arrays far larger
-# than the caches. PoCL's CPU device runs the work-groups on *all* usable cores while
-# `numpy.maximum` uses one, so the two rates compare "every core" with "one core" on a memory-bound
-# loop: on a quiet machine both land near the DRAM plateau of the sweep above (the kernel a little
-# higher, with more cores pulling from memory). On a busy machine the multi-threaded kernel suffers
-# most: one stored run, made while other notebooks ran, showed the kernel at 10 GB/s against numpy's
-# 29 GB/s; a rerun on a quiet machine, 33 GB/s against 21. Neither the `fmax` nor the bounds check
-# is the limit (removing the check did not make it faster). For `max(X, 0)` the limit is memory, not
-# the programming model. What a GPU adds is thousands of lanes *and* the memory bandwidth to feed
-# them.
+# The printed rates count 8 bytes per element (one float read, one written); the arrays' size is
+# printed against the last-level cache, and each rate against the triad roof of section 5 (`W`,
+# measured with every usable core). PoCL's CPU device runs the work-groups on *all* usable cores
+# while `numpy.maximum` uses one, so the two rates compare "every core" with "one core" on a
+# memory-bound loop. What to look for: with every core the kernel can approach the triad roof, which
+# was measured with every core too; how close it comes, and whether it beats numpy, depends on how
+# quiet the machine is, since a multi-threaded kernel suffers most when other work holds cores (each
+# of its threads waits for one). The arithmetic, one `fmax` and one bounds check per element, takes
+# a fraction of a cycle per element on vector lanes: for `max(X, 0)` the limit is memory, not the
+# programming model. What a GPU adds is thousands of lanes *and* the memory bandwidth to feed them.
 #
 # ## 5. The roofline of this machine
 # Every operation does some arithmetic (FLOP) and moves some bytes to and from memory. Its
@@ -526,13 +581,16 @@ else:
 print(f"bandwidth {here.bytes_per_s / 1e9:.1f} GB/s — {here.method['bandwidth']}")
 print(f"compute   {here.flop_per_s / 1e9:.0f} GFLOP/s — {here.method['flops']}")
 peak, how = reference.cpu_peak_flops()
-print(f"theoretical peak of this CPU: {peak / 1e9:.0f} GFLOP/s ({how})")
+print(f"theoretical peak of this CPU: {peak / 1e9:.0f} GFLOP/s = {how}" if peak == peak
+      else f"theoretical peak of this CPU: unknown ({how})")
+print(cpu_peak.check_peak(here.flop_per_s).sentence())
 print(f"ridge point: {here.ridge:.1f} FLOP/byte")
 
 # %% [markdown]
 # ### Exercise 1.2 — predict, then measure (3 points)
 # Below, the notebook times numpy evaluating `a * x + y` (`a` a Python float, `x` and `y` float32
-# arrays of `n` elements, far larger than the caches). Predict the time *before* it measures: write
+# arrays of `n` elements, chosen larger than the last-level cache of most machines; the cell prints
+# how they compare with this one's). Predict the time *before* it measures: write
 # `predict_saxpy_seconds(n, ceilings)`, the roofline's time in seconds for that numpy expression on
 # a device with `ceilings.bytes_per_s` and `ceilings.flop_per_s`. Count the bytes as `W` was
 # measured (every array that an operation reads or writes, once, at its full size) for what numpy
@@ -589,6 +647,8 @@ def saxpy_reused():
 
 reused_s = timing.benchmark(saxpy_reused, min_time=0.3).best
 passes_per_element = measured_s * here.bytes_per_s / (n_pred * 4)
+print("x, y, numpy's temporary and its result:",
+      basics_findings.beyond_caches(4 * x_pred.nbytes, caches_mod.last_level_nbytes()))
 print(f"numpy a * x + y on {n_pred:,} float32: fastest call {timing.format_seconds(measured_s)} "
       f"(median {timing.format_seconds(saxpy_big.median)}, IQR {timing.format_seconds(saxpy_big.iqr)})")
 if mine is not None:
@@ -633,8 +693,8 @@ else:
     roofs.append(gpu_ref)
     all_kernels += gpu_ref_kernels
     print(f"No GPU here: the GPU roof is {gpu_ref.label}.")
-ax = roofline.plot(roofs, all_kernels, title=f"Only matmuls pass this CPU's ridge ({here.ridge:.1f} FLOP/B): "
-                                               "the rest are memory-bound")
+ax = roofline.plot(roofs, all_kernels,
+                   title=basics_findings.ridge_title([(k.name, k.intensity) for k in kernels], here.ridge))
 plt.show()
 roofline.kernel_table(roofs, all_kernels)[["device", "kernel", "intensity", "time", "gflops", "of_roof", "bound"]]
 
@@ -646,12 +706,14 @@ assert roofline.matmul(1024, 1024, 1024).intensity > 100 * add_k.intensity
 
 # %% [markdown]
 # **Reading the plot.** Element-wise add, dot, matrix-vector product and softmax do less than one
-# FLOP per byte: they sit on the sloped, bandwidth part of the roof, and no amount of extra compute
-# would speed them up. Matrix multiply reuses each loaded number `n` times, so its intensity grows
-# with `n` (`n / 6` FLOP/byte in float32) and large ones reach the flat, compute part. (Points
-# *above* the roof are small problems served from cache, which is faster than the DRAM bandwidth
-# the roof uses.) This is why deep learning loves large matrix multiplies: they are the only
-# common operation that can use a GPU's enormous compute, and batching makes them larger.
+# FLOP per byte: they lie under the sloped, bandwidth part of the roof, and no amount of extra
+# compute would speed them up. Matrix multiply reuses each loaded number `n` times, so its intensity
+# grows with `n` (`n / 6` FLOP/byte in float32): large ones lie right of the ridge, under the flat,
+# compute part, and the table's `of_roof` column says how much of that roof each one reaches. (A
+# point *above* the roof is a problem small enough to be served from cache, which is faster than
+# the DRAM bandwidth the roof uses; in quick mode the memory-bound kernels' arrays are small.) This
+# is why deep learning loves large matrix multiplies: they are the only common operation that can
+# use a GPU's enormous compute, and batching makes them larger.
 
 # %% [markdown]
 # ### Exercise 1.3 — the batch that makes a layer compute-bound (3 points)
@@ -723,21 +785,33 @@ ck.checks.passed("nb01_intensity", 3, hidden=True)
 # ## 6. When does the GPU win?
 # A GPU is faster only if the work is big enough to hide its fixed costs (launching a kernel, and
 # above all copying the data over the host link, PCIe). We time element-wise add and matrix
-# multiply over sizes on the CPU (PyTorch), and on the GPU with and without the copies.
+# multiply over sizes on the CPU (PyTorch), and on the GPU with and without the copies. On the CPU,
+# torch's thread pool helps large problems, but waking its threads can cost more than a tiny problem's
+# arithmetic, and on a busy machine a round can be slowed at random: each size is timed with one
+# thread and with every thread in alternating rounds, and the best is kept (the CPU at its best).
 
 # %% tags=["nbval-ignore-output"]
+from coursekit.machine import threads
+
 add_sizes = [2**k for k in range(10, ck.size(small=21, default=25, gpu=29), 2)]
 mm_sizes = [2**k for k in range(4, ck.size(small=10, default=12, gpu=14))]
-curves = {"add": {"this CPU": crossover.measure("add", add_sizes)},
-          "matmul": {"this CPU": crossover.measure("matmul", mm_sizes)}}
+cpu_threads = sorted({1, threads.in_effect()})
+CPU = f"this CPU (best of {' and '.join(map(str, cpu_threads))} thread{'s' if len(cpu_threads) > 1 else ''})"
+curves = {"add": {CPU: crossover.measure_cpu("add", add_sizes, cpu_threads)},
+          "matmul": {CPU: crossover.measure_cpu("matmul", mm_sizes, cpu_threads)}}
+for op in ("add", "matmul"):
+    by_threads = curves[op][CPU].groupby("threads")["n"].apply(lambda ns: ", ".join(f"{n:,}" for n in ns))
+    print(f"{op:>6}, CPU: fastest with " + "; ".join(f"{t} thread(s) at n = {ns}" for t, ns in by_threads.items()))
 gpu_curves = reference.gpu_result(
     "crossover", gpu=info.gpu,
     measure=lambda: [*crossover.measure("add", add_sizes, device="cuda").to_dict("records"),
                      *crossover.measure("matmul", mm_sizes, device="cuda").to_dict("records")])
 if gpu_curves:  # measured on this GPU, or recorded on one
+    gpu_side = "this GPU (measured)" if gpu_curves.source == "measured" else "the recorded GPU"
     for op in ("add", "matmul"):
         curves[op][gpu_curves.label] = crossover.from_recorded(gpu_curves.value, op)
 else:
+    gpu_side = "the H100 as predicted from its datasheet (not measured)"
     print(f"No GPU here and no recorded GPU run yet: the GPU curves are best-case *bounds* from the H100's "
           f"published peaks, PCIe 5.0 x16 (64 GB/s), {crossover.LAUNCH_LATENCY_S * 1e6:.0f} us per launch and "
           f"{crossover.COPY_LATENCY_S * 1e6:.0f} us per copy (typical latencies): not measurements.")
@@ -746,9 +820,9 @@ else:
 
 faster = {}  # (op, GPU label, column) -> the sizes at which the GPU is faster than the CPU
 for op in ("add", "matmul"):
-    cpu_curve = curves[op]["this CPU"]
+    cpu_curve = curves[op][CPU]
     for label, gpu_curve in curves[op].items():
-        if label != "this CPU":
+        if label != CPU:
             merged = cpu_curve.merge(gpu_curve, on="n", suffixes=("_cpu", "_gpu"))
             for column in ("compute_s", "with_copies_s"):
                 faster[op, label, column] = merged.loc[merged[f"{column}_gpu"] < merged["compute_s_cpu"], "n"].tolist()
@@ -758,24 +832,26 @@ for op in ("add", "matmul"):
 
 
 def finding(op):
-    label = next(lab for o, lab, _ in faster if o == op)
-    sizes, measured = faster[op, label, "with_copies_s"], curves[op]["this CPU"]["n"]
-    if not sizes:
-        return f"{op}: with copies the GPU is slower at every size here"
-    largest = " (the largest among them)" if measured.max() in sizes else ""
-    return f"{op}: with copies the GPU is faster at {len(sizes)} of {len(measured)} sizes{largest}"
+    """The title: what the CPU and GPU curves (with copies) show, premise checked."""
+    cpu_curve, gpu_curve = curves[op][CPU], next(c for label, c in curves[op].items() if label != CPU)
+    merged = cpu_curve.merge(gpu_curve, on="n", suffixes=("_cpu", "_gpu"))
+    title = basics_findings.crossover_title(f"{op} with copies", merged["n"], merged["compute_s_cpu"],
+                                            merged["with_copies_s_gpu"], gpu_side)
+    return "\n".join(textwrap.wrap(title, 60))
 
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
 for ax, op in zip(axes, ("add", "matmul"), strict=True):
     crossover.plot(curves[op], op, ax=ax, title=finding(op))
+    ax.title.set_fontsize(9)
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Read the dashed lines (with copies) against the CPU's. Matrix multiply does `2n^3` FLOP on `3n^2`
-# numbers copied, so for large `n` its arithmetic outgrows the copies and the GPU wins even when
-# it must copy. Element-wise add does one FLOP per 12 bytes: copying its inputs and output over the
+# Read the dashed lines (with copies) against the CPU's; the titles say what they show, and whether
+# the GPU side is measured or predicted. Matrix multiply does `2n^3` FLOP on `3n^2` numbers copied,
+# so for large enough `n` its arithmetic outgrows the copies, and a GPU can win even when it must
+# copy. Element-wise add does one FLOP per 12 bytes: copying its inputs and output over the
 # host link moves as many bytes as the CPU's whole computation reads and writes, so with copies the
 # GPU can at best win by the ratio of link bandwidth to the CPU's memory bandwidth. Every launch
 # and every copy also costs microseconds whatever its size (the latency floor above): that is why
@@ -880,7 +956,7 @@ ax.set_yticks([0, 1], ["submit alone (wrong)", "submit + synchronize (right)"])
 ax.set_ylim(-0.6, 1.6)
 ax.set_xscale("log")
 ax.set_xlabel("seconds per launch (dots: 5 launches, bar: median)")
-ax.set_title(f"Without synchronising, the timer misses the work: {pitfall.ratio:,.0f}x too short")
+ax.set_title(basics_findings.pitfall_title(pitfall.ratio))
 plt.show()
 
 # %%
@@ -888,8 +964,9 @@ assert pitfall.right_median > 5 * pitfall.wrong_median, (
     "the synchronised time includes the work; the launch alone does not")
 
 # %% [markdown]
-# Without the synchronisation the "measurement" is tens of microseconds whatever the size of the
-# work. Worse, the unfinished work then lands inside whatever is timed *next*.
+# Without the synchronisation the "measurement" is the time to queue the work (the first figure
+# printed above), whatever the size of the work. Worse, the unfinished work then lands inside
+# whatever is timed *next*.
 #
 # ## 8. Map-reduce, streaming SGD and GPUs
 # The lecture contrasts three ways to scale learning:
@@ -931,10 +1008,10 @@ for label, run in runs.items():
 final = {label: run["loss"].iloc[-1] for label, run in runs.items()}
 ax.set_xlabel("training time (seconds; evaluation not counted)")
 ax.set_ylabel("mean logistic loss, all N examples")
-best = min(final, key=final.get)
-ax.set_title(f"Same data, same {budget_s} s: the lowest loss with {best.split(' (')[0]}")
+ax.set_title(basics_findings.lowest_loss_title(final, budget_s))
 ax.legend(fontsize=8)
 plt.show()
+print(basics_findings.throughput_sentence({label: run["examples"].iloc[-1] for label, run in runs.items()}, budget_s))
 pd.DataFrame({"final loss": final,
               "examples seen": {label: run["examples"].iloc[-1] for label, run in runs.items()}})
 
@@ -955,22 +1032,25 @@ g_direct = streaming._grad_sum(np.asarray(data), w_zero) / N
 for g_mr, _ in mr.values():
     np.testing.assert_allclose(g_mr, g_direct, rtol=1e-4, atol=1e-6)
 print("each map-reduce gradient equals the gradient computed in one pass")
+print(basics_findings.mapreduce_sentence({w: seconds for w, (_, seconds) in mr.items()}))
 del data
 data_dir.cleanup()
 
 # %% [markdown]
 # Per-example steps are cheap but each pays Python's and numpy's overhead, so streaming SGD sees
-# by far the fewest examples in the budget; its memory is one chunk however large the file.
-# Minibatches amortise the overhead over 64 examples with the same bounded memory; full batches
-# process the most examples per second but take only one step per pass over the data. On this
-# small, easy problem (a convex loss, 100 features) large batches reach the lowest loss in the
-# budget; on deep networks and large data sets a pass over the data per step is too slow and the
-# batch too big for memory, and minibatches win. A GPU makes each step's computation massively
-# parallel, which is why deep learning trains on minibatches — large enough to fill the GPU, small
-# enough to take many steps — streamed over a data set that need not fit in memory.
-# Map-reduce splits *one* computation over machines (here processes): with data this small, the
-# cost of starting workers and shipping results is a large part of the time, which is why
-# map-reduce suits enormous data read once, not many small iterative steps.
+# fewer examples per second than minibatches (asserted above; the examples per second are printed
+# below the plot); its memory is one chunk however large the file. Minibatches amortise
+# the overhead over 64 examples with the same bounded memory; full batches amortise it over the
+# whole data set but take only one step per pass over the data. Which of them ends lowest in the
+# budget depends on the problem and the budget: the title says which did here, on a small, easy
+# problem (a convex loss, 100 features). On deep networks and large data sets a pass over the data
+# per step is too slow and the batch too big for memory, and minibatches win. A GPU makes each
+# step's computation massively parallel, which is why deep learning trains on minibatches — large
+# enough to fill the GPU, small enough to take many steps — streamed over a data set that need not
+# fit in memory. Map-reduce splits *one* computation over machines (here processes); the last line
+# printed says what more workers did to its time. Starting workers costs the same however much data
+# they then read, which is why map-reduce suits enormous data read once, not many small iterative
+# steps.
 #
 # The key numbers of this notebook, measured on this machine:
 
@@ -991,8 +1071,7 @@ summary
 # %% [markdown]
 # How much memory does this notebook's kernel hold now? Binder gives a session about 2 GiB. The
 # large arrays were freed when their section ended; what remains is mostly the libraries loaded
-# along the way (PyTorch about 200 MiB, PoCL's LLVM compiler about 220 MiB, numba about 75 MiB,
-# measured on this machine), which stay until the kernel is shut down.
+# along the way (PyTorch, PoCL's LLVM compiler, numba), which stay until the kernel is shut down.
 
 # %% tags=["nbval-ignore-output"]
 xa = None
@@ -1002,14 +1081,16 @@ print(f"this notebook's kernel holds {rss_mib:,.0f} MiB (resident set size)")
 
 # %% [markdown]
 # ## Summary
-# The table above holds this machine's key numbers. What they showed:
-# - **MIMD** (cores): independent instruction streams; speed-up up to the core count, then none.
-# - **SIMD** (vector lanes): one instruction on many numbers; numpy reaches several elements per
-#   cycle where a Python loop needs tens of cycles per element.
+# The table above holds this machine's key numbers. What they measure:
+# - **MIMD** (cores): independent instruction streams; on a quiet machine, speed-up up to the core
+#   count, then none.
+# - **SIMD** (vector lanes): one instruction on many numbers; numpy's elements per cycle against a
+#   Python loop's cycles per element (section 3 prints both), and where numpy's time goes.
 # - **SIMT** (GPU threads): code for one thread, run in warps of 32; branches that split a warp cost
 #   both paths.
-# - **Roofline**: low-intensity operations are memory-bound on every device; only large matrix
-#   multiplies reach the compute roof — and the copies to a GPU must be amortised by enough work.
+# - **Roofline**: low-intensity operations are memory-bound on every device; matrix multiplies large
+#   enough to pass the ridge are the common operation that can use the compute — and the copies to
+#   a GPU must be amortised by enough work.
 # - **Timing a GPU** needs a synchronisation; without it you time the launch.
 #
 # Next, **02 · CUDA kernels** writes kernels thread by thread: indexing, bounds checks, shared memory

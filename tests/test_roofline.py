@@ -92,7 +92,10 @@ def test_published_devices_have_sources_and_consistent_peaks():
 
 def test_cpu_peak_is_positive_and_explained():
     peak, how = reference.cpu_peak_flops()
-    assert peak > 1e9 and "cores" in how and "FMA" in how
+    if peak == peak:  # a microarchitecture this course knows: the derivation is given
+        assert peak > 1e9 and "cores" in how and "FMA" in how
+    else:  # unknown: said so, not guessed
+        assert "not derived" in how or "unknown" in how
 
 
 @pytest.fixture

@@ -65,6 +65,37 @@ def measure(op: str, sizes: Sequence[int], device: str = "cpu", min_time: float 
     return pd.DataFrame(rows)
 
 
+def measure_cpu(
+    op: str, sizes: Sequence[int], thread_counts: Sequence[int] | None = None, rounds: int = 3, min_time: float = 0.02
+) -> pd.DataFrame:
+    """Seconds per call of ``op`` with torch on the CPU at each size: the best of ``rounds``
+    interleaved rounds, each timing every count in ``thread_counts`` (default 1 and the threads in
+    effect, :func:`coursekit.machine.threads.in_effect`) inside ``threads.limited``, a median of
+    ``min_time`` seconds of calls each. A thread pool's wake-up on a busy machine can make one
+    round's multi-threaded call of a tiny matrix 50x slower than the arithmetic; a single thread, or
+    a quieter round, is then the CPU's real time. Columns: ``op``, ``n``, ``compute_s`` (the best),
+    ``with_copies_s`` (the same: no copies on the CPU), ``threads`` (the count that gave the best)."""
+    import torch
+
+    from coursekit.machine import threads
+
+    counts = sorted(set(thread_counts or (1, threads.in_effect())))
+    fn = torch.add if op == "add" else torch.matmul
+    rows = []
+    for n in sizes:
+        shape = (n,) if op == "add" else (n, n)
+        a, b = torch.randn(*shape), torch.randn(*shape)
+        best, best_threads = float("inf"), counts[0]
+        for _ in range(rounds):  # each round times every thread count: a busy spell hits them alike
+            for count in counts:
+                with threads.limited(count):
+                    seconds = timing.benchmark(fn, a, b, device="cpu", min_time=min_time).median
+                if seconds < best:
+                    best, best_threads = seconds, count
+        rows.append({"op": op, "n": n, "compute_s": best, "with_copies_s": best, "threads": best_threads})
+    return pd.DataFrame(rows)
+
+
 def from_recorded(rows: list[dict], op: str) -> pd.DataFrame:
     """The crossover rows of a recorded reference (``reference.reference_data(...)["crossover"]``) for ``op``."""
     frame = pd.DataFrame(rows)

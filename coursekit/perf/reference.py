@@ -222,9 +222,18 @@ PUBLISHED: dict[str, ReferenceDevice] = {
 }
 
 
+# The lectures' DGX-1 figure, "170 teraflops", is half precision: NVIDIA's DGX-1 (P100) datasheet gives
+# 170 TFLOPS FP16 for 8 Tesla P100 SXM2, each 21.2 TFLOPS FP16 (10.6 FP32, 5.3 FP64; P100 datasheet).
+P100_SXM2_FP16_FLOP_PER_S = 21.2 * TFLOPS
+DGX1_GPUS = 8
+# NVIDIA H100 Tensor Core GPU datasheet, SXM: 989 TFLOPS dense BF16 on tensor cores (1,979 with sparsity).
+H100_BF16_DENSE_FLOP_PER_S = 989 * TFLOPS
+
+
 def published_peaks() -> pd.DataFrame:
     """The reference devices as a table: cores, clock (GHz), memory (GiB), bandwidth (GB/s),
-    FP32 peak (TFLOP/s), launch price (USD) and GFLOP/s per dollar."""
+    FP32 peak (TFLOP/s), FP32 FLOP per cycle per core (from the unrounded peak), launch price (USD)
+    and GFLOP/s per dollar."""
     import pandas as pd
 
     rows = []
@@ -239,6 +248,7 @@ def published_peaks() -> pd.DataFrame:
                 "memory_gib": None if d.memory_bytes is None else round(d.memory_bytes / 2**30, 1),
                 "bandwidth_gbs": d.bytes_per_s / GB,
                 "fp32_tflops": round(d.flop_per_s / TFLOPS, 2),
+                "flop_per_cycle_per_core": d.flop_per_s / (d.cores * d.clock_ghz * 1e9),
                 "price_usd": d.price_usd,
                 "gflops_per_usd": None if d.price_usd is None else round(d.flop_per_s / GB / d.price_usd, 2),
             }
@@ -246,23 +256,29 @@ def published_peaks() -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("device")
 
 
-def cpu_peak_flops(dtype: Any = "float32", fma_units: int = 2) -> tuple[float, str]:
-    """Best-effort theoretical peak of this CPU in FLOP/s, and how it was computed.
+def cpu_peak_flops(dtype: Any = "float32") -> tuple[float, str]:
+    """Theoretical peak of this CPU in FLOP/s at its reported clock, and how it was derived.
 
-    cores x clock x SIMD lanes x 2 (FMA) x ``fma_units`` (2 on most AVX2/AVX-512 cores, which
-    is an assumption: the OS does not report it). Clock from /proc/cpuinfo or psutil (GHz).
+    cores x clock x FLOP per cycle per core, the last from the microarchitecture the CPU reports
+    (:func:`coursekit.machine.cpu_peak.fp32_flop_per_cycle`); float64 has half the lanes. NaN and
+    the reason where the clock or the microarchitecture is unknown. Turbo clocks can exceed it.
     """
+    from coursekit.machine import cpu_peak
+
     cpu = _device.cpu()
     ghz = _device.cpu_clock_hz() / 1e9
+    per_cycle, how = cpu_peak.fp32_flop_per_cycle()
     if not ghz > 0:
-        return float("nan"), "clock speed unknown"
-    lanes = max(cpu.vector_bits, 64) // (8 * _itemsize(dtype))
-    peak = cpu.physical_cores * ghz * 1e9 * lanes * 2 * fma_units
-    how = (
-        f"{cpu.physical_cores} cores x {ghz:.2f} GHz x {lanes} {np.dtype(dtype).name} lanes "
-        f"x 2 (FMA) x {fma_units} FMA units (assumed; nominal clock, turbo can exceed it)"
+        return float("nan"), f"clock speed unknown; {how}"
+    if per_cycle is None:
+        return float("nan"), how
+    per_cycle = per_cycle * 4 // _itemsize(dtype)
+    cores = min(cpu.physical_cores, _device.usable_cpus())
+    peak = cores * ghz * 1e9 * per_cycle
+    return (
+        peak,
+        f"{cores} cores x {ghz:.2f} GHz (reported clock) x {per_cycle} {np.dtype(dtype).name} FLOP per cycle ({how})",
     )
-    return peak, how
 
 
 # ------------------------------------------------------------------------------ references
@@ -313,9 +329,13 @@ def devices_table(here: Ceilings | None = None) -> pd.DataFrame:
     """The published reference devices plus, when given, this machine's measured row.
 
     This machine's bandwidth and FP32 FLOP/s are the measured ceilings (not a vendor's peak);
-    its ``source`` column says so.
+    its ``source`` column says so. Its ``flop_per_cycle_per_core`` is the hardware's, derived from
+    the microarchitecture (:mod:`coursekit.machine.cpu_peak`; NaN where unknown), not the measured
+    FLOP/s divided by the reported clock (which a turbo clock can push above it).
     """
     import pandas as pd
+
+    from coursekit.machine import cpu_peak
 
     table = published_peaks()
     table["source"] = "published"
@@ -329,6 +349,9 @@ def devices_table(here: Ceilings | None = None) -> pd.DataFrame:
             "memory_gib": round(cpu.memory_bytes / 2**30, 1) if here.device == "cpu" else None,
             "bandwidth_gbs": round(here.bytes_per_s / GB, 1),
             "fp32_tflops": round(here.flop_per_s / TFLOPS, 3),
+            "flop_per_cycle_per_core": (cpu_peak.fp32_flop_per_cycle()[0] or float("nan"))
+            if here.device == "cpu"
+            else None,
             "price_usd": None,
             "gflops_per_usd": None,
             "source": f"measured here ({here.date})",
