@@ -580,7 +580,7 @@ else:
 # %% tags=["nbval-ignore-output"]
 print(f"bandwidth {here.bytes_per_s / 1e9:.1f} GB/s — {here.method['bandwidth']}")
 print(f"compute   {here.flop_per_s / 1e9:.0f} GFLOP/s — {here.method['flops']}")
-peak, how = reference.cpu_peak_flops()
+peak, how = cpu_peak.cpu_peak_flops()
 print(f"theoretical peak of this CPU: {peak / 1e9:.0f} GFLOP/s = {how}" if peak == peak
       else f"theoretical peak of this CPU: unknown ({how})")
 print(cpu_peak.check_peak(here.flop_per_s).sentence())

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from coursekit import settings
+from coursekit.machine import cpu_peak
 from coursekit.perf import ceilings, reference, roofline
 from coursekit.perf.roofline import Ceilings, Kernel
 
@@ -91,7 +92,7 @@ def test_published_devices_have_sources_and_consistent_peaks():
 
 
 def test_cpu_peak_is_positive_and_explained():
-    peak, how = reference.cpu_peak_flops()
+    peak, how = cpu_peak.cpu_peak_flops()
     if peak == peak:  # a microarchitecture this course knows: the derivation is given
         assert peak > 1e9 and "cores" in how and "FMA" in how
     else:  # unknown: said so, not guessed

@@ -20,6 +20,9 @@ the common cases and says "unknown" for the rest rather than guess:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from coursekit.machine import device
 
@@ -137,6 +140,29 @@ class PeakCheck:
                 f"{self.min_clock_hz / 1e9:.2f} GHz or more (a turbo clock above the reported one)"
             )
         return f"{head}: {share:.0%} of the peak at that clock ({self.flop_per_cycle} FLOP per cycle per core)"
+
+
+def cpu_peak_flops(dtype: Any = "float32") -> tuple[float, str]:
+    """Theoretical peak of this CPU in FLOP/s at its reported clock, and how it was derived.
+
+    cores x clock x FLOP per cycle per core, the last from the microarchitecture the CPU reports
+    (:func:`fp32_flop_per_cycle`); float64 has half the lanes. NaN and
+    the reason where the clock or the microarchitecture is unknown. Turbo clocks can exceed it.
+    """
+    cpu = device.cpu()
+    ghz = device.cpu_clock_hz() / 1e9
+    per_cycle, how = fp32_flop_per_cycle()
+    if not ghz > 0:
+        return float("nan"), f"clock speed unknown; {how}"
+    if per_cycle is None:
+        return float("nan"), how
+    per_cycle = per_cycle * 4 // np.dtype(dtype).itemsize
+    cores = min(cpu.physical_cores, device.usable_cpus())
+    peak = cores * ghz * 1e9 * per_cycle
+    return (
+        peak,
+        f"{cores} cores x {ghz:.2f} GHz (reported clock) x {per_cycle} {np.dtype(dtype).name} FLOP per cycle ({how})",
+    )
 
 
 def check_peak(

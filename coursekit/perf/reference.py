@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from coursekit.machine import device as _device
-from coursekit.perf.roofline import Ceilings, Kernel, _itemsize
+from coursekit.perf.roofline import Ceilings, Kernel
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -254,31 +252,6 @@ def published_peaks() -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("device")
-
-
-def cpu_peak_flops(dtype: Any = "float32") -> tuple[float, str]:
-    """Theoretical peak of this CPU in FLOP/s at its reported clock, and how it was derived.
-
-    cores x clock x FLOP per cycle per core, the last from the microarchitecture the CPU reports
-    (:func:`coursekit.machine.cpu_peak.fp32_flop_per_cycle`); float64 has half the lanes. NaN and
-    the reason where the clock or the microarchitecture is unknown. Turbo clocks can exceed it.
-    """
-    from coursekit.machine import cpu_peak
-
-    cpu = _device.cpu()
-    ghz = _device.cpu_clock_hz() / 1e9
-    per_cycle, how = cpu_peak.fp32_flop_per_cycle()
-    if not ghz > 0:
-        return float("nan"), f"clock speed unknown; {how}"
-    if per_cycle is None:
-        return float("nan"), how
-    per_cycle = per_cycle * 4 // _itemsize(dtype)
-    cores = min(cpu.physical_cores, _device.usable_cpus())
-    peak = cores * ghz * 1e9 * per_cycle
-    return (
-        peak,
-        f"{cores} cores x {ghz:.2f} GHz (reported clock) x {per_cycle} {np.dtype(dtype).name} FLOP per cycle ({how})",
-    )
 
 
 # ------------------------------------------------------------------------------ references
