@@ -53,6 +53,7 @@ def test_ids_are_unique_and_dates_are_not_in_the_future():
 def test_the_issue_targets_are_covered():
     covered = {e.quantity for e in ENTRIES}
     wanted = {"triad_bandwidth", "matmul_flops", "h2d_bandwidth", "d2h_bandwidth", "allreduce_busbw", "op_overhead"}
+    wanted |= {"kernel_launch_latency"}
     assert wanted <= covered, wanted - covered
     assert published.find("h2d_bandwidth", "A100", host_memory="pageable")
     assert published.find("h2d_bandwidth", "T4", host_memory="pinned")
@@ -90,6 +91,13 @@ def test_find_filters_precision_and_conditions_newest_first():
     assert max(e.value for e in pageable) < min(e.value for e in pinned)
     with pytest.raises(KeyError, match="unknown quantity"):
         published.find("bandwidth")
+
+
+def test_raw_launch_is_cheaper_than_the_framework_call_on_the_same_gpu():
+    (raw,) = published.find("kernel_launch_latency", "GB200")
+    framework = published.find("op_overhead", "GB200")
+    assert framework and all(published.si_value(raw) < published.si_value(e) for e in framework)
+    assert published.si_value(raw) == 3.0e-6
 
 
 def test_get_and_table():
