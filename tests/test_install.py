@@ -26,7 +26,7 @@ CHECK_INSTALLED = textwrap.dedent(
     from pathlib import Path
     import coursekit
     from coursekit import datasets
-    from coursekit.perf import reference
+    from coursekit.perf import published, reference
     package = Path(coursekit.__file__).resolve()
     assert "site-packages" in str(package), package
     data = datasets.data_dir()
@@ -36,6 +36,7 @@ CHECK_INSTALLED = textwrap.dedent(
     words, languages, names = datasets.load_words()
     assert len(words) == len(languages) > 1000
     assert reference.reference_dir() == data / "reference"
+    assert len(published.load()) > 10, "the published GPU measurements are installed"
     print("installed data:", data)
     """
 )
