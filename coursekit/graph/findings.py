@@ -41,18 +41,22 @@ def factor_phrase(factor: float, tie: float = TIE) -> str:
     return f"{factor:.1f}x faster" if factor > 1 else f"{1 / factor:.1f}x slower"
 
 
-def fusion_and_threads(numpy_ms: float, fused1_ms: float, fused_n_ms: float, threads: int, tie: float = TIE) -> str:
+def fusion_and_threads(
+    numpy_ms: float, fused1_ms: float, fused_n_ms: float, cpus: int, threads_used: int, tie: float = TIE
+) -> str:
     """Two factors, apart: fusion on one thread against numpy eager (one thread: numpy's ufuncs do not
-    use more), then what ``threads`` threads add to the fused kernel. Times in ms."""
-    lines = [f"fusion alone, one thread each: {factor_phrase(numpy_ms / fused1_ms, tie)} than numpy eager"]
-    if threads <= 1:
-        lines.append("threads: one usable CPU here, so no gain from threads to measure")
-    else:
-        lines.append(
-            f"threads: the fused kernel as tuned for {threads} CPUs is {factor_phrase(fused1_ms / fused_n_ms, tie)} "
-            "than on one thread"
+    use more), then what the variant tuned for ``cpus`` CPUs, which runs on ``threads_used`` threads
+    (0: numba's own pool, counted as ``cpus``), adds. Times in ms."""
+    fusion = f"fusion alone (one thread each, vs numpy eager): {factor_phrase(numpy_ms / fused1_ms, tie)}"
+    if cpus <= 1:
+        return f"{fusion}; threads: one usable CPU here, no gain from threads to measure"
+    if threads_used == 1:
+        return (
+            f"{fusion}; threads: the autotuner kept one thread for {cpus} CPUs too (the same code: "
+            f"{fused1_ms:.3g} vs {fused_n_ms:.3g} ms is noise)"
         )
-    return "; ".join(lines)
+    used = cpus if threads_used == 0 else threads_used
+    return f"{fusion}; threads ({used} vs one, fused kernel): {factor_phrase(fused1_ms / fused_n_ms, tie)}"
 
 
 def nearest_bound(achieved: float, limits: Mapping[str, float]) -> tuple[str, float]:
@@ -132,9 +136,12 @@ def curves_title(a: Iterable[float], b: Iterable[float], rtol: float) -> str:
     return f"Same weights, same data: the loss curves differ by up to {worst:.1%}"
 
 
-def stability_title(grid: np.ndarray, naive: np.ndarray, rewritten: np.ndarray, exact: np.ndarray, rtol: float) -> str:
+def stability_title(
+    grid: np.ndarray, naive: np.ndarray, rewritten: np.ndarray, exact: np.ndarray, rtol: float, atol: float = 0.0
+) -> str:
     """Title of the cross-entropy plot: where the formula as written gives inf and nan (only those it
-    gives), and whether the rewritten one is finite and within ``rtol`` of ``exact`` everywhere."""
+    gives), and whether the rewritten one is finite and within ``rtol`` (relative) or ``atol``
+    (absolute, nats) of ``exact`` everywhere."""
     parts = []
     inf_at, nan_at = grid[np.isinf(naive)], grid[np.isnan(naive)]
     if inf_at.size:
@@ -142,7 +149,7 @@ def stability_title(grid: np.ndarray, naive: np.ndarray, rewritten: np.ndarray, 
     if nan_at.size:
         parts.append(f"nan for z >= {nan_at.min():.0f}")
     written = "As written: " + (", ".join(parts) if parts else "finite everywhere")
-    good = bool(np.all(np.isfinite(rewritten)) and np.allclose(rewritten, exact, rtol=rtol, atol=0))
+    good = bool(np.all(np.isfinite(rewritten)) and np.allclose(rewritten, exact, rtol=rtol, atol=atol))
     return f"{written}; rewritten: {'exact' if good else 'not exact everywhere'}"
 
 
@@ -154,7 +161,7 @@ def fusion_graph_title(prefix: str, nodes_before: int, nodes_after: int, n_fused
     return f"{prefix}: {nodes_before} op nodes -> {nodes_after} ({n_fused} of them fused kernels)"
 
 
-def payback_calls(compile_s: float, eager_ms: float, compiled_ms: float, min_gain: float = 0.05) -> str:
+def payback_calls(compile_s: float, eager_ms: float, compiled_ms: float, min_gain: float = TIE) -> str:
     """Calls after which compiling (``compile_s`` seconds) has paid for itself, at ``eager_ms`` and
     ``compiled_ms`` per call; "never (no clear gain)" unless compiled saves more than ``min_gain``
     of the eager time."""

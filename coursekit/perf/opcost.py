@@ -31,7 +31,7 @@ def elementwise_rates(
     dtype: Any = "float32",
     low: float = 0.1,
     high: float = 4.0,
-    min_time: float = 0.05,
+    min_time: float = 0.1,
     max_time: float = 2.0,
 ) -> dict[str, float]:
     """Elements per second of each ``fns[name](x)`` on one cache-resident array ``x`` of ``n``
