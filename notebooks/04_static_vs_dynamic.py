@@ -14,10 +14,11 @@
 # operation as Python reaches it. Seeing the whole graph in advance *lets* a compiler rewrite it: fuse
 # elementwise operations into one loop, call BLAS, and replace unstable formulas by stable ones.
 # Theano did all three. TensorFlow 1 without its XLA compiler did not fuse elementwise chains nor
-# rewrite `log(sigmoid(z))`: it ran one kernel per graph node, and a stable loss was a function you
-# called (`tf.nn.sigmoid_cross_entropy_with_logits`). Here we use `coursekit.graph`, a small
-# Theano-style compiler that really compiles, and then look at how PyTorch gets the same benefits
-# today without giving up Python.
+# rewrite `log(sigmoid(z))`: it ran one kernel per graph node (its graph optimiser, Grappler, fused
+# only a few fixed patterns, such as a convolution with its bias and ReLU, in later versions), and a
+# stable loss was a function you called (`tf.nn.sigmoid_cross_entropy_with_logits`). Here we use
+# `coursekit.graph`, a small Theano-style compiler that really compiles, and then look at how PyTorch
+# gets the same benefits today without giving up Python.
 #
 # **You will learn**
 # - how a symbolic graph is built, differentiated (`grad` gives a *graph*), optimised and compiled;
@@ -982,7 +983,7 @@ plt.show()
 # translated term by term: `tf.placeholder` is an input variable, `tf.Variable` a shared variable,
 # `tf.gradients` is `T.grad`, `assign` is an update, and `session.run` is the compiled function. The
 # graph is built and compiled **once**; the loop only feeds data. (`T.function` also rewrites and
-# fuses; TensorFlow 1's `session.run`, without XLA, ran the graph one kernel per node.) Beside it,
+# fuses; TensorFlow 1's `session.run`, without XLA, ran this graph one kernel per node.) Beside it,
 # PyTorch builds a new graph on every iteration as the Python runs, and differentiates it op by op:
 # autograd records each operation as it runs, and `backward()` walks that record in reverse.
 #
