@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -258,8 +259,22 @@ def cupy_kernel(prog: Program, name: str = "fused_cuda"):
     return cupy.ElementwiseKernel(*cuda_source(prog, name))
 
 
+_COMPILED: dict[tuple, Any] = {}  # (source, name, namespace) -> function: the same code is compiled once
+_COMPILED_MAX = 512
+
+
 def compile_source(source: str, name: str, namespace: dict):
-    """Exec generated ``source`` and return the function ``name`` (the source is kept for reading)."""
+    """Exec generated ``source`` and return the function ``name`` (the source is kept for reading).
+
+    The same source with the same namespace (compared by ``repr``) returns the function made the first
+    time, so two kernels generated alike (the same graph compiled twice) share their numba code and
+    numba compiles it once per process."""
+    key = (source, name, tuple(sorted((k, repr(v)) for k, v in namespace.items() if k != "__builtins__")))
+    if key in _COMPILED:
+        return _COMPILED[key]
     code = compile(source, f"<coursekit.graph generated {name}>", "exec")
     exec(code, namespace)
+    if len(_COMPILED) >= _COMPILED_MAX:  # many different kernels: forget the oldest
+        _COMPILED.pop(next(iter(_COMPILED)))
+    _COMPILED[key] = namespace[name]
     return namespace[name]

@@ -76,6 +76,7 @@ class FusedKernel:
         self.program, self.ndim, self.name, self.backend = program, ndim, name, backend
         self.plan: tuple | None = None if backend == "auto" else (backend, n_threads(), None)
         self.timings: dict[str, float] = {}
+        self.measured: dict[tuple, float] = {}  # plan -> best seconds, once autotuned
         self._np_fns: dict = {}
         self._nb_fns: dict = {}
         self._bufs: dict = {}
@@ -109,22 +110,44 @@ class FusedKernel:
             f"{nm!r})\n"
         )
 
+    def transcendental_ops(self) -> list[tuple[str, Any]]:
+        """The program's expensive steps as the hybrid generator runs them (numpy ufuncs): one
+        ``(op name, f)`` per transcendental instruction, in order, where ``f(x)`` applies that op's numpy
+        function to one array (its array arguments all ``x``, its constants kept). ``x**2`` and ``x**1``
+        are cheap code, so not listed. Timing each ``f`` on a cache-resident array
+        (:func:`coursekit.perf.opcost.elementwise_rates`) bounds the kernel's elements per second."""
+        from coursekit.graph.hybrid import _expensive
+
+        def one_array(ins) -> Any:
+            return lambda x: ins.op.impl(*[v if kind == "const" else x for kind, v in ins.args])
+
+        return [(ins.op.name, one_array(ins)) for ins in self.program.instrs if _expensive(ins)]
+
     # ---- running ----------------------------------------------------------------------------------
-    def __call__(self, *arrays):
+    def __call__(self, *arrays, out: np.ndarray | None = None):
+        """Run on numpy (or CuPy) arrays; ``out``: a C-contiguous numpy array of the result's shape and
+        dtype to write into (no fresh output is allocated), returned."""
         if any(_is_cupy(a) for a in arrays):
             if self._cupy is None:
                 self._cupy = cupy_kernel(self.program, self.name)
-            return self._cupy(*arrays)
-        arrays = [_compact(np.asarray(a)) for a in arrays]
-        shape = np.broadcast_shapes(*(a.shape for a in arrays), (1,) * self.ndim)
-        flat = all(a.size == 1 or a.shape == shape for a in arrays)
+            return self._cupy(*arrays)  # type: ignore[misc]  # set just above
+        arrays_np = [_compact(np.asarray(a)) for a in arrays]
+        shape = np.broadcast_shapes(*(a.shape for a in arrays_np), (1,) * self.ndim)
+        flat = all(a.size == 1 or a.shape == shape for a in arrays_np)
         size = math.prod(shape)
+        if out is not None and (out.shape != shape or out.dtype != self.program.dtype or not out.flags.c_contiguous):
+            raise ValueError(
+                f"{self.name}: out must be a C-contiguous {self.program.dtype} array of shape {shape}, "
+                f"got {out.dtype} {out.shape}"
+            )
         if self.plan is None and flat and size >= config.autotune_min_size:
-            self.autotune(arrays, shape)
+            self.autotune(arrays_np, shape)
         gen, threads, block = self.plan or ("numpy", n_threads(), None)
         if gen == "numba" and flat:
-            return self.run_numba(arrays, shape)
-        return self.run_blocks(arrays, shape, flat, threads, block, "hybrid" if gen == "hybrid" and flat else "numpy")
+            return self.run_numba(arrays_np, shape, out)
+        return self.run_blocks(
+            arrays_np, shape, flat, threads, block, "hybrid" if gen == "hybrid" and flat else "numpy", out
+        )
 
     def _blocks_fn(self, sliced, gen: str = "numpy"):
         if (gen, sliced) not in self._np_fns:
@@ -149,9 +172,10 @@ class FusedKernel:
             ]
         return self._bufs[key]
 
-    def run_blocks(self, arrays, shape, flat, threads, block=None, gen="numpy"):
+    def run_blocks(self, arrays, shape, flat, threads, block=None, gen="numpy", out=None):
         """numexpr's method: blocks of ``block`` (default ``config.block_size``) elements, shared out
-        over ``threads``; ``gen`` "hybrid" runs the cheap ops of each block as numba loops."""
+        over ``threads``; ``gen`` "hybrid" runs the cheap ops of each block as numba loops. ``out``:
+        a preallocated result (else a fresh one)."""
         if flat:
             n0, inner = math.prod(shape), ()
             sliced = tuple(a.size != 1 for a in arrays)
@@ -163,7 +187,7 @@ class FusedKernel:
         rows = max(1, (block or config.block_size) // max(1, math.prod(inner)))
         rows = min(rows, 1 << max(0, (n0 - 1).bit_length()))  # small arrays: small buffers (powers of 2)
         fn, specs = self._blocks_fn(sliced, gen)
-        out = np.empty((n0, *inner), self.program.dtype)
+        out = np.empty((n0, *inner), self.program.dtype) if out is None else out.reshape((n0, *inner))
         nblocks = -(-n0 // rows)
         threads = min(threads, nblocks // 2) if nblocks >= 4 else 1
         if threads <= 1:
@@ -191,10 +215,10 @@ class FusedKernel:
             )
         return self._nb_fns[sliced]
 
-    def run_numba(self, arrays, shape):
+    def run_numba(self, arrays, shape, out=None):
         sliced = tuple(a.size != 1 for a in arrays)
         fn = self._numba_fn(sliced)
-        out = np.empty(math.prod(shape), self.program.dtype)
+        out = np.empty(math.prod(shape), self.program.dtype) if out is None else out.reshape(-1)
         fn(
             out,
             *(
@@ -238,8 +262,16 @@ class FusedKernel:
                 best[plan] = min(best[plan], time.perf_counter() - t0)
         for plan, t in best.items():
             self.timings["numba" if plan[0] == "numba" else f"{plan[0]} x{plan[1]} B={plan[2]}"] = t
+        self.measured = best
         best_plan = min(best, key=best.__getitem__)
         self.plan = best_plan
+
+    def best_plan(self, threads: int) -> tuple | None:
+        """The fastest plan on exactly ``threads`` threads among those :meth:`autotune` measured (numba's
+        parallel loop, which uses numba's pool, is not counted), or None when none was. Another kernel of
+        the same program can run it: ``other.plan = kernel.best_plan(1)``."""
+        on = {plan: t for plan, t in self.measured.items() if plan[0] != "numba" and plan[1] == threads}
+        return min(on, key=on.__getitem__) if on else None
 
 
 class FusedElemwise(Op):

@@ -1,6 +1,7 @@
 """Today's graphs in PyTorch, for notebook 04: ``torch.compile`` timed apart from its steady state, graph
-breaks found with ``torch._dynamo.explain`` (quietly, with the line each break is on), ``torch.export``
-to a file and back, and the GPU measurement
+breaks found with ``torch._dynamo.explain`` (quietly, with the line each break is on), the kernel calls
+of inductor's generated code (:func:`inductor_calls`: what it fused), ``torch.export`` to a file and back,
+and the GPU measurement
 :func:`measure_compile_speedup` (eager vs compiled on a GPU) for ``benchmarks/record_reference.py``.
 
 Nothing here prints to stderr: dynamo's and inductor's log warnings are held back inside
@@ -65,8 +66,8 @@ def threads(n: int) -> Iterator[None]:
     coursekit.graph's fused kernels use ``n`` threads each; all restored after.
 
     On a small machine shared with other work, one pool's thread waits at every barrier for a core that
-    another process holds, and a 1 ms matrix product can take 100 ms; one thread each keeps a comparison
-    of frameworks about the frameworks."""
+    another process holds (:mod:`coursekit.machine.threads` records what that cost on a 2-core VM); one
+    thread each keeps a comparison of frameworks about the frameworks."""
     from coursekit.graph import config as graph_config
 
     before = graph_config.n_threads
@@ -125,6 +126,43 @@ def compile_timed(fn: Callable, *args: Any, **compile_kwargs: Any) -> Compiled:
             msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
             return Compiled(None, None, f"{type(exc).__name__}: {msg}", held)
     return Compiled(cf, first, None, held)
+
+
+_CALL = re.compile(r"^\s*(?:\w+\s*=\s*)?((?:extern_kernels|torch\.ops)\.[\w.]+|cpp_fused_\w+|triton_\w+\.run)\(")
+
+
+def kernel_calls(source: str) -> list[str]:
+    """The kernel calls in the ``call`` function of inductor's generated module ``source``, in order: one
+    line each, e.g. ``extern_kernels.convolution(buf1, buf0, ...)`` or ``cpp_fused_relu_1(buf2, buf3)``
+    (assignments and surrounding whitespace dropped)."""
+    lines = source.splitlines()
+    start = next((k for k, line in enumerate(lines) if line.strip().startswith("def call(")), None)
+    if start is None:
+        return []
+    calls = []
+    for line in lines[start + 1 :]:
+        if line.strip().startswith("return"):
+            break
+        m = _CALL.match(line)
+        if m:
+            calls.append(line.strip()[line.strip().index(m.group(1)) :])
+    return calls
+
+
+def inductor_calls(fn: Callable, *args: Any, freezing: bool = False) -> tuple[Any, list[str], float]:
+    """``torch.compile(fn)`` run once on ``args`` (quietly): returns (its output, the kernel calls of the
+    generated code (:func:`kernel_calls`), the seconds it took). ``freezing=True`` compiles for inference,
+    as inductor's ``freezing`` option: weights become constants and the CPU's oneDNN fusions (e.g. a
+    convolution with its activation) may apply; run under ``torch.no_grad()``."""
+    import torch
+    from torch._inductor import config as inductor_config
+    from torch._inductor.utils import run_and_get_code
+
+    with quiet_torch(), inductor_config.patch(freezing=freezing), torch.no_grad():
+        t0 = time.perf_counter()
+        out, sources = run_and_get_code(torch.compile(fn), *args)
+        seconds = time.perf_counter() - t0
+    return out, [c for src in sources for c in kernel_calls(src)], seconds
 
 
 @dataclass(frozen=True)
