@@ -98,6 +98,8 @@ sync: setup  ## bring each notebook and its py:percent twin in step
 
 # Stored outputs are every reader's reference: refuse to store them on a busy machine (FORCE=1 overrides).
 LOAD_CHECK := $(BIN)/python -c "import sys; from coursekit.machine import load; sys.exit(load.main(sys.argv[1:]))" $(if $(FORCE),,--check)
+# Between notebooks, wait (up to 5 minutes) for the load the previous one left to fall.
+LOAD_WAIT := $(LOAD_CHECK) $(if $(FORCE),,--wait 300)
 
 notebook: setup  ## re-execute one notebook in quick mode and sync its twin: make notebook NB=03 (refuses on a busy machine; FORCE=1)
 	@test -n "$(NB)" || { echo "usage: make notebook NB=03"; exit 2; }
@@ -109,9 +111,9 @@ notebook: setup  ## re-execute one notebook in quick mode and sync its twin: mak
 	    --ExecutePreprocessor.timeout=900 "$$nb" && \
 	  $(BIN)/jupytext --sync "$$nb"
 
-notebooks: sync  ## re-execute every notebook in quick mode (its outputs are nbval's reference; refuses on a busy machine; FORCE=1)
-	@$(LOAD_CHECK)
+notebooks: sync  ## re-execute every notebook in quick mode (its outputs are nbval's reference; waits up to 5 min for quiet before each, then refuses on a busy machine; FORCE=1)
 	for nb in $(NOTEBOOKS); do \
+	  $(LOAD_WAIT) || exit 1; \
 	  COURSEKIT_QUICK=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
 	done

@@ -38,3 +38,13 @@ def test_check_refuses_only_when_busy(monkeypatch, capsys):
     assert load.main([]) == 0, "without --check it only reports"
     monkeypatch.setattr(load, "current", lambda: load.Load(0.3, 2))
     assert load.main(["--check"]) == 0
+
+
+def test_wait_until_quiet_polls_until_the_load_falls_or_time_is_up():
+    readings = iter([load.Load(3.0, 2), load.Load(2.0, 2), load.Load(0.9, 2), load.Load(0.1, 2)])
+    slept: list[float] = []
+    quiet = load.wait_until_quiet(60, poll_s=5, read=lambda: next(readings), sleep=slept.append)
+    assert quiet == load.Load(0.9, 2) and slept == [5, 5], "stops at the first quiet reading"
+    slept.clear()
+    still_busy = load.wait_until_quiet(10, poll_s=5, read=lambda: load.Load(4.0, 2), sleep=slept.append)
+    assert still_busy.busy and slept == [5, 5], "gives up after the timeout and returns the busy load"

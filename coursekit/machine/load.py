@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # More runnable tasks than this per CPU, averaged over a minute, and timings are shared with others.
@@ -65,12 +67,32 @@ def busy_line(load: Load | None) -> str | None:
     )
 
 
+def wait_until_quiet(
+    timeout_s: float,
+    poll_s: float = 5.0,
+    read: Callable[[], Load | None] = current,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Load | None:
+    """The load once the machine is quiet, or after ``timeout_s`` seconds of waiting, whichever
+    comes first (polled every ``poll_s`` seconds). The one-minute average still holds the work that
+    just ended (the previous notebook's threads), so a run started at once would read as busy."""
+    load = read()
+    waited_s = 0.0
+    while load is not None and load.busy and waited_s < timeout_s:
+        sleep(poll_s)
+        waited_s += poll_s
+        load = read()
+    return load
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``--check``: exit 1 with a message when the machine is busy (store no outputs then)."""
+    """``--check``: exit 1 with a message when the machine is busy (store no outputs then);
+    ``--wait S``: first wait up to S seconds for the load to fall."""
     parser = argparse.ArgumentParser(prog="coursekit.machine.load.main", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 when the machine is busy")
+    parser.add_argument("--wait", type=float, default=0.0, metavar="S", help="wait up to S seconds for quiet")
     args = parser.parse_args(argv)
-    load = current()
+    load = wait_until_quiet(args.wait) if args.wait > 0 else current()
     print(f"{load}" if load else "no load average on this system")
     if args.check and load is not None and load.busy:
         print(
