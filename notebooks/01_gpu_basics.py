@@ -50,7 +50,7 @@ import torch
 
 import coursekit as ck
 from coursekit.gpu import opencl
-from coursekit.machine import cpu_peak, device
+from coursekit.machine import cpu_peak, device, load
 from coursekit.perf import (
     basics_findings,
     ceilings,
@@ -202,8 +202,11 @@ serial = [mimd.run_task(t) for t in tasks]
 assert mimd.run_with_workers(tasks, min(cores, 2))[1] == serial, "in parallel, each task gives its serial result"
 assert max(speedup_mimd.values()) < cores * 1.4, "speed-up cannot exceed the number of cores by much"
 if cores > 1 and best_at_cores < 1.3:
-    print(f"only {best_at_cores:.2f}x with {cores} workers: other programs seem to be using this machine's cores "
-          "(a MIMD speed-up needs idle cores); rerun this section when the machine is quiet")
+    now = load.current()
+    why = (f"the machine is busy ({now}): a MIMD speed-up needs idle cores; rerun when it is quiet" if now and now.busy
+           else f"the machine was not busy ({now}), so look at the fixed costs: each run starts its worker processes "
+                "and ships the tasks and results, and these tasks are short")
+    print(f"only {best_at_cores:.2f}x with {cores} workers on {cores} cores; {why}")
 else:
     print(f"{best_at_cores:.2f}x with {cores} workers on {cores} cores")
 

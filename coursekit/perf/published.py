@@ -11,7 +11,8 @@ nccl-tests all-reduce ...), read from the source itself and shipped as JSON in `
     >>> e = published.find("triad_bandwidth", device="H200")[0]
     >>> published.si_value(e)                       # bytes/s
     4150000000000.0
-    >>> published.label(e)                          # 'published measurement: NVIDIA H200 141GB ...'
+    >>> published.label(e)[:40]
+    'published measurement: NVIDIA H200 141GB'
 
 :func:`label` always starts with ``"published measurement:"`` so that a notebook never shows one of
 these figures as if it were measured here.
