@@ -53,3 +53,31 @@ def test_nothing_to_show_is_falsy_and_says_so(tmp_path):
     for result in (missing_section, nothing_recorded):
         assert not result and result.value is None and result.source == "none"
         assert "none measured, recorded or published" in result.label
+
+
+def test_published_measurement_is_the_third_tier(tmp_path):
+    from coursekit.perf import published
+
+    def triad():
+        return published.published_result("triad_bandwidth", "H200")
+
+    def peak(device):
+        return device.bytes_per_s
+
+    recorded = reference.gpu_result("divergence", gpu=False, directory=_write(tmp_path), published_measurement=triad)
+    assert recorded.source == "recorded", "a recording of this course's own beats a published measurement"
+    empty = tmp_path / "none"
+    empty.mkdir()
+    third = reference.gpu_result(
+        "divergence", gpu=False, directory=empty, published_measurement=triad, published=peak, name="H200"
+    )
+    assert third.source == "published measurement" and third.value == 4.15e12
+    assert third.label.startswith("published measurement: NVIDIA H200")
+
+    def nothing():
+        return published.published_result("kernel_launch_latency", "H100")
+
+    fourth = reference.gpu_result(
+        "divergence", gpu=False, directory=empty, published_measurement=nothing, published=peak
+    )
+    assert fourth.source == "published" and "published peak" in fourth.label, "the datasheet is the last resort"

@@ -377,9 +377,10 @@ class GPUResult:
     """A GPU figure and where it came from.
 
     ``source`` is ``"measured"`` (on this machine's GPU, now), ``"recorded"`` (the section of a
-    file in ``data/reference/``), ``"published"`` (a vendor's peak) or ``"none"`` (nothing to
-    show: ``value`` is None). ``label`` says which device, when and with what, for a legend or a
-    printed line.
+    file in ``data/reference/``), ``"published measurement"`` (what a named benchmark reached on a
+    named GPU, from ``data/published/``: :mod:`coursekit.perf.published`), ``"published"`` (a
+    vendor's datasheet peak) or ``"none"`` (nothing to show: ``value`` is None). ``label`` says
+    which device, when and with what, for a legend or a printed line.
     """
 
     value: Any
@@ -409,13 +410,17 @@ def gpu_result(
     published: Callable[[ReferenceDevice], Any] | None = None,
     name: str = "H100",
     directory: Path | None = None,
+    published_measurement: Callable[[], GPUResult] | None = None,
 ) -> GPUResult:
-    """Measured on this GPU, else the recorded reference, else the published peak — labelled.
+    """Measured on this GPU, else the recorded reference, else a published measurement, else the
+    datasheet peak — labelled, best tier first.
 
     With a GPU (``gpu``: default :func:`coursekit.machine.device.gpu_available`) and a ``measure``
     function, returns ``measure()``. Otherwise returns ``section`` of the newest reference file
-    whose device contains ``name``; failing that, ``published(device)`` of the matching
-    published device when given; else a result with ``source="none"`` (falsy).
+    whose device contains ``name``; failing that, ``published_measurement()`` when given and it
+    finds one (e.g. ``lambda: published.published_result("triad_bandwidth", "H200")``: its value
+    has that tier's shape, not the recorded section's); failing that, ``published(device)`` of the
+    matching datasheet device when given; else a result with ``source="none"`` (falsy).
     """
     gpu = _device.gpu_available() if gpu is None else gpu
     if gpu and measure is not None:
@@ -424,6 +429,10 @@ def gpu_result(
     data = reference_data(name, directory)
     if data is not None and data.get(section) is not None:
         return GPUResult(data[section], "recorded", recorded_label(data))
+    if published_measurement is not None:
+        elsewhere = published_measurement()
+        if elsewhere:
+            return elsewhere
     if published is not None:
         for ref in PUBLISHED.values():
             if name.lower() in ref.name.lower():
