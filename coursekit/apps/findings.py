@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from coursekit.words import listing
+
 # ------------------------------------------------------------------------------ training curves
 
 
@@ -54,7 +56,7 @@ def confusion_title(cm: np.ndarray, names: Sequence[str], top: int = 3, min_shar
     if errors.sum() == 0:
         return "No test image is misclassified"
     order = [int(j) for j in np.argsort(-errors, kind="stable")[:top] if errors[j] >= min_share * errors.sum()]
-    listed = ", ".join(names[j] for j in order[:-1]) + (" and " if len(order) > 1 else "") + names[order[-1]]
+    listed = listing([names[j] for j in order])
     return f"Hardest class: {names[worst]} ({recall[worst]:.0%} right), mostly taken for {listed}"
 
 
@@ -250,8 +252,7 @@ def tuning_ranking(
     if len(order) == 1 or effects[top] > (1 + margin) * effects[order[1]]:
         return f"Here the largest effect comes from {describe(top)}."
     close = [describe(n) for n in order if effects[n] * (1 + margin) >= effects[top]]
-    listed = ", ".join(close[:-1]) + " and " + close[-1]
-    return f"Here no single change stands out: {listed} are comparable."
+    return f"Here no single change stands out: {listing(close)} are comparable."
 
 
 # ------------------------------------------------------------------------------ CPU vs GPU

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from coursekit.words import listing
+
 
 def ridge_title(intensity_flop_per_byte: Mapping[str, float], ridge_flop_per_byte: float, where: str) -> str:
     """Which kernels' arithmetic intensities (FLOP/byte) lie past the roofline's ridge (FLOP/byte).
@@ -26,8 +28,8 @@ def ridge_title(intensity_flop_per_byte: Mapping[str, float], ridge_flop_per_byt
     if not under:
         return f"{where}: every kernel gets past {ridge}"
     sits = "sits" if len(under) == 1 else "sit"
-    gets = ("only " if len(under) > 1 else "") + f"{past[0]} gets" if len(past) == 1 else f"{_join(past)} get"
-    return f"{where}: {_join(under)} {sits} under {ridge}, {gets} past it"
+    gets = ("only " if len(under) > 1 else "") + f"{past[0]} gets" if len(past) == 1 else f"{listing(past)} get"
+    return f"{where}: {listing(under)} {sits} under {ridge}, {gets} past it"
 
 
 def divergence_cliff_title(cliff: float, threshold: float = 1.3) -> str:
@@ -54,7 +56,3 @@ def streams_title(n_streams: int, speedup: float, threshold: float = 1.1) -> str
     if speedup >= threshold:
         return f"{n_streams} streams overlap copies and kernel: {speedup:.1f}x faster than one"
     return f"{n_streams} streams ran {speedup:.2f}x as fast as one: no clear overlap in this run"
-
-
-def _join(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

@@ -14,13 +14,15 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from coursekit.perf.timing import format_seconds
+
 TIE = 0.10  # two times within 10 % of each other are not called a difference
 FUSED_LABELS = ("graph, optimised", "numpy fused by hand", "numexpr", "torch.compile")  # one pass per element
 
 
 def _ms(t: float) -> str:
-    """A time in milliseconds, 3 significant digits."""
-    return f"{t:.3g} ms"
+    """A time given in milliseconds, as :func:`coursekit.perf.timing.format_seconds` writes it."""
+    return format_seconds(t / 1e3)
 
 
 def versus(a: str, a_ms: float, b: str, b_ms: float, tie: float = TIE) -> str:
