@@ -31,13 +31,16 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Kernel:
     """One operation's work: ``flop`` (FLOP), minimum ``nbytes`` moved (bytes), and, once timed,
-    ``seconds`` per call on ``device`` (a label matching a :class:`Ceilings` name)."""
+    ``seconds`` per call on ``device`` (a label matching a :class:`Ceilings` name). ``tier`` says
+    where the time comes from: ``"measured"`` (here), ``"recorded"`` or ``"published measurement"``
+    (elsewhere: :func:`plot` draws it as a hollow diamond, never like a point measured here)."""
 
     name: str
     flop: float
     nbytes: float
     seconds: float | None = None
     device: str = ""
+    tier: str = "measured"
 
     @property
     def intensity(self) -> float:
@@ -200,7 +203,10 @@ def plot(
         colour_of.setdefault("this CPU" if roof.device == "cpu" else "this GPU", colour)
     for i, (k, achieved) in enumerate(sorted(timed, key=lambda pair: pair[0].intensity)):
         colour = colour_of.get(k.device, "grey")
-        ax.plot(k.intensity, achieved, "s", color=colour, ms=6, mec="black", mew=0.5)
+        if k.tier == "published measurement":  # measured elsewhere: hollow, another shape
+            ax.plot(k.intensity, achieved, "D", color=colour, ms=6, mfc="none", mew=1.5)
+        else:
+            ax.plot(k.intensity, achieved, "s", color=colour, ms=6, mec="black", mew=0.5)
         if annotate:  # alternate above/below so neighbours' labels do not overlap
             ax.annotate(
                 k.name,
