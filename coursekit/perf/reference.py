@@ -290,7 +290,8 @@ def load_reference(name: str | None = None, directory: Path | None = None) -> tu
     """
     data = reference_data(name, directory)
     if data is not None:
-        return Ceilings.from_dict(data["ceilings"]), [Kernel(**{**k, "tier": "recorded"}) for k in data.get("kernels", [])]
+        kernels = [Kernel(**{**k, "tier": "recorded"}) for k in data.get("kernels", [])]
+        return Ceilings.from_dict(data["ceilings"]), kernels
     wanted = (name or "H100").lower()
     for ref in PUBLISHED.values():
         if wanted in ref.name.lower():
