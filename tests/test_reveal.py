@@ -33,8 +33,16 @@ def test_errors_are_relative_to_the_revealed_figure_and_signed():
 
 @pytest.mark.parametrize(
     ("error", "phrase"),
-    [(0.005, "within 1 %"), (-0.009, "within 1 %"), (0.157, "16 % too high"), (-0.036, "3.6 % too low"),
-     (2.1, "3.1x too high"), (-0.75, "4.0x too low"), (0.99, "99 % too high"), (-0.49, "49 % too low")],
+    [
+        (0.005, "within 1 %"),
+        (-0.009, "within 1 %"),
+        (0.157, "16 % too high"),
+        (-0.036, "3.6 % too low"),
+        (2.1, "3.1x too high"),
+        (-0.75, "4.0x too low"),
+        (0.99, "99 % too high"),
+        (-0.49, "49 % too low"),
+    ],
 )
 def test_error_phrase(error, phrase):
     assert reveal.error_phrase(error) == phrase
