@@ -20,7 +20,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 # JupyterLab refuses to run as root unless told to (containers and CI run as root).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup setup-student lab test test-fast test-rest test-unit test-notebooks test-edition test-portable lint fmt typecheck sync \
+.PHONY: setup setup-student lab test test-fast test-rest test-unit test-notebooks test-edition test-portable bench-frameworks lint fmt typecheck sync \
         notebooks notebook info bench gpu-lane memory release student student-check clean help
 
 help:  ## list the targets
@@ -72,6 +72,13 @@ test-edition: setup  ## the student edition installed in a fresh venv, every bla
 test-portable: setup  ## every notebook under nbval as an AVX2-only, one-CPU machine without OpenCL runs it
 	COURSEKIT_QUICK=1 COURSEKIT_NO_OPENCL=1 $(BIN)/python -m coursekit.machine.cpu_paths --avx2 --one-cpu -- \
 	  $(BIN)/python -m pytest $(NOTEBOOKS) $(NBVAL) -q -p no:cacheprovider
+
+# The frameworks' speed targets (issue 27) on this CPU; AVX2=1 runs them on the AVX2 code paths, as an
+# AVX2-only CPU would (each prints the path every library took; both run even if the first misses).
+FORCE_AVX2 := $(if $(AVX2),$(BIN)/python -m coursekit.machine.cpu_paths --avx2 --,)
+bench-frameworks: setup  ## graph compiler vs numpy and torch.compile, EDF vs torch eager (AVX2=1: forced AVX2 paths)
+	-$(FORCE_AVX2) $(BIN)/python benchmarks/graph_compiler.py
+	$(FORCE_AVX2) $(BIN)/python benchmarks/edf_vs_torch.py --threads 1
 
 test-unit: setup  ## unit tests (with the slow ones and the browser test)
 	COURSEKIT_QUICK=1 $(BIN)/python -m pytest tests coursekit --doctest-modules -rs

@@ -22,7 +22,7 @@ import torch
 from coursekit.datasets import load_fashion_mnist
 from coursekit.edf import framework as edf
 from coursekit.edf import minibatch
-from coursekit.machine import threads
+from coursekit.machine import cpu_paths, threads
 from coursekit.perf.timing import iqr
 
 TARGET = 1.3
@@ -90,6 +90,7 @@ def main() -> int:
         f"torch {torch.__version__} with {torch.get_num_threads()} threads, numpy {np.__version__} "
         f"with {threads.blas_threads()} BLAS threads"
     )
+    print(cpu_paths.paths_line())  # which SIMD path each library took (make bench-frameworks AVX2=1 forces AVX2)
     for name, t in (("EDF", edf_s), ("torch eager", torch_s)):
         print(f"  {name:<12} epoch {np.median(t) * 1e3:7.1f} ms (IQR {iqr(t) * 1e3:.1f} ms)")
     print(f"  EDF / torch: {ratio:.2f} (median of {args.rounds} rounds' ratios; target <= {TARGET})")

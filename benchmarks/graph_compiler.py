@@ -41,6 +41,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np
 
 import coursekit.graph as T
+from coursekit.machine import cpu_paths
 from coursekit.perf.compare import interleaved
 
 
@@ -252,6 +253,7 @@ def main(argv=None) -> int:
         f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}); "
         f"default block size {T.config.block_size} (a first large call measures 8192, 32768, 131072)"
     )
+    print(cpu_paths.paths_line())  # which SIMD path each library took (make bench-frameworks AVX2=1 forces AVX2)
     results = {w: elementwise(w, n, use_compile) for w in ("xent", "poly")}
     results["mlp"] = mlp()
     one = _mlp_one_thread()

@@ -15,6 +15,7 @@ OpenBLAS        ``OPENBLAS_CORETYPE=Haswell``   yes: threadpoolctl reports the c
 torch (ATen)    ``ATEN_CPU_CAPABILITY=avx2``    yes: ``torch.backends.cpu.get_cpu_capability()``
 oneDNN          ``ONEDNN_MAX_CPU_ISA=AVX2``     yes: its verbose line names the ISA it runs
 numba / LLVM    ``NUMBA_CPU_NAME=haswell``      yes: ``numba.config.CPU_NAME``
+torch.compile   ``ATEN_CPU_CAPABILITY=avx2``    yes: inductor's ``pick_vec_isa()`` (its C++ vector width)
 MKL (in torch)  ``MKL_ENABLE_INSTRUCTIONS=AVX2`` unknown: MKL's verbose line names no ISA on AMD
 ==============  ==============================  ============================================
 
@@ -33,7 +34,14 @@ import sys
 
 # numpy's dispatch targets above AVX2 (x86-64-v3), named as numpy >= 2.0 names them.
 NUMPY_ABOVE_AVX2 = ("X86_V4", "AVX512_SKX", "AVX512_CLX", "AVX512_CNL", "AVX512_ICL", "AVX512_SPR")
-AVX2_PATHS = {"numpy": "X86_V3", "OpenBLAS": "Haswell", "torch": "AVX2", "oneDNN": "AVX2", "numba": "haswell"}
+AVX2_PATHS = {
+    "numpy": "X86_V3",
+    "OpenBLAS": "Haswell",
+    "torch": "AVX2",
+    "oneDNN": "AVX2",
+    "numba": "haswell",
+    "inductor": "avx2",
+}
 
 
 def numpy_dispatch() -> str:
@@ -68,6 +76,17 @@ def onednn_isa() -> str:
     return "unknown (no oneDNN verbose line)"
 
 
+def inductor_isa() -> str:
+    """The vector ISA torch.compile's C++ code is generated for here (``avx512``, ``avx2``...), or
+    why there is none."""
+    try:
+        from torch._inductor.cpu_vec_isa import pick_vec_isa
+
+        return str(pick_vec_isa()) or "none (no vectorisation)"
+    except Exception as exc:  # noqa: BLE001 - any failure of inductor's probe is reported, not raised
+        return f"unknown ({type(exc).__name__})"
+
+
 def code_paths() -> dict[str, str]:
     """The SIMD path each library took in this process (oneDNN: in a child with the same environment)."""
     import numba
@@ -80,7 +99,13 @@ def code_paths() -> dict[str, str]:
         # getattr: numba.config sets its attributes at run time from the environment (invisible to mypy)
         "numba": getattr(numba.config, "CPU_NAME", None) or "host",
         "oneDNN": onednn_isa(),
+        "inductor": inductor_isa(),
     }
+
+
+def paths_line() -> str:
+    """One line for a benchmark's header: ``code paths: numpy X86_V4, OpenBLAS Zen, ...``."""
+    return "code paths: " + ", ".join(f"{k} {v}" for k, v in code_paths().items())
 
 
 def avx2_env() -> dict[str, str]:
@@ -138,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {cpu})  # inherited by every child: the probe, the command, its kernels
         print(f"pinned to CPU {cpu} (as taskset -c {cpu})", flush=True)
     paths = _probe(env)
-    print("code paths: " + ", ".join(f"{k} {v}" for k, v in paths.items()), flush=True)
+    print("code paths: " + ", ".join(f"{k} {v}" for k, v in paths.items()), flush=True)  # as paths_line()
     if args.avx2 and (wrong := check_avx2_paths(paths)):
         print("NOT ON THE AVX2 PATH: " + "; ".join(wrong), file=sys.stderr)
         return 1
