@@ -183,9 +183,11 @@ def block_loop_source(name: str, n_inputs: int, n_buffers: int, sliced: list[boo
 NUMBA_OPTIONS = "error_model='numpy'"
 
 
-def scalar_expr(ins: Instr, names: list[str], consts: dict) -> str:
+def scalar_expr(ins: Instr, names: list[str], consts: dict, vector_math: bool = False) -> str:
     """The instruction as a scalar Python/numba expression; ``names[k]`` is the variable holding argument
-    ``k`` (ignored for constants, written as literals typed like the result, or added to ``consts``)."""
+    ``k`` (ignored for constants, written as literals typed like the result, or added to ``consts``).
+    ``vector_math``: a float32 ``exp``/``log``/``log1p``/``tanh`` calls :mod:`coursekit.graph.vecmath`
+    (``vm.exp32`` ...), which LLVM vectorises, instead of the C library's scalar function."""
     args = []
     for (kind, v), nm in zip(ins.args, names, strict=True):
         if kind == "const":
@@ -198,11 +200,17 @@ def scalar_expr(ins: Instr, names: list[str], consts: dict) -> str:
             args.append(nm)
     if ins.op.name == "pow" and ins.args[1][0] == "const" and float(np.asarray(ins.args[1][1])) == 2:
         return f"({args[0]} * {args[0]})"
-    return ins.op.py.format(*args)
+    expr = ins.op.py.format(*args)
+    if vector_math and ins.dtype == np.float32:
+        from coursekit.graph.vecmath import vectorise
+
+        expr = vectorise(expr)
+    return expr
 
 
-def numba_source(prog: Program, sliced, name: str = "fused_numba"):
-    """Source of ``name(out, i0, ...)`` over flat arrays (``sliced[k]`` False: ``ik`` is a scalar)."""
+def numba_source(prog: Program, sliced, name: str = "fused_numba", vector_math: bool = True):
+    """Source of ``name(out, i0, ...)`` over flat arrays (``sliced[k]`` False: ``ik`` is a scalar);
+    ``vector_math``: float32 transcendentals as vectorisable polynomials (see :func:`scalar_expr`)."""
     lines = [
         f"@numba.njit(parallel=True, cache=False, {NUMBA_OPTIONS})",
         f"def {name}(out, {', '.join(f'i{k}' for k in range(len(prog.in_dtypes)))}):",
@@ -211,8 +219,8 @@ def numba_source(prog: Program, sliced, name: str = "fused_numba"):
     lines += [f"        x{k} = i{k}[j]" if sliced[k] else f"        x{k} = i{k}" for k in range(len(prog.in_dtypes))]
     consts: dict = {}
     for j, ins in enumerate(prog.instrs):
-        expr = scalar_expr(ins, [f"x{v}" if kind == "in" else f"t{v}" for kind, v in ins.args], consts)
-        lines.append(f"        t{j} = {expr}")
+        names = [f"x{v}" if kind == "in" else f"t{v}" for kind, v in ins.args]
+        lines.append(f"        t{j} = {scalar_expr(ins, names, consts, vector_math)}")
     lines.append(f"        out[j] = t{len(prog.instrs) - 1}")
     return "\n".join(lines) + "\n", consts
 

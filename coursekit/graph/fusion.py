@@ -95,7 +95,7 @@ class FusedKernel:
         """The generated code for every target (inputs taken as full arrays)."""
         sliced = (True,) * len(self.program.in_dtypes)
         np_src, consts, bufs = numpy_blocks_source(self.program, sliced, f"{self.name}_blocks")
-        nb_src, _ = numba_source(self.program, sliced, f"{self.name}_numba")
+        nb_src, _ = numba_source(self.program, sliced, f"{self.name}_numba", config.vector_math)
         hy_src, _, _ = hybrid_blocks_source(self.program, sliced, f"{self.name}_hybrid")
         in_p, out_p, op, nm = cuda_source(self.program, f"{self.name}_cuda")
         inputs = ", ".join(f"i{k}={n}" for k, n in enumerate(self.program.in_names))
@@ -209,9 +209,11 @@ class FusedKernel:
         if sliced not in self._nb_fns:
             import numba
 
-            src, consts = numba_source(self.program, sliced, self.name + "_numba")
+            from coursekit.graph import vecmath
+
+            src, consts = numba_source(self.program, sliced, self.name + "_numba", config.vector_math)
             self._nb_fns[sliced] = compile_source(
-                src, self.name + "_numba", {"np": np, "numba": numba, "math": math, **consts}
+                src, self.name + "_numba", {"np": np, "numba": numba, "math": math, "vm": vecmath, **consts}
             )
         return self._nb_fns[sliced]
 

@@ -33,6 +33,7 @@ class Config:
     n_threads = 0  # 0: one per usable core
     fusion = "auto"  # "auto" (measure the CPU generators), "numpy", "numba", "cupy" or "none"
     autotune_min_size = 1 << 18  # arrays smaller than this never trigger the numba measurement
+    vector_math = True  # the numba loop's float32 exp/log/log1p/tanh: vectorisable polynomials (graph.vecmath)
 
 
 config = Config()
