@@ -15,7 +15,8 @@ from its exponent bits. ``log1p`` uses Kahan's correction ``log(u) * x / (u - 1)
 are measured by ``tests/test_vecmath.py`` on every float32 of a dense grid including the extremes
 and subnormals (at most a few units in the last place; see :data:`MAX_ULP`).
 
-:func:`vectorise` rewrites a float32 expression of the code generators to call them. Use them in numba code (they are ``numba.njit(inline="always")``); from Python they run too:
+:func:`vectorise` rewrites a float32 expression of the code generators to call them. Use them in
+numba code (they are ``numba.njit(inline="always")``); from Python they run too:
 
     >>> import numpy as np
     >>> float(exp32(np.float32(1.0))), float(log32(np.float32(np.e)))
