@@ -173,7 +173,7 @@ def test_fused_kernel_lists_its_transcendental_steps_and_writes_into_out():
     steps = kernel.transcendental_ops()
     assert [name for name, _ in steps] == ["tanh"]  # z**2 is cheap code
     x = np.linspace(-2, 2, 101, dtype=np.float32)
-    np.testing.assert_allclose(steps[0][1](x), np.tanh(x))
+    np.testing.assert_allclose(steps[0][1](x), np.tanh(x), rtol=3e-7)  # vecmath's tanh: within 4 ulp
     out = np.empty_like(x)
     got = kernel(x, out=out)
     assert np.shares_memory(got, out)

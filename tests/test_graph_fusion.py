@@ -88,7 +88,15 @@ def test_generated_sources_compile_and_show_every_target():
     x, y = T.vector("x", "float32"), T.vector("y", "float32")
     f = T.function([x, y], T.softplus(x) * y - T.sigmoid(y), fusion="numpy")
     src = f.source
-    assert src.count("def fused") == 5  # numpy blocks, numba, hybrid (driver and two numba loops)
+    # numpy blocks, numba, hybrid (driver and one numba loop: float32 exp/log1p are vectorised code there)
+    assert src.count("def fused") == 4 and "vm.log1p32(" in src and "vm.exp32(" in src
+    T.config.vector_math = False
+    try:
+        scalar_src = T.function([x, y], T.softplus(x) * y - T.sigmoid(y), fusion="numpy").source
+    finally:
+        T.config.vector_math = True
+    assert scalar_src.count("def fused") == 5  # the hybrid's exp and log1p are numpy ufuncs between two loops
+    assert "vm." not in scalar_src and "math.log1p(" in scalar_src
     compile(src.split("# CUDA")[0], "<fused>", "exec")  # valid Python
     (k,) = f.kernels
     in_p, out_p, op, _ = codegen.cuda_source(k.program)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from coursekit.graph.codegen import (
+    NUMBA_OPTIONS,
     Instr,
     Program,
     compile_source,
@@ -23,6 +24,7 @@ from coursekit.graph.codegen import (
     cupy_kernel,
     numba_source,
     numpy_blocks_source,
+    scalar_expr,
 )
 from coursekit.graph.hybrid import hybrid_blocks_source
 from coursekit.graph.nodes import (
@@ -96,7 +98,7 @@ class FusedKernel:
         sliced = (True,) * len(self.program.in_dtypes)
         np_src, consts, bufs = numpy_blocks_source(self.program, sliced, f"{self.name}_blocks")
         nb_src, _ = numba_source(self.program, sliced, f"{self.name}_numba", config.vector_math)
-        hy_src, _, _ = hybrid_blocks_source(self.program, sliced, f"{self.name}_hybrid")
+        hy_src, _, _ = hybrid_blocks_source(self.program, sliced, f"{self.name}_hybrid", config.vector_math)
         in_p, out_p, op, nm = cuda_source(self.program, f"{self.name}_cuda")
         inputs = ", ".join(f"i{k}={n}" for k, n in enumerate(self.program.in_names))
         buf_txt = ", ".join(
@@ -111,14 +113,18 @@ class FusedKernel:
         )
 
     def transcendental_ops(self) -> list[tuple[str, Any]]:
-        """The program's expensive steps as the hybrid generator runs them (numpy ufuncs): one
-        ``(op name, f)`` per transcendental instruction, in order, where ``f(x)`` applies that op's numpy
-        function to one array (its array arguments all ``x``, its constants kept). ``x**2`` and ``x**1``
-        are cheap code, so not listed. Timing each ``f`` on a cache-resident array
-        (:func:`coursekit.perf.opcost.elementwise_rates`) bounds the kernel's elements per second."""
-        from coursekit.graph.hybrid import _expensive
+        """The program's transcendental steps as the hybrid generator runs them: one ``(op name, f)``
+        per transcendental instruction, in order, where ``f(x)`` applies that op to one flat array (its
+        array arguments all ``x``, its constants kept): numpy's ufunc, or, for a float32 op that
+        :mod:`coursekit.graph.vecmath` vectorises while ``config.vector_math`` is on, a numba loop of
+        the op's vectorised scalar code. ``x**2`` and ``x**1`` are cheap code, so not listed. Timing
+        each ``f`` on a cache-resident array (:func:`coursekit.perf.opcost.elementwise_rates`) bounds
+        the kernel's elements per second."""
+        from coursekit.graph.hybrid import _expensive, vectorised
 
         def one_array(ins) -> Any:
+            if config.vector_math and vectorised(ins):
+                return _vectorised_loop(ins)
             return lambda x: ins.op.impl(*[v if kind == "const" else x for kind, v in ins.args])
 
         return [(ins.op.name, one_array(ins)) for ins in self.program.instrs if _expensive(ins)]
@@ -154,8 +160,10 @@ class FusedKernel:
             if gen == "hybrid":
                 import numba
 
-                src, consts, bufs = hybrid_blocks_source(self.program, sliced, self.name)
-                ns = {"np": np, "numba": numba, "math": math, **consts}
+                from coursekit.graph import vecmath
+
+                src, consts, bufs = hybrid_blocks_source(self.program, sliced, self.name, config.vector_math)
+                ns = {"np": np, "numba": numba, "math": math, "vm": vecmath, **consts}
             else:
                 src, consts, bufs = numpy_blocks_source(self.program, sliced, self.name)
                 ns = {"np": np, **consts}
@@ -274,6 +282,33 @@ class FusedKernel:
         the same program can run it: ``other.plan = kernel.best_plan(1)``."""
         on = {plan: t for plan, t in self.measured.items() if plan[0] != "numba" and plan[1] == threads}
         return min(on, key=on.__getitem__) if on else None
+
+
+def _vectorised_loop(ins):
+    """``f(x)``: a numba loop computing instruction ``ins`` on every element of flat array ``x`` (all
+    its array arguments ``x``), with :mod:`coursekit.graph.vecmath`'s functions; into a reused buffer."""
+    import numba
+
+    from coursekit.graph import vecmath
+
+    consts: dict = {}
+    expr = scalar_expr(ins, ["v"] * len(ins.args), consts, vector_math=True)
+    src = (
+        f"@numba.njit(nogil=True, cache=False, {NUMBA_OPTIONS})\n"
+        "def one_op(xs, out):\n"
+        "    for j in range(xs.shape[0]):\n"
+        "        v = xs[j]\n"
+        f"        out[j] = {expr}\n"
+    )
+    fn = compile_source(src, "one_op", {"np": np, "numba": numba, "math": math, "vm": vecmath, **consts})
+    buffers: dict[int, np.ndarray] = {}
+
+    def apply(x: np.ndarray) -> np.ndarray:
+        out = buffers.setdefault(x.size, np.empty(x.size, ins.dtype))
+        fn(x.reshape(-1), out)
+        return out
+
+    return apply
 
 
 class FusedElemwise(Op):

@@ -25,16 +25,31 @@ from coursekit.graph.codegen import (
 
 
 def _expensive(ins) -> bool:
-    """Whether ``ins`` runs as a numpy ufunc step: its op's declared cost class is "transcendental" (ops.py)."""
+    """Whether ``ins`` is transcendental: its op's declared cost class is "transcendental" (ops.py)."""
     if ins.op.name == "pow" and ins.args[1][0] == "const":  # x**2 and x**1 become cheap code
         return float(np.asarray(ins.args[1][1])) not in (1.0, 2.0)
     return ins.op.cost == "transcendental"
 
 
-def plan(prog: Program) -> list[tuple]:
+def vectorised(ins) -> bool:
+    """Whether ``ins`` is a float32 op whose scalar code :mod:`coursekit.graph.vecmath` turns into
+    calls LLVM vectorises (no C-library call left: exp, log, log1p, tanh, sigmoid, softplus ...)."""
+    from coursekit.graph.vecmath import vectorise
+
+    return ins.dtype == np.float32 and "math." not in vectorise(ins.op.py).replace("math.sqrt(", "")
+
+
+def as_ufunc(ins, vector_math: bool = False) -> bool:
+    """Whether the hybrid generator runs ``ins`` as a numpy ufunc step: a transcendental op, unless
+    ``vector_math`` and :func:`vectorised` (then a numba loop computes it, vectorised)."""
+    return _expensive(ins) and not (vector_math and vectorised(ins))
+
+
+def plan(prog: Program, vector_math: bool = False) -> list[tuple]:
     """Steps in order: ``("seg", [j, ...])`` for a run of cheap instructions, ``("uf", j)`` for an
-    expensive one. Cheap instructions run as late as possible: just before the first expensive op that
-    needs them, or in the last segment, so few of their results have to be stored in a buffer."""
+    expensive one (:func:`as_ufunc`). Cheap instructions run as late as possible: just before the first
+    expensive op that needs them, or in the last segment, so few of their results have to be stored in
+    a buffer."""
     steps: list[tuple] = []
     placed: set[int] = set()
 
@@ -42,14 +57,14 @@ def plan(prog: Program) -> list[tuple]:
         found, stack = set(), [v for kind, v in prog.instrs[j].args if kind == "tmp"]
         while stack:
             t = stack.pop()
-            if t in placed or t in found or _expensive(prog.instrs[t]):
+            if t in placed or t in found or as_ufunc(prog.instrs[t], vector_math):
                 continue
             found.add(t)
             stack += [v for kind, v in prog.instrs[t].args if kind == "tmp"]
         return sorted(found)
 
     for j, ins in enumerate(prog.instrs):
-        if _expensive(ins):
+        if as_ufunc(ins, vector_math):
             seg = cheap_closure(j)
             if seg:
                 steps.append(("seg", seg))
@@ -62,10 +77,11 @@ def plan(prog: Program) -> list[tuple]:
     return steps
 
 
-def hybrid_blocks_source(prog: Program, sliced, name: str = "fused_hybrid"):
+def hybrid_blocks_source(prog: Program, sliced, name: str = "fused_hybrid", vector_math: bool = False):
     """Like :func:`codegen.numpy_blocks_source` (same driver signature), plus the numba segment
-    functions defined before it. Returns ``(source, constants, buffers)``."""
-    steps = plan(prog)
+    functions defined before it (``vector_math``: float32 transcendentals computed in them, by
+    :mod:`coursekit.graph.vecmath`). Returns ``(source, constants, buffers)``."""
+    steps = plan(prog, vector_math)
     root = len(prog.instrs) - 1
     step_of = {j: k for k, (kind, v) in enumerate(steps) for j in (v if kind == "seg" else [v])}
     last_use: dict[int, int] = {}
@@ -139,7 +155,7 @@ def hybrid_blocks_source(prog: Program, sliced, name: str = "fused_hybrid"):
         for j in v:
             ins = prog.instrs[j]
             names = [f"v{a}" if ak == "in" else f"t{a}" for ak, a in ins.args]
-            src.append(f"        t{j} = {scalar_expr(ins, names, consts)}")
+            src.append(f"        t{j} = {scalar_expr(ins, names, consts, vector_math)}")
         src += [f"        w{n}[j] = t{j}" for n, j in enumerate(writes)]
         segments.append("\n".join(src))
         ops = ", ".join(prog.instrs[j].op.name for j in v)
