@@ -42,6 +42,7 @@
 # %% tags=["nbval-ignore-output"]
 import math
 import textwrap
+from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -57,7 +58,10 @@ from coursekit.perf import (
     compare,
     crossover,
     mimd,
+    published,
+    published_points,
     reference,
+    reveal,
     roofline,
     timing,
 )
@@ -500,6 +504,7 @@ ck.show(simt.time_divergence)
 # %% tags=["nbval-ignore-output"]
 # measured on this GPU (checked against numpy, then timed), else recorded on one, else nothing to show
 div = reference.gpu_result("divergence", measure=lambda: simt.time_divergence(1 << 22, work=200), gpu=info.gpu)
+gpu_figures = []  # (figure, value, tier, source): each GPU cell adds what it showed, for the summary
 if div.source == "measured":
     d = div.value
     print(f"divergent warps take {d['ratio']:.2f}x as long: warps agree {timing.format_seconds(d['agree_s'])}, "
@@ -511,8 +516,11 @@ elif div:
           f"{d['ratio']:.2f}x as long ({timing.format_seconds(d['agree_s'])} vs "
           f"{timing.format_seconds(d['alternate_s'])})")
 else:
-    print("No GPU here: divergence has no cost on the simulator, which runs one thread at a time. "
-          "On a GPU, alternating lanes make each warp run both branches: expect about twice the time.")
+    print(reveal.no_figure_line("the cost of divergent warps"))
+    print("Divergence has no cost on the simulator, which runs one thread at a time. On a GPU, alternating "
+          "lanes make each warp run both branches: expect about twice the time (a prediction, not a figure).")
+gpu_figures.append(("divergent / uniform warps, time", f"{div.value['ratio']:.2f}x" if div else "none",
+                    div.source if div else "no tier holds it", div.label if div else "-"))
 
 # %% [markdown]
 # **SIMT code on SIMD lanes.** OpenCL kernels use the same model as CUDA (work-items = threads,
@@ -681,8 +689,14 @@ assert passes_per_element > 2, "a * x + y reads x and y and writes a result: at 
 
 # %% [markdown]
 # Now the course's kernels, timed here and placed at their intensity. Next to this CPU's roof: the
-# GPU's roofline, recorded on a real GPU where one has been recorded in `data/reference/`, otherwise
-# the H100's *published* peaks (dotted; labelled as such).
+# GPU's roofline, measured on this GPU if there is one, else recorded on a real GPU where one has been
+# recorded in `data/reference/`, otherwise the H100's datasheet peaks (dotted; labelled as such).
+# Without a GPU, what benchmarks *measured* on an H100 stands under those roofs as hollow diamonds
+# (published measurements, each source printed): a BabelStream triad in float64 under the FP32 roof
+# (a memory-bound point lies on the bandwidth slope, which is the same for every precision), and
+# the best BF16 matrix multiply found by "maximum achievable matmul FLOPS" under a second, BF16
+# tensor-core roof from the same datasheet. No published FP32 matmul on an H100 is in the course's
+# data, so nothing stands under the FP32 compute roof.
 
 # %% tags=["nbval-ignore-output"]
 kernels = ceilings.course_kernels("cpu")
@@ -691,14 +705,39 @@ if info.gpu:
     gpu_here = ceilings.measure_ceilings("cuda")
     roofs.append(gpu_here)
     all_kernels += ceilings.course_kernels("cuda")
+    gpu_figures.append(("GPU memory bandwidth (triad) / FP32 GEMM", f"{gpu_here.bytes_per_s / 1e12:.2f} TB/s / "
+                        f"{gpu_here.flop_per_s / 1e12:.1f} TFLOP/s", "measured", gpu_here.label))
 else:
     gpu_ref, gpu_ref_kernels = reference.load_reference("H100")
-    roofs.append(gpu_ref)
+    if gpu_ref.source == "published":  # no recorded run: the datasheet roofs, and what benchmarks measured
+        gpu_ref = replace(gpu_ref, name="H100 SXM, FP32 datasheet peaks")
+        bf16_roof = replace(gpu_ref, name="H100 SXM, BF16 tensor-core datasheet peaks", dtype="bfloat16",
+                            flop_per_s=reference.H100_BF16_DENSE_FLOP_PER_S)
+        h100_triad = published.get("azure-h100-babelstream-triad")
+        h100_mamf = published.get("mamf-h100-sxm-bf16")
+        gpu_ref_kernels = [published_points.triad(h100_triad, gpu_ref.name, "H100 triad fp64 (published)"),
+                           published_points.matmul(h100_mamf, bf16_roof.name, "H100 matmul bf16 (published)")]
+        roofs.append(bf16_roof)
+        print(f"No GPU here (nor a run recorded on one): the GPU roofs are the {h100.name}'s datasheet peaks "
+              f"({h100.source}), FP32 and dense BF16 on tensor cores; the hollow diamonds are published measurements:")
+        for entry in (h100_triad, h100_mamf):
+            print(f"  {published.describe(entry)}")
+            gpu_figures.append((f"H100 {entry.quantity.replace('_', ' ')} ({entry.precision})",
+                                f"{entry.value:g} {entry.unit}", published.TIER, entry.id))
+    else:
+        print(f"No GPU here: the GPU roof is {gpu_ref.label}.")
+    roofs.insert(1, gpu_ref)
     all_kernels += gpu_ref_kernels
-    print(f"No GPU here: the GPU roof is {gpu_ref.label}.")
 ax = roofline.plot(roofs, all_kernels,
                    title=basics_findings.ridge_title([(k.name, k.intensity) for k in kernels], here.ridge))
+if any(k.tier == published.TIER for k in all_kernels):  # say in the legend what a hollow diamond is
+    ax.legend(handles=[*ax.get_legend_handles_labels()[0], published_points.legend_handle()], fontsize=8,
+              loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # below: clear of ridges and labels
 plt.show()
+for k in all_kernels:  # a published point stands under its own roof (an H100 reaches less than its datasheet)
+    if k.tier == published.TIER:
+        roof = next(r for r in roofs if r.name == k.device)
+        assert k.flop_per_s < roof.attainable(k.intensity), f"{k.name} is under the {roof.name} roof"
 roofline.kernel_table(roofs, all_kernels)[["device", "kernel", "intensity", "time", "gflops", "of_roof", "bound"]]
 
 # %%
@@ -805,21 +844,96 @@ curves = {"add": {CPU: crossover.measure_cpu("add", add_sizes, cpu_threads)},
 for op in ("add", "matmul"):
     by_threads = curves[op][CPU].groupby("threads")["n"].apply(lambda ns: ", ".join(f"{n:,}" for n in ns))
     print(f"{op:>6}, CPU: fastest with " + "; ".join(f"{t} thread(s) at n = {ns}" for t, ns in by_threads.items()))
+
+# %% [markdown]
+# ### Predict, then reveal: how fast do the copies go?
+# With its data on the host, an element-wise add on the GPU is mostly copying: two inputs in, one
+# result out, over the host link. Before the GPU's curves, predict the rate at which an H100 copies
+# from pinned (page-locked) host memory into its own memory over its PCIe 5.0 x16 link. The cell
+# below puts the ceilings on screen and the roofline's own prediction (a copy at the link's peak);
+# write your estimate, in GB/s, in `my_guess` (not graded), then run it and the next cell.
+
+# %%
+print(f"ceilings of the {h100.name} (datasheet): host link PCIe 5.0 x16, "
+      f"{crossover.PCIE5_X16_BYTES_PER_S / 1e9:.0f} GB/s per direction; memory {h100.bytes_per_s / 1e12:.2f} TB/s; "
+      f"FP32 {h100.flop_per_s / 1e12:.0f} TFLOP/s")
+h2d_roofline = crossover.PCIE5_X16_BYTES_PER_S  # the roofline's prediction: copies at the link's peak
+print(f"the roofline's prediction: host-to-device copies at the link's peak, {h2d_roofline / 1e9:.0f} GB/s")
+my_guess = None  # your estimate, in GB/s
+
+# %% tags=["nbval-ignore-output"]
+link_rates = {}  # GB/s of each kind of copy, when measured on this GPU
+
+
+def measure_h2d():
+    """Copies of 256 MiB from pinned host memory to this GPU (bytes/s); keeps every rate measured."""
+    from coursekit.gpu import streams
+
+    link_rates.update(streams.transfer_rates(1 << 28))
+    return link_rates["h2d_pinned_gbs"] * 1e9
+
+
+h2d = reference.gpu_result(
+    "h2d_bandwidth", measure=measure_h2d, gpu=info.gpu,
+    published_measurement=lambda: published.published_result("h2d_bandwidth", "H100", host_memory="pinned"))
+h2d_reveal = reveal.reveal("host-to-device copies from pinned memory", "GB/s", h2d, roofline_prediction=h2d_roofline,
+                           guess=my_guess, roofline_basis="PCIe 5.0 x16 datasheet peak")
+print(h2d_reveal.text())
+if h2d.source == "measured":
+    d2h_rate, link_gpu = link_rates["d2h_pinned_gbs"] * 1e9, "this GPU (measured copy rates)"
+else:
+    d2h = published.published_result("d2h_bandwidth", "H100", host_memory="pinned")
+    d2h_rate, link_gpu = d2h.value, "an H100 (published copy rates)"
+    print(f"and back, device to host: {d2h.value / 1e9:.3g} GB/s ({d2h.label})")
+if h2d.source == published.TIER:  # fixed data: the revealed figure is below the roofline's prediction
+    assert h2d.value < h2d_roofline and h2d_reveal.roofline_error > 0, "no copy reaches the link's datasheet peak"
+n_big = add_sizes[-1]
+link_bytes = crossover.cost("add", n_big)[2]  # two inputs in, the result out
+copies_floor_s = 2 * link_bytes / 3 / h2d.value + link_bytes / 3 / d2h_rate
+cpu_big_s = curves["add"][CPU].set_index("n").loc[n_big, "compute_s"]
+print(basics_findings.copies_floor_sentence("add", n_big, copies_floor_s, cpu_big_s, link_gpu))
+h2d_source = (published.find("h2d_bandwidth", "H100", host_memory="pinned")[0].id if h2d.source == published.TIER
+              else h2d.label)
+gpu_figures.append(("H100 host-to-device copy, pinned" if h2d.source != "measured" else "host-to-device copy, pinned",
+                    f"{h2d.value / 1e9:.3g} GB/s", h2d.source, h2d_source))
+
+# %% [markdown]
+# The copies alone set a floor under the GPU's time for the add: the last line printed compares it
+# with this CPU's whole add at the largest size. Now the GPU's curves, with and without the copies.
+
+# %% tags=["nbval-ignore-output"]
 gpu_curves = reference.gpu_result(
     "crossover", gpu=info.gpu,
     measure=lambda: [*crossover.measure("add", add_sizes, device="cuda").to_dict("records"),
                      *crossover.measure("matmul", mm_sizes, device="cuda").to_dict("records")])
+bounds = []  # labels of GPU curves that are bounds, not measurements
 if gpu_curves:  # measured on this GPU, or recorded on one
     gpu_side = "this GPU (measured)" if gpu_curves.source == "measured" else "the recorded GPU"
     for op in ("add", "matmul"):
         curves[op][gpu_curves.label] = crossover.from_recorded(gpu_curves.value, op)
-else:
-    gpu_side = "the H100 as predicted from its datasheet (not measured)"
-    print(f"No GPU here and no recorded GPU run yet: the GPU curves are best-case *bounds* from the H100's "
-          f"published peaks, PCIe 5.0 x16 (64 GB/s), {crossover.LAUNCH_LATENCY_S * 1e6:.0f} us per launch and "
-          f"{crossover.COPY_LATENCY_S * 1e6:.0f} us per copy (typical latencies): not measurements.")
+else:  # a bound, each component from the best tier that holds it
+    parts = {
+        "flop_per_s": crossover.Part(h100.flop_per_s, "datasheet peak", f"{h100.name}, {h100.source}; no published "
+                                     "FP32 matmul on an H100 is in the course's data"),
+        "bytes_per_s": crossover.Part.from_entry(published.get("azure-h100-babelstream-triad")),
+        "h2d_bytes_per_s": crossover.Part.from_entry(published.get("azure-h100-nvbandwidth-h2d")),
+        "d2h_bytes_per_s": crossover.Part.from_entry(published.get("azure-h100-nvbandwidth-d2h")),
+        "launch_s": crossover.Part.from_entry(published.get("tritonbench1017-gb200-culaunchkernel"),
+                                              "another GPU, a GB200: no H100 figure is in the data"),
+        "copy_latency_s": crossover.Part(crossover.COPY_LATENCY_S, "typical value", "driver, DMA set-up and PCIe "
+                                         "round trip; no published measurement is in the course's data"),
+    }
+    gpu_side = "the H100 bound (published measurements + datasheet; not measured)"
+    label = "\n".join(textwrap.wrap(crossover.parts_legend("H100", parts), 48))
+    bounds.append(label)
+    print("No GPU here (nor a run recorded on one): the GPU curves are a best-case *bound* for an H100, not a "
+          "measurement, built from one figure per component:")
+    print("\n".join(f"  {line}" for line in crossover.parts_lines(parts)))
     for op, sizes in (("add", add_sizes), ("matmul", mm_sizes)):
-        curves[op]["H100 bound (published peaks + latency)"] = crossover.bound_from_published(h100, op, sizes)
+        curves[op][label] = crossover.bound_from_components(op, sizes, parts)
+    add_bound = curves["add"][label].set_index("n").loc[n_big, "with_copies_s"]
+    gpu_figures.append((f"H100 add with copies, n = {n_big:,}", f"at least {timing.format_seconds(add_bound)}",
+                        "bound", "published measurements (memory, copies, launch) + FP32 datasheet + typical latency"))
 
 faster = {}  # (op, GPU label, column) -> the sizes at which the GPU is faster than the CPU
 for op in ("add", "matmul"):
@@ -829,7 +943,7 @@ for op in ("add", "matmul"):
             merged = cpu_curve.merge(gpu_curve, on="n", suffixes=("_cpu", "_gpu"))
             for column in ("compute_s", "with_copies_s"):
                 faster[op, label, column] = merged.loc[merged[f"{column}_gpu"] < merged["compute_s_cpu"], "n"].tolist()
-            print(f"{op:>6}: {label} is faster than the CPU at n = "
+            print(f"{op:>6}: {'the bound' if label in bounds else label} is faster than the CPU at n = "
                   f"{', '.join(f'{n:,}' for n in faster[op, label, 'compute_s']) or 'none'} (data on the GPU); "
                   f"with copies at n = {', '.join(f'{n:,}' for n in faster[op, label, 'with_copies_s']) or 'none'}")
 
@@ -843,18 +957,23 @@ def finding(op):
     return "\n".join(textwrap.wrap(title, 60))
 
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
 for ax, op in zip(axes, ("add", "matmul"), strict=True):
-    crossover.plot(curves[op], op, ax=ax, title=finding(op))
+    crossover.plot(curves[op], op, ax=ax, title=finding(op), bounds=bounds)
     ax.title.set_fontsize(9)
+    ax.legend(fontsize=7)
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
 # Read the dashed lines (with copies) against the CPU's; the titles say what they show, and whether
-# the GPU side is measured or predicted. Matrix multiply does `2n^3` FLOP on `3n^2` numbers copied,
-# so for large enough `n` its arithmetic outgrows the copies, and a GPU can win even when it must
-# copy. Element-wise add does one FLOP per 12 bytes: copying its inputs and output over the
+# the GPU side is measured or a bound. Without a GPU it is a bound (no markers; dotted without the
+# copies, dash-dotted with them): each component is the best figure the course has for it, and the
+# legend and the lines printed above say which are published measurements (an H100's memory and
+# copy rates, a launch on another GPU) and which are not (the FP32 datasheet peak, a typical copy
+# latency). A bound is a best case: expect a real run to be slower. Matrix multiply does `2n^3` FLOP
+# on `3n^2` numbers copied, so for large enough `n` its arithmetic outgrows the copies, and a GPU
+# can win even when it must copy. Element-wise add does one FLOP per 12 bytes: copying its inputs and output over the
 # host link moves as many bytes as the CPU's whole computation reads and writes, so with copies the
 # GPU can at best win by the ratio of link bandwidth to the CPU's memory bandwidth. Every launch
 # and every copy also costs microseconds whatever its size (the latency floor above): that is why
@@ -903,6 +1022,8 @@ ck.checks.passed("nb01_crossover", 2, hidden=True)
 # A GPU call such as `torch.matmul(x, y)` on CUDA tensors returns as soon as the work is *queued*;
 # the GPU does it later. A timer around the call alone measures the queueing, not the work. Correct
 # GPU timing synchronises (`torch.cuda.synchronize()`, or CUDA events): `coursekit.perf.timing` does.
+# Without a GPU, the cell below prints what a launch cost where it was measured (another GPU, named
+# with its source) and, from the H100's datasheet, the least time its 4096 x 4096 matmul can take.
 #
 # `time_launches` measures the pitfall properly: it warms up (the first launch pays for start-up),
 # then times several launches, each on an idle device, reading the clock twice — when the call
@@ -921,6 +1042,8 @@ if info.gpu:
     print(f"timing.benchmark with CUDA events: {timing.format_seconds(events.median)} "
           f"(IQR {timing.format_seconds(events.iqr)})")
     assert pitfall_gpu.ratio > 5, "the launch returns long before the matmul has finished"
+    gpu_figures.append(("4096^3 matmul: synchronised / launch-only time", f"{pitfall_gpu.ratio:,.0f}x", "measured",
+                        f"{device.gpus()[0].name}, measured here"))
 elif (recorded_pitfall := reference.gpu_result("async_pitfall")):
     pit = recorded_pitfall.value
     spread = lambda key: f" (IQR {timing.format_seconds(pit[key])})" if key in pit else ""  # noqa: E731
@@ -928,8 +1051,24 @@ elif (recorded_pitfall := reference.gpu_result("async_pitfall")):
           f"{pit['n']} x {pit['n']} matmul: unsynchronised {timing.format_seconds(pit['unsynchronised_s'])}"
           f"{spread('unsynchronised_iqr_s')}, synchronised {timing.format_seconds(pit['synchronised_s'])}"
           f"{spread('synchronised_iqr_s')}.")
-else:
-    print("No GPU here and no recorded GPU run yet. The same effect, on a real asynchronous queue on this CPU:")
+    gpu_figures.append(("matmul: synchronised / launch-only time",
+                        f"{pit['synchronised_s'] / pit['unsynchronised_s']:,.0f}x", "recorded", recorded_pitfall.label))
+else:  # published measurements of a launch (another GPU), and the datasheet's floor under the matmul
+    enqueue = published.get("ocannl488-rtx5070ti-launch-enqueue")
+    synced = published.get("ocannl488-rtx5070ti-launch-synced")
+    matmul_floor_s = 2 * 4096**3 / h100.flop_per_s  # a prediction: at the FP32 datasheet peak
+    print(f"No GPU here (nor a run recorded on one). Published measurements of a launch of no work, "
+          f"on another GPU ({enqueue.device}):")
+    for entry in (enqueue, synced):
+        print(f"  {published.describe(entry)}")
+    print(f"From the {h100.name} datasheet ({h100.flop_per_s / 1e12:.0f} TFLOP/s FP32), predicted: "
+          + basics_findings.pitfall_prediction(published.si_value(enqueue), published.si_value(synced), matmul_floor_s,
+                                               "a 4096 x 4096 FP32 matmul"))
+    assert matmul_floor_s > 100 * published.si_value(synced), "on fixed data: the work dwarfs the launch"
+    gpu_figures.append(("launch of no work: enqueue / waited for (RTX 5070 Ti, WSL2)",
+                        f"{enqueue.value:g} / {synced.value:g} {synced.unit}", published.TIER,
+                        f"{enqueue.id}, {synced.id}"))
+    print("The same effect, on a real asynchronous queue on this CPU:")
 
 # %% [markdown]
 # The same contract exists on the CPU: `BackgroundQueue.submit` returns at once and a background
@@ -1072,6 +1211,21 @@ summary = pd.DataFrame([
 summary
 
 # %% [markdown]
+# And every GPU figure the cells above showed, with its tier (measured on this GPU, recorded by the
+# course on one, a published measurement made elsewhere, a bound, or a datasheet peak) and its
+# source (a published entry's id in `data/published/`):
+
+# %% tags=["nbval-ignore-output"]
+gpu_summary = pd.DataFrame(
+    [*gpu_figures, (f"{h100.name} peaks: FP32 / dense BF16 / memory",
+                    f"{h100.flop_per_s / 1e12:.0f} / {reference.H100_BF16_DENSE_FLOP_PER_S / 1e12:.0f} TFLOP/s / "
+                    f"{h100.bytes_per_s / 1e12:.2f} TB/s", "datasheet peak", h100.source)],
+    columns=["GPU figure shown", "value", "tier", "source"]).set_index("GPU figure shown")
+assert set(gpu_summary["tier"]) <= {"measured", "recorded", published.TIER, "bound", "datasheet peak",
+                                    "no tier holds it"}, "every GPU figure says its tier"
+gpu_summary
+
+# %% [markdown]
 # How much memory does this notebook's kernel hold now? Binder gives a session about 2 GiB. The
 # large arrays were freed when their section ended; what remains is mostly the libraries loaded
 # along the way (PyTorch, PoCL's LLVM compiler, numba), which stay until the kernel is shut down.
@@ -1084,7 +1238,11 @@ print(f"this notebook's kernel holds {rss_mib:,.0f} MiB (resident set size)")
 
 # %% [markdown]
 # ## Summary
-# The table above holds this machine's key numbers. What they measure:
+# The first table above holds this machine's key numbers; the second, each GPU figure shown and
+# where it comes from. Without a GPU those are published measurements made elsewhere (an H100's
+# memory and copy rates and its best BF16 matmul, a launch on another GPU), a bound built from them
+# and the FP32 datasheet peak, and the datasheet peaks themselves; no tier holds a measured cost of
+# divergence. What the measurements mean:
 # - **MIMD** (cores): independent instruction streams; on a quiet machine, speed-up up to the core
 #   count, then none.
 # - **SIMD** (vector lanes): one instruction on many numbers; numpy's elements per cycle against a

@@ -217,3 +217,20 @@ def test_dgx1_lecture_figure_is_fp16():
     p100 = reference.PUBLISHED["NVIDIA P100 SXM2 (1/8 of a DGX-1)"]
     assert reference.DGX1_GPUS * reference.P100_SXM2_FP16_FLOP_PER_S == pytest.approx(170e12, rel=0.01)
     assert reference.DGX1_GPUS * p100.flop_per_s == pytest.approx(85e12, rel=0.01)
+
+
+# ----------------------------------------------------------- GPU figures from elsewhere
+
+
+def test_copies_floor_says_the_gpu_cannot_win_only_when_the_copies_alone_are_slower():
+    slower = bf.copies_floor_sentence("add", 1 << 20, 245e-6, 184e-6, "an H100")
+    assert "at least 245 us" in slower and "184 us" in slower and "cannot win" in slower and "1.3x" in slower
+    room = bf.copies_floor_sentence("add", 1 << 20, 100e-6, 300e-6, "an H100")
+    assert "cannot win" not in room and "3.0x of room" in room
+
+
+def test_pitfall_prediction_calls_the_timer_too_short_only_when_the_work_outlasts_the_launch():
+    long_work = bf.pitfall_prediction(2.65e-6, 6.43e-6, 2 * 4096**3 / 67e12, "a 4096 x 4096 FP32 matmul")
+    assert "2.05 ms" in long_work and "774x too short" in long_work
+    tiny_work = bf.pitfall_prediction(2.65e-6, 6.43e-6, 2.7e-6, "a tiny add")
+    assert "too short" not in tiny_work and "would not show" in tiny_work

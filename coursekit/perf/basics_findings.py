@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from coursekit.perf.timing import format_seconds
+
 # Two rates closer than this factor are "about the same" here: timings on a shared machine vary by
 # a few tens of per cent from run to run.
 SAME_WITHIN = 1.25
@@ -226,3 +228,31 @@ def mapreduce_sentence(seconds_by_workers: Mapping[int, float]) -> str:
     return (
         f"{counts[-1]} workers and {counts[0]} took about the same time: the split saved about what the start-up cost"
     )
+
+
+def copies_floor_sentence(op: str, n: int, gpu_floor_s: float, cpu_s: float, gpu: str) -> str:
+    """What the copies alone cost on ``gpu`` (``gpu_floor_s``: the bytes over the host link at its
+    copy rates, seconds) against the CPU's whole ``op`` at size ``n`` (``cpu_s``, measured here):
+    "the GPU cannot win" only when the copies alone already take longer than the CPU's operation."""
+    head = (
+        f"{op} at n = {n:,} with copies: at least {format_seconds(gpu_floor_s)} on {gpu} for the copies alone, "
+        f"vs {format_seconds(cpu_s)} for the whole {op} on this CPU (measured)"
+    )
+    if gpu_floor_s > cpu_s:
+        return f"{head}: the copies alone take {times(gpu_floor_s / cpu_s)} the CPU's time, so the GPU cannot win"
+    return f"{head}: the copies leave the GPU {times(cpu_s / gpu_floor_s)} of room, if the rest is fast"
+
+
+def pitfall_prediction(enqueue_s: float, synced_s: float, work_floor_s: float, work: str) -> str:
+    """The pitfall predicted from figures measured elsewhere: an unsynchronised timer sees about the
+    launch's enqueue time (``enqueue_s``; ``synced_s`` is a launch of no work waited for), while
+    ``work`` must take at least ``work_floor_s`` (seconds, e.g. from a datasheet peak). A timer "too
+    short by" the ratio only when the work's floor exceeds the enqueue time by :data:`SAME_WITHIN`."""
+    head = (
+        f"an unsynchronised timer sees the launch return in about {format_seconds(enqueue_s)} "
+        f"({format_seconds(synced_s)} when a launch of no work is waited for); {work} must take at least "
+        f"{format_seconds(work_floor_s)}"
+    )
+    if work_floor_s > enqueue_s * SAME_WITHIN:
+        return f"{head}: the unsynchronised timer would be {times(work_floor_s / enqueue_s)} too short"
+    return f"{head}: no longer than the launch, so the pitfall would not show on this work"

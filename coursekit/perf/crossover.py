@@ -3,18 +3,25 @@ host<->device copies, to compare the curves (reading off the crossover is Exerci
 
 Without a GPU, the GPU side comes from a recorded run (``data/reference/``) or, failing that,
 from a *bound* computed from a device's published peaks: ``max(FLOP / peak, bytes / bandwidth)``,
-plus copies over the host link. A bound is a best case, never a measurement, and is labelled so.
+plus copies over the host link; or from one figure per component (:func:`bound_from_components`:
+each a published measurement where one exists, else a datasheet peak or a typical value, named in
+its label). A bound is a best case, never a measurement, and is labelled so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from coursekit.perf import timing
 from coursekit.perf.reference import ReferenceDevice
+
+if TYPE_CHECKING:
+    from coursekit.perf.published import Entry
 
 # PCI Express 5.0 x16, per direction (PCI-SIG): the host link of H100/H200 boards.
 PCIE5_X16_BYTES_PER_S = 64e9
@@ -125,17 +132,108 @@ def bound_from_published(
     return pd.DataFrame(rows)
 
 
-def plot(curves: dict[str, pd.DataFrame], op: str, ax=None, title: str | None = None):
+# The components of a bound built piece by piece (:func:`bound_from_components`): key -> (what it
+# is, its short name for a legend, the unit it is printed in, that unit's SI factor).
+COMPONENTS: dict[str, tuple[str, str, str, float]] = {
+    "flop_per_s": ("FP32 compute", "FP32 peak", "TFLOP/s", 1e12),
+    "bytes_per_s": ("device memory bandwidth", "memory", "TB/s", 1e12),
+    "h2d_bytes_per_s": ("host-to-device copies", "copy in", "GB/s", 1e9),
+    "d2h_bytes_per_s": ("device-to-host copies", "copy out", "GB/s", 1e9),
+    "launch_s": ("kernel launch", "launch", "us", 1e-6),
+    "copy_latency_s": ("fixed cost per copy", "copy latency", "us", 1e-6),
+}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One component of a bound: ``value`` in SI units (FLOP/s, bytes/s or seconds), its ``basis``
+    (``"published measurement"``, ``"datasheet peak"``, ``"typical value"`` ...) and ``source``
+    (which device, benchmark and reference: the text after the basis in a printed line)."""
+
+    value: float
+    basis: str
+    source: str
+
+    @classmethod
+    def from_entry(cls, entry: Entry, note: str = "") -> Part:
+        """A published measurement (:mod:`coursekit.perf.published`) as a part, its value in SI
+        units; ``note`` is appended to the source (e.g. ``"another GPU"``)."""
+        from coursekit.perf import published
+
+        source = f"{entry.device}, {entry.what}, {entry.source.cite()}" + (f"; {note}" if note else "")
+        return cls(published.si_value(entry), published.TIER, source)
+
+
+def bound_from_components(op: str, sizes: Sequence[int], parts: Mapping[str, Part]) -> pd.DataFrame:
+    """Best-case seconds of ``op`` from one value per component (``parts``, keyed as
+    :data:`COMPONENTS`), each from wherever the best figure for it comes: NOT a measurement of
+    ``op``. ``compute_s`` = ``launch_s`` + ``max(FLOP / flop_per_s, bytes / bytes_per_s)``;
+    ``with_copies_s`` adds the inputs copied in at ``h2d_bytes_per_s`` and the result copied back
+    at ``d2h_bytes_per_s``, each of the three copies ``copy_latency_s`` more.
+
+    >>> rates = ("flop_per_s", "bytes_per_s", "h2d_bytes_per_s", "d2h_bytes_per_s")
+    >>> parts = {key: Part(1e9, "made up", "") for key in rates}
+    >>> parts |= {key: Part(0.0, "made up", "") for key in ("launch_s", "copy_latency_s")}
+    >>> bound_from_components("add", [1000], parts)[["compute_s", "with_copies_s"]].values.tolist()
+    [[1.2e-05, 2.4e-05]]
+    """
+    missing = sorted(set(COMPONENTS) - set(parts))
+    if missing:
+        raise KeyError(f"bound_from_components needs a value for {missing}")
+    value = {key: parts[key].value for key in COMPONENTS}
+    rows = []
+    for n in sizes:
+        flops, dev_bytes, link_bytes = cost(op, n)
+        compute = value["launch_s"] + max(flops / value["flop_per_s"], dev_bytes / value["bytes_per_s"])
+        inputs, result = 2 * link_bytes / 3, link_bytes / 3  # two inputs in, one result out
+        copies = 3 * value["copy_latency_s"] + inputs / value["h2d_bytes_per_s"] + result / value["d2h_bytes_per_s"]
+        rows.append({"op": op, "n": n, "compute_s": compute, "with_copies_s": compute + copies})
+    return pd.DataFrame(rows)
+
+
+def parts_lines(parts: Mapping[str, Part]) -> list[str]:
+    """One line per component: what it is, its value in its unit, its basis and source."""
+    lines = []
+    for key, (what, _, unit, scale) in COMPONENTS.items():
+        if key in parts:
+            part = parts[key]
+            lines.append(f"{what}: {part.value / scale:.3g} {unit} ({part.basis}: {part.source})")
+    return lines
+
+
+def parts_legend(device: str, parts: Mapping[str, Part]) -> str:
+    """A legend label naming the basis of each component (short names), grouped: ``'H100 bound:
+    memory, copy in, ... = published measurement; FP32 peak = datasheet peak; ...'``."""
+    by_basis: dict[str, list[str]] = {}
+    for key, (_, short, _, _) in COMPONENTS.items():
+        if key in parts:
+            by_basis.setdefault(parts[key].basis, []).append(short)
+    return f"{device} bound: " + "; ".join(f"{', '.join(whats)} = {basis}" for basis, whats in by_basis.items())
+
+
+def plot(
+    curves: dict[str, pd.DataFrame],
+    op: str,
+    ax=None,
+    title: str | None = None,
+    bounds: Collection[str] = (),
+):
     """Time per call against size (log-log) for each labelled curve: solid = compute only,
-    dashed = with copies (where it differs). Returns the Axes."""
+    dashed = with copies (where it differs). Curves whose label is in ``bounds`` are bounds, not
+    measurements: drawn without markers, dotted (compute only) and dash-dotted (with copies), and
+    their legend entries say "bound". Returns the Axes."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots()
     for label, frame in curves.items():
-        (line,) = ax.plot(frame["n"], frame["compute_s"], "o-", ms=4, label=f"{label}")
+        bound = label in bounds
+        solid, dashed = (":", "-.") if bound else ("o-", "--")
+        suffix = " (bound, not measured)" if bound and "bound" not in label else ""
+        (line,) = ax.plot(frame["n"], frame["compute_s"], solid, ms=4, lw=2 if bound else 1.5, label=f"{label}{suffix}")
         if not np.allclose(frame["with_copies_s"], frame["compute_s"]):
-            ax.plot(frame["n"], frame["with_copies_s"], "--", color=line.get_color(), label=f"{label} + copies")
+            copies = "the same bound + copies" if bound else f"{label} + copies"
+            ax.plot(frame["n"], frame["with_copies_s"], dashed, color=line.get_color(), label=copies)
     ax.set_xscale("log", base=2)  # sizes are powers of two: label them so
     ax.set_yscale("log")
     ax.set_xlabel("vector length n (elements)" if op == "add" else "matrix side n (n x n elements)")
