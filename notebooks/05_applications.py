@@ -51,11 +51,11 @@ from IPython.display import display
 from torch import nn
 
 import coursekit as ck
-from coursekit.apps import conv1, findings, langid, lenet, seq2seq, taxonomy, throughput
+from coursekit.apps import conv1, findings, gpu_epoch, langid, lenet, seq2seq, taxonomy, throughput
 from coursekit.checks import check_close, check_equal
 from coursekit.datasets import CLASS_NAMES, LANGUAGES, encode_chars, load_dates, load_fashion_mnist, load_words
 from coursekit.machine import device, threads
-from coursekit.perf import compare, reference, roofline
+from coursekit.perf import compare, published, reference, reveal, roofline
 from coursekit.perf.ceilings import measure_ceilings
 
 info = ck.setup()  # must come before numba is imported: it may switch on numba-cuda's simulator
@@ -480,10 +480,11 @@ if info.gpu:
         f"({t['kernel_s'] / t['cudnn_s']:.1f}x cuDNN's time); largest difference {t['max_abs_diff']:.1e}"
     )
 else:
-    print("No GPU here: your kernel is not timed against cuDNN (on a GPU this cell times both).")
+    print(reveal.no_figure_line("your kernel's time against cuDNN's on LeNet's first layer"))
 
 # %% [markdown]
-# What to expect in that comparison: your kernel reads every input pixel up to K² = 25 times
+# What to expect in that comparison (a prediction; the cell above measures it only on a GPU):
+# your kernel reads every input pixel up to K² = 25 times
 # (once for each output pixel whose window covers it) and every weight once per thread, all
 # through the caches; cuDNN chooses among several algorithms for each shape (an implicit matrix
 # product, Winograd, FFT) and keeps reused data in shared memory and registers. The next step of
@@ -609,35 +610,95 @@ with torch.no_grad():  # the layouts compute the same function: same weights, sa
 # training above uses plain float32 to match the lecture.)
 
 # %% [markdown]
-# ### Epoch time, CPU vs GPU
-# One epoch of 60,000 images at the lecture's batch of 100, on a GPU in float32 and with float16
-# mixed precision (autocast + a gradient scaler). Measured when a GPU is here, else the
-# recorded reference.
+# ### Epoch time, CPU vs GPU: predict, then reveal
+# How long does one epoch of LeNet (60,000 images at the lecture's batch of 100, float32) take on a
+# GPU? Predict it before you see it. With a GPU here, the next cells measure this very network on
+# it. Without one, the course's figure for it is a published measurement: the LeNet example of
+# MXNet (apache/mxnet `example/mnist`, 2015) trained on one GeForce GTX 980, a 2014 GPU, with the
+# same layers (ReLU where ours has tanh), the same batch of 100 and the same SGD settings, on MNIST,
+# whose images have Fashion-MNIST's shape and so cost the same. The next cell names the GPU whose
+# epoch is revealed and puts its datasheet ceilings on screen, with two lower bounds on the epoch:
+#
+# - the **roofline's**: this section's FLOPs and bytes per training image (the roofline above),
+#   times 60,000, over the GPU's FP32 peak and its memory bandwidth (the larger of the two times);
+# - the **launches'**: 600 steps, times the operations one training step runs (counted here, on
+#   the CPU, forward + backward + SGD; each is at least one kernel on a GPU), times the cost of
+#   one call, a published measurement of PyTorch's per-call time on an A100.
+#
+# Then write your own estimate, in seconds, into `my_guess` and run the cell after it.
 
 # %% tags=["nbval-ignore-output"]
 cpu_epoch_60k = 60_000 / images_per_s
 gpu_apps = reference.gpu_result("applications", measure=lambda: throughput.measure_applications("cuda"), gpu=info.gpu)
-if gpu_apps:
-    print(f"GPU: {gpu_apps.label}")
+if gpu_apps:  # measured on this GPU, or recorded by the course on one: the course's own LeNet
+    gpu_epoch_s = gpu_epoch.epoch_from_rows(gpu_apps)
+else:  # a published measurement: MXNet's LeNet example on a GTX 980, CUDA 7 without cuDNN
+    gpu_epoch_s = gpu_epoch.epoch_from_rate(
+        published.published_result("training_throughput", "GTX 980", cudnn="none", gpus=1)
+    )
+target = gpu_epoch.datasheet_for(gpu_epoch_s.label)
+ops_per_step = gpu_epoch.aten_ops_per_step(lenet.lenet)
+per_call = published.get("flaggems4558-a100-torch-add-1x4096")
+bounds = None
+if target is not None:
+    bounds = gpu_epoch.epoch_bounds(
+        train_flop, train_bytes, target, sum(ops_per_step.values()), published.si_value(per_call)
+    )
+    print("\n".join(gpu_epoch.bound_lines(bounds, published.describe(per_call))))
+else:
+    print(f"No datasheet in the course's table for the GPU of {gpu_epoch_s.label}: no roofline prediction.")
+print(f"operations per training step: {gpu_epoch.ops_listing(ops_per_step)}")
+
+my_guess = None  # your estimate of the GPU's epoch, in s
+
+# %%
+assert sum(ops_per_step.values()) >= 20, "forward, backward and SGD of LeNet run at least 20 operations"
+assert bounds is None or bounds.roofline_s < cpu_epoch_60k, "the GPU's datasheet floor is under this CPU's epoch"
+
+# %% tags=["nbval-ignore-output"]
+epoch_reveal = reveal.reveal(
+    f"LeNet epoch (60,000 images, batch 100) on the {target.name if target else 'GPU'}",
+    "s",
+    gpu_epoch_s,
+    roofline_prediction=bounds.roofline_s if bounds else None,
+    guess=my_guess,
+)
+print(epoch_reveal.text())
+if gpu_epoch_s and bounds is not None:
+    print(gpu_epoch.bound_verdict(bounds, gpu_epoch_s.value))
+if gpu_apps:  # the measured or recorded rows: float32 and float16 mixed precision
     gpu_rows = pd.DataFrame(gpu_apps.value["rows"])
     lenet_gpu = gpu_rows[(gpu_rows.model == "lenet") & (gpu_rows.batch == 100)].set_index("precision")
     for prec, row in lenet_gpu.iterrows():
-        print(f"  LeNet epoch on the GPU ({prec}): {60_000 / row.examples_per_s:.1f} s")
+        print(f"  LeNet epoch on the GPU ({prec}): {60_000 / row.examples_per_s:.3g} s")
 else:
-    print(
-        "No GPU here and no recorded GPU run of this notebook yet: the GPU epoch time is not shown "
-        "(run benchmarks/record_reference.py on a GPU to record it)."
-    )
+    with_cudnn = published.get("mxnet-mnist-gtx980-lenet-cudnn3")
+    print(f"the same README, with cuDNN v3: {published.describe(with_cudnn)}")
 print(
     f"LeNet epoch of 60,000 images on this CPU, at this run's best training rate ({images_per_s:,.0f} images/s): "
     f"{findings.epoch_phrase(cpu_epoch_60k)}"
 )
 
+# %%
+if gpu_epoch_s and bounds is not None:  # no epoch beats the datasheet's FP32 peak
+    assert gpu_epoch_s.value > bounds.compute_s, "the revealed epoch is below the compute-bound time"
+if gpu_epoch_s.source == "published measurement":  # the fixed published data: far above both bounds
+    assert bounds is not None and bounds.launch_s is not None
+    assert gpu_epoch_s.value > 5 * max(bounds.roofline_s, bounds.launch_s)
+    assert 60_000 / published.si_value(with_cudnn) > gpu_epoch_s.value, "the README's cuDNN v3 row is the slower one"
+
 # %% [markdown]
-# What to expect on a GPU (a prediction from notebook 01's launch overheads; the cell above shows
-# a measurement only where a GPU or a recorded run is available): at a batch of 100 LeNet does
-# not fill a GPU, since each step launches dozens of small kernels and their launch overheads
-# bound the rate; larger batches, and float16 on tensor cores, are where a GPU pulls away.
+# How to read the reveal: the roofline's epoch is a floor, and so is the launch bound where its
+# per-call cost is this GPU's. Without a GPU here, what is revealed is the GTX 980 of 2015, and its
+# epoch (printed above, from MXNet's README) is many times both floors: at a batch of 100 LeNet's
+# layers are small matrix products and short elementwise passes, far too small to bring a GPU
+# near its FP32 peak, and whatever the framework does between kernels adds to their cost. The same
+# README's cuDNN v3 row is *slower* than MXNet's own convolutions: at these sizes, the library
+# and algorithm that run a layer matter, not only the peak. Do not read the published figure as
+# "a GPU": it is one GPU of 2014, with the software of 2015 and a network that differs in its
+# activation; your CPU's epoch printed under it ran the course's own LeNet. With a GPU here, the
+# reveal is that GPU's epoch of the course's LeNet, with a float16 row under it: from the
+# datasheet, expect larger batches, and float16 on tensor cores, to bring it closer to its ceilings.
 
 # %% [markdown]
 # ## 3. Which language is this word? (many-to-one)
@@ -1282,7 +1343,7 @@ elif rec and rec.value.get("lenet_inference"):
     rows_ = rec.value["lenet_inference"]
     curves[rec.label] = ([r["batch"] for r in rows_], [r["images_per_s"] for r in rows_])
 else:
-    print("No recorded GPU inference curve yet: CPU only.")
+    print(reveal.no_figure_line("a GPU inference curve of LeNet by batch size"))
 gain = max(cpu_rates) / cpu_rates[0]
 fig, ax = plt.subplots(figsize=(6, 3.8))
 for label, (sizes, rates) in curves.items():
@@ -1311,7 +1372,10 @@ assert gain > 1.5, f"batching should raise the CPU's inference throughput well a
 #
 # Now training: examples per second of each model on synthetic batches of its real shapes (the same
 # function, `throughput.training_examples_per_s`, records the GPU rows), at the lecture's batch of
-# 100 — and, on a GPU, at 1,024 and with float16 mixed precision.
+# 100 — and, on a GPU, at 1,024 and with float16 mixed precision. Without a GPU here or a recorded
+# run, the table adds the one published measurement the course has for these models: LeNet's
+# training rate on a GeForce GTX 980 from MXNet's README (section 2's reveal), its `tier` column
+# saying so; the recurrent models have none.
 
 # %% tags=["nbval-ignore-output"]
 cpu_rows = []
@@ -1322,30 +1386,50 @@ for name, n_threads in (("lenet", LENET_THREADS), ("lstm", LSTM_THREADS), ("seq2
         {
             "model": name,
             "device": f"this CPU ({n_threads} thread(s))",
+            "tier": "measured here",
             "batch": 100,
             "precision": "fp32",
             "examples/s": rate,
         }
     )
 rows_all = list(cpu_rows)
-if gpu_apps:
+if gpu_apps:  # measured on this GPU, or recorded by the course on one
     for r in gpu_apps.value["rows"]:
         rows_all.append(
             {
                 "model": r["model"],
                 "device": gpu_apps.label,
+                "tier": gpu_apps.source,
                 "batch": r["batch"],
                 "precision": r["precision"],
                 "examples/s": r["examples_per_s"],
             }
         )
-else:
-    print("No GPU here and no recorded GPU run of this notebook yet: the table shows this CPU only.")
+else:  # LeNet's training rate has a published measurement (a GTX 980, 2015); the RNNs have none
+    lenet_published = published.find("training_throughput", "GTX 980", gpus=1)
+    for e in lenet_published:
+        rows_all.append(
+            {
+                "model": "lenet (MXNet's, ReLU)",
+                "device": f"{e.device}, cuDNN {e.conditions['cudnn']}",
+                "tier": published.TIER,
+                "batch": 100,
+                "precision": e.precision or "not stated",
+                "examples/s": published.si_value(e),
+            }
+        )
 throughput_table = pd.DataFrame(rows_all)
 print(throughput_table.to_string(index=False, float_format=lambda v: f"{v:,.0f}"))
+if gpu_apps:
+    print(f"GPU rows: {gpu_apps.label}")
+else:
+    for e in lenet_published:
+        print(f"  {published.describe(e)}")
+    print(reveal.no_figure_line("the char-LSTM's and the seq2seq's training rates on a GPU"))
 
 # %%
 assert all(r["examples/s"] > 0 for r in cpu_rows)
+assert gpu_apps or len(lenet_published) == 2, "the two published GTX 980 rows (without and with cuDNN v3)"
 
 # %% tags=["nbval-ignore-output"]
 h100 = reference.PUBLISHED["NVIDIA H100 SXM"]
@@ -1357,18 +1441,21 @@ print(
 )
 
 # %% [markdown]
-# How to read the gap, in light of notebook 01's roofline (a prediction from the ceilings, not a
-# GPU measurement unless GPU rows are shown above): LeNet's convolutions have high arithmetic
-# intensity, so a GPU's FLOP ceiling, the ratio printed above, can show once the batch is big
-# enough to fill it (and tensor cores add more in float16). The recurrent models are
-# *sequential*: each time step waits for the previous one, and each step is a small matrix
-# product. How much that costs on a GPU depends on how the recurrence runs:
+# How to read the gap, in light of notebook 01's roofline. The ratio printed above is a datasheet
+# peak over a measured ceiling: a prediction of what a GPU could reach, not a GPU measurement. What
+# GPUs did reach is in the table's GPU rows, with their tier: measured or recorded when a GPU was
+# here, else MXNet's published GTX 980 rows, whose epoch section 2 revealed to be many times its
+# datasheet floor. From the datasheet, expect LeNet's convolutions, of high arithmetic intensity,
+# to approach a GPU's FLOP ceiling only once the batch is big enough to fill it (and tensor cores
+# add more in float16). The recurrent models are *sequential*: each time step waits for the
+# previous one, and each step is a small matrix product. How much that costs on a GPU depends on
+# how the recurrence runs (a prediction, unless the table holds GPU rows of these models):
 # - the char-LSTM's `nn.LSTM` (and the seq2seq's encoder, an `nn.GRU`) run on CUDA as cuDNN's
 #   fused RNN kernels, packed sequences included: the whole sequence in a few large launches,
-#   so launches do not bound them;
+#   so expect launches not to bound them;
 # - the seq2seq's decoder is an `nn.GRUCell` called from a Python loop, one character at a time
-#   (with attention, several small kernels per step): that part is bound by kernel launches, not
-#   FLOPs, at batch 100.
+#   (with attention, several small kernels per step): expect that part to be bound by kernel
+#   launches, not FLOPs, at batch 100.
 #
 # Large batches, whole-sequence kernels such as cuDNN's (in training, a decoder whose input does
 # not depend on its own previous state could run over the whole target at once; this one's
@@ -1452,6 +1539,33 @@ print(
     f"LSTM steps per epoch with length buckets: {steps_bucketed / steps_random:.2f} of random batches' "
     f"({steps_bucketed / real_chars:.3f} of the real characters)"
 )
+inference_tier = "measured" if info.gpu else (rec.source if rec and rec.value.get("lenet_inference") else "none")
+gpu_cells = [  # (section, GPU figure shown, tier, source)
+    (
+        "2, epoch: predict, then reveal",
+        f"LeNet epoch {gpu_epoch_s.value:.3g} s" if gpu_epoch_s else "none",
+        gpu_epoch_s.source,
+        gpu_epoch_s.label,
+    ),
+    (
+        "2, the launch bound's per-call cost",
+        f"{per_call.value:g} {per_call.unit}",
+        published.TIER,
+        published.label(per_call),
+    ),
+    ("2, exercise 5.2 against cuDNN", "yours, cuDNN's" if info.gpu else "none", "measured" if info.gpu else "none", ""),
+    ("5, inference by batch size", "images/s by batch" if inference_tier != "none" else "none", inference_tier, ""),
+    (
+        "5, training rates",
+        "three models" if gpu_apps else "LeNet only (the RNNs: none)",
+        gpu_apps.source if gpu_apps else published.TIER,
+        gpu_apps.label if gpu_apps else ", ".join(e.id for e in lenet_published),
+    ),
+    ("5, FP32 peak over this CPU's GEMM ceiling", f"{flop_ratio:,.0f}x", "datasheet peak", h100.source),
+]
+print("\nGPU figures shown in this run, with their tier:")
+for section, figure, tier, source in gpu_cells:
+    print(f"  {section}: {figure} [{tier}]" + (f" {source}" if source else ""))
 
 # %% [markdown]
 # ## Summary
@@ -1466,10 +1580,28 @@ print(
 # | naive Bayes (alpha tuned on validation words) vs char LSTM, same split | accuracies, 95 % intervals, McNemar p | LSTM within naive Bayes' interval (default) |
 # | seq2seq without and with attention, exact match on 1,000 dates | per epoch | attention learns faster; >= 0.95 (default) |
 # | LSTM steps, length buckets vs random batches | ratio | fewer, within 10 % of the characters |
+# | LeNet epoch on a GPU, predicted then revealed | the reveal, your and the roofline's errors | above the compute-bound time; a published figure > 5x both bounds |
+#
+# The GPU figures, each printed with its tier and source (the cell above lists this run's). Without
+# a GPU here and with no recorded run, they are:
+#
+# | section | GPU figure | tier | source |
+# |---|---|---|---|
+# | 2, epoch: predict, then reveal | LeNet's training epoch, 60,000 images at batch 100 | published measurement: GeForce GTX 980, MXNet's LeNet (ReLU), 2015 | apache/mxnet `example/mnist/README.md` (entries `mxnet-mnist-gtx980-lenet-cuda7`, `-cudnn3`) |
+# | 2, the bounds | FP32 peak and memory bandwidth; cost of one call | datasheet peak; published measurement (PyTorch eager, A100) | NVIDIA GeForce GTX 980 specifications; flagos-ai/FlagGems#4558 |
+# | 2, exercise 5.2 against cuDNN | your kernel's time and cuDNN's | none (one line says so) | |
+# | 5, inference by batch size | images/s by batch | none (one line says so) | |
+# | 5, training rates | examples/s | LeNet: published measurement (as in section 2); the RNNs: none | apache/mxnet `example/mnist/README.md` |
+# | 5, FP32 peak over this CPU's GEMM ceiling | ratio | datasheet peak | NVIDIA H100 datasheet |
+#
+# With a CUDA GPU the rest are measured here instead (the ratio stays a datasheet figure, the cost
+# of one call a published one).
 #
 # - A CNN's FLOPs are in its convolutions and its parameters in its dense layer; on a CPU even a
 #   compute-heavy step reaches only the fraction of the matrix-multiply ceiling printed above,
 #   because its products are small, the reason GPUs need large batches.
+# - A GPU's datasheet gives a floor on an epoch, not a forecast: the revealed epoch, printed with
+#   its tier in section 2, and how far above the roofline's floor it lies, is what one GPU reached.
 # - A convolution layer is many independent dot products: LeNet's first layer is 11,520 per image,
 #   one CUDA thread each in exercise 5.2, whose kernel, plugged into the trained model, predicts
 #   what torch's layer does on the test images it ran (printed there).

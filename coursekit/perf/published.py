@@ -48,6 +48,8 @@ UNITS: dict[str, tuple[str, int]] = {
     "us": ("time", -6),
     "ms": ("time", -3),
     "s": ("time", 0),
+    "img/s": ("throughput", 0),  # training examples (images) per second
+    "K img/s": ("throughput", 3),  # as MXNet's README writes "22.5K img/sec"
 }
 
 # quantity -> the dimension its unit must have, and what it means
@@ -61,6 +63,10 @@ QUANTITIES: dict[str, tuple[str, str]] = {
     "allreduce_busbw": ("bandwidth", "all-reduce bus bandwidth as nccl-tests reports it (busbw)"),
     "op_overhead": ("time", "a framework's time per call of a tiny operation (dispatch + launch)"),
     "kernel_launch_latency": ("time", "time to launch an empty kernel"),
+    "training_throughput": (
+        "throughput",
+        "a model's training rate: examples (images) per second, forward + backward + update, at the batch in size",
+    ),
 }
 
 DATE_KINDS = ("measured", "published")
@@ -332,7 +338,8 @@ def get(entry_id: str, entries: Iterable[Entry] | None = None) -> Entry:
 
 
 def si_value(entry: Entry) -> float:
-    """The figure in SI units: bytes/s for bandwidths, FLOP/s for rates, seconds for times."""
+    """The figure in SI units: bytes/s for bandwidths, FLOP/s for rates, seconds for times,
+    examples/s for training throughputs."""
     return float(f"{entry.value!r}e{UNITS[entry.unit][1]}")  # 4.15 TB/s -> 4.15e12 exactly
 
 
