@@ -473,7 +473,8 @@ assert loop_speedup > 5, f"the minibatch gradient should be >5x faster than the 
 # ### Throughput over batch sizes: EDF, torch, and a GPU
 # Now a whole training step (forward and backward) of the same softmax regression, in EDF and in
 # PyTorch on the CPU, for B = 1 to 1024. One EDF graph serves every batch size: only the inputs'
-# `.set` changes. The sizes are timed in turn, twice over, and each keeps its better round.
+# `.set` changes. The sizes are timed in turn, twice over, and each keeps its better round. With a
+# GPU here, a GPU curve is measured too (torch, the gradient formula without autograd).
 
 # %% tags=["nbval-ignore-output"]
 batch_sizes = ck.size(small=[1, 2, 4, 8, 16, 32, 64, 256, 1024], default=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
@@ -1261,9 +1262,9 @@ assert runs[1000].epochs > runs[100].epochs, "B=1000 should need more epochs tha
 # What to look for: B = 1 takes the most steps per example and spends most of each in Python
 # (section 2's fixed cost); B = 1000 runs an epoch fastest but takes only ten steps per epoch and
 # needs more epochs (the assertions above check both). Whether the best B lies in between on this
-# machine, the line under the table says. On a GPU the fixed cost per step is larger (kernel
-# launches) and the arithmetic cheaper, which should move the best B up (a prediction: not
-# measured here).
+# machine, the line under the table says. On a GPU the fixed cost per step stays (microseconds
+# per operation, section 2) while the arithmetic gets far cheaper, which should move the best B up
+# (a prediction: not measured here).
 #
 # ## 6. EDF vs PyTorch on the same MLP
 # The same 784-128-10 sigmoid MLP, float32, plain SGD, batches of 100, in EDF and in PyTorch eager,
@@ -1459,9 +1460,10 @@ assert published.si_value(published.get("mle-nccl-allreduce-8xh200-nvls-16gib"))
 
 # %% [markdown]
 # The ring reaches most of the links' bandwidth, not all of it. With NVLS (NVLink SHARP) the
-# NVSwitches add the gradients themselves, so each GPU sends its data once instead of the ring's
-# `2 (n - 1) / n` times: the bus bandwidth, still computed with the ring's factor, then passes the
-# link's 450 GB/s, and no longer describes the wire (the ml-engineering source explains this).
+# NVSwitches add the gradients themselves, so each GPU's link carries its data about once instead
+# of the ring's `2 (n - 1) / n` times: the bus bandwidth, still computed with the ring's factor,
+# then passes the link's 450 GB/s, and no longer describes the wire (the ml-engineering source
+# explains this).
 # Against these, this machine's gloo exchange of section 7's gradient, as a bus bandwidth:
 
 # %% tags=["nbval-ignore-output"]

@@ -292,7 +292,7 @@ def b1_step_estimate(kernels: int, views: int, per_op_s: float, cpu_b1_s: float)
     return [
         f"the torch step at B = 1 dispatches {kernels} operations that compute (and {views} views, which launch "
         f"nothing); at {format_seconds(per_op_s)} each, a GPU step takes about {kernels} x "
-        f"{format_seconds(per_op_s)} = {format_seconds(gpu_s)}: about {1 / gpu_s:,.0f} examples/s at most "
+        f"{format_seconds(per_op_s)} = {format_seconds(gpu_s)}: about {float(f'{1 / gpu_s:.3g}'):,.0f} examples/s "
         "(an estimate from a published measurement, not a measurement of this step)",
         f"torch on this CPU at B = 1 (measured above): {format_seconds(cpu_b1_s)} per step, "
         f"{_ratio_words(cpu_b1_s, gpu_s, 'that GPU estimate')}",
