@@ -13,7 +13,8 @@
 # leaves the hardware idle between tiny operations; doing a *minibatch* of examples at once turns
 # many vector-matrix products into one matrix-matrix product. This lesson builds the lecture's
 # small framework, EDF, whose every array has a batch index, and measures what minibatching buys
-# here: on a CPU, and (measured or recorded) on a GPU.
+# here on a CPU; for a GPU it shows what is measured (when there is one) or published with its
+# source.
 #
 # **You will learn**
 # - how EDF's components compute a forward pass and a minibatched backward pass, why the loss
@@ -54,11 +55,11 @@ import coursekit as ck
 from coursekit.checks import check_close, check_true
 from coursekit.datasets import CLASS_NAMES, load_fashion_mnist
 from coursekit.datasets.clusters import gaussian_clusters
-from coursekit.edf import data_parallel, findings, gradcheck, minibatch
+from coursekit.edf import data_parallel, findings, gpu_figures, gradcheck, minibatch
 from coursekit.edf import framework as edf
 from coursekit.edf.slide_bug import VDotSlideBug
 from coursekit.machine import caches, device, threads
-from coursekit.perf import compare, reference, roofline, timing
+from coursekit.perf import compare, published, reference, reveal, roofline, timing
 from coursekit.perf.ceilings import measure_ceilings
 
 info = ck.setup()
@@ -472,7 +473,8 @@ assert loop_speedup > 5, f"the minibatch gradient should be >5x faster than the 
 # ### Throughput over batch sizes: EDF, torch, and a GPU
 # Now a whole training step (forward and backward) of the same softmax regression, in EDF and in
 # PyTorch on the CPU, for B = 1 to 1024. One EDF graph serves every batch size: only the inputs'
-# `.set` changes. The sizes are timed in turn, twice over, and each keeps its better round.
+# `.set` changes. The sizes are timed in turn, twice over, and each keeps its better round. With a
+# GPU here, a GPU curve is measured too (torch, the gradient formula without autograd).
 
 # %% tags=["nbval-ignore-output"]
 batch_sizes = ck.size(small=[1, 2, 4, 8, 16, 32, 64, 256, 1024], default=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
@@ -518,7 +520,7 @@ sweeps = {
 }
 gpu_sweep = reference.gpu_result("minibatch", measure=lambda: minibatch.measure_softmax_grad("cuda"), gpu=info.gpu)
 if gpu_sweep.source == "none":
-    print("no GPU here; no recorded reference yet: the GPU curve is missing from the plot")
+    print(reveal.no_figure_line("the GPU batch-size sweep (examples per second over B)"))
 else:
     sweeps[f"GPU: {gpu_sweep.label}"] = gpu_sweep.value["softmax_grad"]
     print(f"GPU curve: {gpu_sweep.label} ({gpu_sweep.source}; torch, gradient formula without autograd)")
@@ -566,9 +568,80 @@ print(
 assert overhead_share > 0.5, f"at B=1 the fixed per-step cost should dominate, got {overhead_share:.0%}"
 
 # %% [markdown]
-# On this CPU, minibatching mostly *shares* that fixed cost among B examples. A GPU adds a second
-# reason: a kernel launch costs microseconds too, and only a large batch gives its thousands of
-# threads enough work.
+# On this CPU, minibatching mostly *shares* that fixed cost among B examples. Does a GPU escape
+# it? A GPU adds a second reason to batch: only a large batch gives its thousands of threads
+# enough work. But first, the fixed cost.
+#
+# ### Predict, then reveal: one tiny torch operation on a GPU
+# How long does **one** tiny PyTorch operation take on a GPU: `torch.add(a, b)` on two `(1, 4096)`
+# bfloat16 tensors, called from Python in eager mode? The roofline's answer is bytes over
+# bandwidth: the add reads two tensors and writes one, `3 x 4096 x 2` bytes, from memory that
+# delivers terabytes per second. The cell below puts the datasheet ceilings on screen (for the GPU
+# whose figure will be revealed, and the H100) and computes that prediction. Write your own
+# estimate, in microseconds, in `my_guess` first (it is not graded), then run the cell after it.
+
+# %%
+tiny_nbytes = gpu_figures.tiny_add_bytes()  # 3 x 4096 x 2 bytes: read a and b, write a + b
+tiny_device = device.gpus()[0].name if info.gpu else published.get(gpu_figures.TINY_OP_ID).device
+sheet = gpu_figures.datasheet(tiny_device)
+print(f"torch.add on (1, 4096) bfloat16: {tiny_nbytes:,} bytes moved; the GPU of the figure to reveal: {tiny_device}")
+for d in dict.fromkeys([sheet, gpu_figures.datasheet("H100")]):
+    print(f"  {d.name}: memory bandwidth {d.bytes_per_s / 1e12:.3g} TB/s (datasheet peak, {d.source})")
+tiny_roofline_s = gpu_figures.roofline_seconds(tiny_nbytes, sheet.bytes_per_s)
+print(
+    f"the roofline's prediction on the {sheet.name}: {tiny_nbytes:,} bytes / {sheet.bytes_per_s / 1e12:.3g} TB/s "
+    f"= {tiny_roofline_s * 1e9:.3g} ns per call"
+)
+my_guess = None  # your estimate, in us
+
+# %%
+tiny = reference.gpu_result(
+    "op_overhead",
+    measure=lambda: gpu_figures.tiny_op_seconds("cuda"),
+    gpu=info.gpu,
+    published_measurement=lambda: gpu_figures.published_figure(gpu_figures.TINY_OP_ID),
+)
+tiny_reveal = reveal.reveal(
+    "one torch.add on (1, 4096) bfloat16, time per call",
+    "us",
+    tiny,
+    roofline_prediction=tiny_roofline_s,
+    guess=my_guess,
+    roofline_basis=f"{sheet.name} datasheet bandwidth",
+)
+print(tiny_reveal.text())
+print(findings.fixed_cost_verdict(tiny_roofline_s, tiny.value))
+
+# %%
+assert tiny_reveal.roofline_error is not None and tiny_reveal.roofline_error < -0.9, "the roofline should be >10x low"
+
+# %% [markdown]
+# The roofline has no term for a *call*: it prices bytes and FLOPs, and a tiny operation has almost
+# none. What the lines above reveal (a published measurement, FlagGems issue 4558, on an A100,
+# unless this machine has a GPU and measured its own) is a cost per call: Python, PyTorch's
+# dispatch and the kernel launch. The same table in that issue gives 7.1 us for `(16, 4096)` too (16
+# times the bytes) and 77.6 us for `(4096, 4096)`; whether each call was synchronised is not
+# stated. A cost per call is what only a bigger batch amortises. What does it
+# mean for the torch step of the sweep above? The cell below counts the operations that step
+# dispatches (forward and backward, with a `TorchDispatchMode`; views such as a transpose launch
+# nothing) and times the same `torch.add` on this CPU for comparison.
+
+# %% tags=["nbval-ignore-output"]
+tiny_cpu_s = gpu_figures.tiny_op_seconds("cpu")
+print(f"the same torch.add on this CPU: {timing.format_seconds(tiny_cpu_s)} per call (measured here)")
+step_ops = gpu_figures.count_ops(torch_step(1))
+print(f"operations of one torch step: {step_ops.by_name}")
+torch_b1_s = next(r["median_s"] for r in sweeps["torch (CPU)"] if r["batch"] == 1)
+print("\n".join(findings.b1_step_estimate(step_ops.computing, step_ops.views, tiny.value, torch_b1_s)))
+
+# %%
+assert step_ops.computing >= 5, "forward and backward of the step dispatch several operations"
+
+# %% [markdown]
+# So at B = 1 a GPU step is a handful of fixed costs, whatever the GPU's peaks; the estimate is
+# rough (operations that autograd dispatches from C++ may cost less than a call from Python, and a
+# kernel of the step may be more than one launch), but its order of magnitude is the point. A
+# batch of 1024 costs hardly more calls than a batch of one.
 #
 # ### The batched `VDot` on the roofline
 # The lecture's MNIST layer, `(B, 784) @ (784, 128)`, does `2 * B * 784 * 128` FLOP and must at
@@ -898,7 +971,7 @@ gpu_iter = reference.gpu_result(
     "softmax_regression", measure=lambda: minibatch.measure_softmax_regression("cuda"), gpu=info.gpu
 )
 if gpu_iter.source == "none":
-    print("no GPU here; no recorded reference yet for the CuPy and torch-CUDA iterations")
+    print(reveal.no_figure_line("the CuPy and torch-CUDA iterations"))
 else:
     iteration.update({f"{r['impl']}, {gpu_iter.label}": r["iteration_s"] for r in gpu_iter.value["softmax_regression"]})
 print(pd.Series({k: f"{v * 1e3:.2f} ms" for k, v in iteration.items()}, name="time per iteration").to_string())
@@ -906,17 +979,31 @@ print(pd.Series({k: f"{v * 1e3:.2f} ms" for k, v in iteration.items()}, name="ti
 # %% [markdown]
 # Each iteration reads the 20 MB of float32 data at least twice, in the two products `data @ w`
 # and `data.T @ dy`; how well each library handles such a skinny product (5 columns) and how much
-# extra work autograd does make the difference between the two lines above. On a GPU the data sit
-# in memory that delivers terabytes per second; a prediction from the datasheet (not a
-# measurement):
+# extra work autograd does make the difference between the two lines above. No tier holds this
+# iteration on a GPU, but its two costs are published: reading the data, at the H100's datasheet
+# bandwidth and at what a STREAM-style triad reached on an H100 (BabelStream, published by Azure);
+# and one fixed cost per operation, the tiny `torch.add` revealed in section 2. The operations of
+# the torch step are counted here, as in section 2:
 
-# %% tags=["nbval-ignore-output"]
-floor_s = 2 * data32.nbytes / h100.bytes_per_s
-print(
-    f"{h100.name} ({h100.source}), prediction: reading {2 * data32.nbytes / 1e6:.0f} MB takes at least "
-    f"{floor_s * 1e6:.0f} us at {h100.bytes_per_s / 1e9:,.0f} GB/s; with a few microseconds per kernel launch "
-    "(a dozen or so kernels per step), an iteration should take tens of microseconds, not milliseconds"
+# %%
+h100_sheet = gpu_figures.datasheet("H100")
+h100_triad = gpu_figures.published_figure("azure-h100-babelstream-triad")
+w_count = torch.tensor(w32, requires_grad=True)  # a copy: counting runs one step
+iter_ops = gpu_figures.count_ops(lambda: minibatch.torch_softmax_regression_step(torch, d_t[:100], l_t[:100], w_count))
+print(f"{h100_sheet.name}: {h100_sheet.bytes_per_s / 1e12:.3g} TB/s, datasheet peak ({h100_sheet.source})")
+print(f"{h100_triad.value / 1e12:.3g} TB/s, {h100_triad.label}")
+print(f"{tiny.value * 1e6:.3g} us per tiny op, {tiny.label}")
+estimate = findings.iteration_estimate(
+    2 * data32.nbytes,
+    [("datasheet peak", h100_sheet.bytes_per_s), ("published triad", h100_triad.value)],
+    iter_ops.computing,
+    tiny.value,
 )
+print("\n".join(estimate))
+
+# %%
+assert h100_triad.value < h100_sheet.bytes_per_s, "a measured triad stays below the datasheet peak"
+assert iter_ops.computing * tiny.value > 2 * data32.nbytes / h100_sheet.bytes_per_s  # the calls dominate
 
 # %% [markdown]
 # ## 4. An MLP on Fashion-MNIST with EDF
@@ -1175,9 +1262,9 @@ assert runs[1000].epochs > runs[100].epochs, "B=1000 should need more epochs tha
 # What to look for: B = 1 takes the most steps per example and spends most of each in Python
 # (section 2's fixed cost); B = 1000 runs an epoch fastest but takes only ten steps per epoch and
 # needs more epochs (the assertions above check both). Whether the best B lies in between on this
-# machine, the line under the table says. On a GPU the fixed cost per step is larger (kernel
-# launches) and the arithmetic cheaper, which should move the best B up (a prediction: not
-# measured here).
+# machine, the line under the table says. On a GPU the fixed cost per step stays (microseconds
+# per operation, section 2) while the arithmetic gets far cheaper, which should move the best B up
+# (a prediction: not measured here).
 #
 # ## 6. EDF vs PyTorch on the same MLP
 # The same 784-128-10 sigmoid MLP, float32, plain SGD, batches of 100, in EDF and in PyTorch eager,
@@ -1332,6 +1419,63 @@ assert all(r["last_loss"] < r["first_loss"] for r in (*one, *two)), "training sh
 assert two[0]["test_accuracy"] == two[1]["test_accuracy"], "the copies of the model should stay identical"
 
 # %% [markdown]
+# **Predict, then reveal: NCCL's all-reduce on 8 GPUs.** How fast is the exchange between GPUs?
+# nccl-tests, NCCL's benchmark, reports an all-reduce's *bus bandwidth*: the algorithm bandwidth
+# `algbw = bytes / time` times `2 (n - 1) / n` for `n` ranks. In a ring all-reduce each rank sends
+# (and receives) `2 (n - 1) / n` times the buffer, so busbw is the rate at which every GPU's link
+# carries data, comparable with the link's own bandwidth whatever `n` (for `n = 2`, busbw = algbw).
+# Eight H200s in one node are joined by NVLink 4 through NVSwitches. The cell below puts the
+# link's datasheet bandwidth on screen, the roofline's prediction for a ring's busbw: estimate
+# yours, in GB/s, in `my_guess_busbw` first.
+
+# %%
+nvlink = reference.H100_NVLINK_BYTES_PER_S_PER_DIRECTION
+print(f"NVLink 4 (H100 and H200 SXM datasheets: 900 GB/s per GPU, both directions): {nvlink / 1e9:.0f} GB/s each way")
+print(f"the roofline's prediction for a ring all-reduce's bus bandwidth on 8 GPUs: {nvlink / 1e9:.0f} GB/s")
+my_guess_busbw = None  # your estimate, in GB/s
+
+# %%
+ring = reference.gpu_result(
+    "allreduce_8gpu",
+    gpu=info.gpu,
+    published_measurement=lambda: gpu_figures.published_figure("mle-nccl-allreduce-8xh200-ring-16gib"),
+)
+ring_reveal = reveal.reveal(
+    "all-reduce bus bandwidth, 8 H200s, ring",
+    "GB/s",
+    ring,
+    roofline_prediction=nvlink,
+    guess=my_guess_busbw,
+    roofline_basis="NVLink 4 datasheet, one direction",
+)
+print(ring_reveal.text())
+print("other published all-reduce runs on 8 GPUs in one node:")
+for entry_id in gpu_figures.ALLREDUCE_IDS[1:]:
+    entry = published.get(entry_id)
+    print(f"  {entry.value:.4g} {entry.unit}, {published.label(entry)}")
+
+# %%
+assert ring_reveal.roofline_error is not None and 0 < ring_reveal.roofline_error < 1, "a ring stays below its links"
+assert published.si_value(published.get("mle-nccl-allreduce-8xh200-nvls-16gib")) > nvlink  # NVLS: busbw past the wire
+
+# %% [markdown]
+# The ring reaches most of the links' bandwidth, not all of it. With NVLS (NVLink SHARP) the
+# NVSwitches add the gradients themselves, so each GPU's link carries its data about once instead
+# of the ring's `2 (n - 1) / n` times: the bus bandwidth, still computed with the ring's factor,
+# then passes the link's 450 GB/s, and no longer describes the wire (the ml-engineering source
+# explains this).
+# Against these, this machine's gloo exchange of section 7's gradient, as a bus bandwidth:
+
+# %% tags=["nbval-ignore-output"]
+ring_entry = published.get("mle-nccl-allreduce-8xh200-ring-16gib")
+here_busbw = gpu_figures.busbw(two[0]["gradient_nbytes"], two[0]["allreduce_s"], ranks=2)
+print(
+    f"gloo on this CPU, 2 processes: {here_busbw / 1e9:.3g} GB/s bus bandwidth "
+    f"({two[0]['gradient_nbytes'] / 1e3:.0f} kB in {two[0]['allreduce_s'] * 1e3:.3f} ms; measured here)"
+)
+print(findings.allreduce_comparison(here_busbw, two[0]["gradient_nbytes"], ring.value, gpu_figures.RING_NBYTES))
+
+# %% [markdown]
 # The copies stay identical (every rank reports the same test accuracy) and the averaged gradient
 # equals the big-batch one to float32 rounding (both asserted). Whether two processes are
 # *faster* is a race between what halving each process's batch saves and what the exchange costs.
@@ -1376,7 +1520,7 @@ else:
 if info.gpu:
     print(f"{torch.cuda.device_count()} GPU(s) here: across GPUs the backend would be 'nccl', one process per GPU")
 else:
-    print("no GPU here: NCCL (the GPU backend) not shown; gloo on the CPU uses the same API")
+    print("no GPU here: NCCL (the GPU backend) not run here; gloo on the CPU uses the same API")
 
 # %% [markdown]
 # ## The numbers measured here
@@ -1402,8 +1546,25 @@ summary = pd.DataFrame(
 print(summary.to_string(index=False))
 
 # %% [markdown]
+# The GPU figures this notebook shows, with the tier each comes from (on a GPU, "measured" where a
+# cell measures):
+
+# %%
+gpu_shown = [
+    ("2: GPU batch-size sweep", gpu_sweep.source, gpu_sweep.label if gpu_sweep else "no tier holds it"),
+    ("2: one tiny torch.add, time per call", tiny.source, tiny.label),
+    ("2: a torch step at B = 1 on a GPU", "estimate", f"{step_ops.computing} operations x the tiny op's time"),
+    ("3: CuPy and torch-CUDA iteration", gpu_iter.source, gpu_iter.label if gpu_iter else "no tier holds it"),
+    ("3: the iteration's memory time", h100_triad.source, h100_triad.label),
+    ("3: the iteration, estimated", "estimate", f"{iter_ops.computing} operations x the tiny op's time + memory"),
+    ("7: NCCL all-reduce, 8 GPUs, ring", ring.source, ring.label),
+]
+for figure, tier, source in gpu_shown:
+    print(f"{figure} [{tier}]: {source}")
+
+# %% [markdown]
 # ## Summary
-# The table above holds this machine's numbers. What they show:
+# The table above holds this machine's numbers, the list under it the GPU figures. What they show:
 # - EDF's components compute minibatched forward and backward passes with the batch index first;
 #   `loss.grad = 1/B` makes parameter gradients batch averages, and a gradient check catches a
 #   wrong backward at once (the slide's `W.grad[j, i] += x[b, j] y.grad[b, j]`).
@@ -1421,7 +1582,14 @@ print(summary.to_string(index=False))
 #   was written. Data-parallel SGD with `torch.distributed` reproduces the big-batch gradient
 #   exactly, at the price of an exchange per step, which costs more than the all_reduce alone.
 #
-# What ran here: everything on the CPU. Without a GPU, the GPU curve of section 2 and the CuPy and
-# torch-CUDA timings of section 3 are not measured (and no recorded reference exists yet); NCCL is
-# not shown. Next, **04 · Static vs dynamic graphs** asks what a framework can do with the whole
+# - On a GPU, one tiny operation costs microseconds, hundreds of times (or more) what the roofline
+#   predicts for its bytes (revealed in section 2 from the best tier at hand): a step at B = 1 is a handful
+#   of such fixed costs, and only a bigger batch shares them. NCCL's ring all-reduce between 8 GPUs
+#   reaches most, not all, of NVLink's bandwidth (section 7, published).
+#
+# What ran here: everything on the CPU unless the setup line found a GPU. The list above gives each
+# GPU figure with its tier; without a GPU the tiny operation, the iteration's memory time and NCCL's
+# all-reduce are published measurements, each labelled with its device and source; the GPU sweep of
+# section 2 and the CuPy and torch-CUDA iterations of section 3 are held by no tier (measured only
+# on a GPU). Next, **04 · Static vs dynamic graphs** asks what a framework can do with the whole
 # computation when it sees it before running it.

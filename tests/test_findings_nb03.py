@@ -172,3 +172,37 @@ def test_gradcheck_floor_lets_tiny_right_gradients_pass_and_catches_wrong_ones()
     assert not bad.passed and bad.max_rel_error > 0.1
     terms64, terms32 = gradcheck.expected_error(1e-5, np.float64), gradcheck.expected_error(1e-5, np.float32)
     assert terms64["rounding"] < 1e-10 < terms32["rounding"]
+
+
+def test_fixed_cost_verdict_names_what_sets_the_time():
+    fixed = findings.fixed_cost_verdict(12e-9, 7.1e-6)  # premise holds: the call is 590x the bytes
+    assert "a fixed cost per call" in fixed and "(0.2%)" in fixed
+    bytes_bound = findings.fixed_cost_verdict(12e-9, 30e-9)  # premise fails: the bytes set the time
+    assert "the bytes, not a fixed cost" in bytes_bound and "fixed cost per call" not in bytes_bound
+
+
+def test_b1_step_estimate_compares_the_cpu_with_the_estimate():
+    lines = findings.b1_step_estimate(7, 4, 7.1e-6, 30e-6)
+    assert "7 x 7.1 us = 49.7 us" in lines[0] and "about 20,100 examples/s (an estimate" in lines[0]
+    assert "faster than that GPU estimate" in lines[1]
+    slower = findings.b1_step_estimate(7, 4, 7.1e-6, 200e-6)
+    assert "slower than that GPU estimate" in slower[1]
+    with pytest.raises(ValueError):
+        findings.b1_step_estimate(0, 4, 7.1e-6, 30e-6)
+
+
+def test_iteration_estimate_says_which_cost_dominates():
+    bws = [("datasheet peak", 3.35e12), ("published triad", 2.97e12)]
+    calls = findings.iteration_estimate(40e6, bws, 14, 7.1e-6)
+    assert "the per-operation cost, not the bytes," in calls[-1] and "113 us" in calls[-1]
+    data = findings.iteration_estimate(4e9, bws, 14, 7.1e-6)  # 4 GB: the bytes dominate
+    assert "the bytes, not the per-operation cost," in data[-1]
+    with pytest.raises(ValueError):
+        findings.iteration_estimate(40e6, [], 14, 7.1e-6)
+
+
+def test_allreduce_comparison_sides():
+    below = findings.allreduce_comparison(0.5e9, 400e3, 367.2e9, 16 * 2**30)
+    assert "734x below" in below and "no like-for-like race" in below
+    above = findings.allreduce_comparison(400e9, 400e3, 367.2e9, 16 * 2**30)
+    assert "at or above" in above

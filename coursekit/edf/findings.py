@@ -254,3 +254,90 @@ def edf_torch_sentence(edf_over_torch: float, input_grad_share: float) -> str:
         f"EDF's epoch is {words} ({edf_over_torch:.2f}x the time); "
         f"the input gradient torch skips takes {input_grad_share:.0%} of EDF's epoch"
     )
+
+
+# ------------------------------------------------------------ GPU figures without a GPU (issue 26)
+
+FIXED = 10  # a call that takes 10x the roofline's time or more is set by a fixed cost, not by its bytes
+
+
+def fixed_cost_verdict(roofline_s: float, actual_s: float) -> str:
+    """A tiny operation's time per call ``actual_s`` against the roofline's ``roofline_s`` for
+    moving its bytes (seconds): a fixed cost per call, or the bytes, sets the time."""
+    from coursekit.perf.timing import format_seconds
+
+    share = roofline_s / actual_s
+    if actual_s >= FIXED * roofline_s:
+        return (
+            f"moving the bytes accounts for {format_seconds(roofline_s)} of the {format_seconds(actual_s)} per call "
+            f"({share:.1%}): a fixed cost per call (Python, the framework's dispatch, the kernel launch) sets "
+            "the time, and only more work per call (a bigger batch) shares it"
+        )
+    return (
+        f"moving the bytes accounts for {format_seconds(roofline_s)} of the {format_seconds(actual_s)} per call "
+        f"({min(share, 1.0):.0%}): the bytes, not a fixed cost, set this call's time"
+    )
+
+
+def b1_step_estimate(kernels: int, views: int, per_op_s: float, cpu_b1_s: float) -> list[str]:
+    """What a per-operation cost ``per_op_s`` (seconds, a published measurement of one tiny op)
+    means for a torch training step at B = 1 that dispatches ``kernels`` computing operations and
+    ``views`` views, against torch's measured step time ``cpu_b1_s`` on this CPU. Two lines: the
+    estimate (time and examples/s), and how the CPU's measured step compares with it."""
+    if kernels < 1 or per_op_s <= 0 or cpu_b1_s <= 0:
+        raise ValueError(f"need at least one kernel and positive times, got {kernels!r}, {per_op_s!r}, {cpu_b1_s!r}")
+    from coursekit.perf.timing import format_seconds
+
+    gpu_s = kernels * per_op_s
+    return [
+        f"the torch step at B = 1 dispatches {kernels} operations that compute (and {views} views, which launch "
+        f"nothing); at {format_seconds(per_op_s)} each, a GPU step takes about {kernels} x "
+        f"{format_seconds(per_op_s)} = {format_seconds(gpu_s)}: about {float(f'{1 / gpu_s:.3g}'):,.0f} examples/s "
+        "(an estimate from a published measurement, not a measurement of this step)",
+        f"torch on this CPU at B = 1 (measured above): {format_seconds(cpu_b1_s)} per step, "
+        f"{_ratio_words(cpu_b1_s, gpu_s, 'that GPU estimate')}",
+    ]
+
+
+def iteration_estimate(
+    nbytes: float, bandwidths: Sequence[tuple[str, float]], kernels: int, per_op_s: float
+) -> list[str]:
+    """An iteration that reads ``nbytes`` and dispatches ``kernels`` computing operations: one line
+    per (label, bytes/s) of ``bandwidths`` with the memory time, one with the per-op time
+    (``kernels`` x ``per_op_s`` seconds), and which of the two dominates, against the last
+    (the lowest, a measured) bandwidth given."""
+    if nbytes <= 0 or kernels < 1 or per_op_s <= 0 or not bandwidths or min(b for _, b in bandwidths) <= 0:
+        raise ValueError("need positive bytes, bandwidths and per-op time, and at least one kernel")
+    from coursekit.perf.timing import format_seconds
+
+    lines = [
+        f"reading {nbytes / 1e6:.0f} MB at {bw / 1e12:.3g} TB/s ({what}): {format_seconds(nbytes / bw)}"
+        for what, bw in bandwidths
+    ]
+    memory_s = nbytes / bandwidths[-1][1]
+    ops_s = kernels * per_op_s
+    lines.append(f"{kernels} operations that compute, at {format_seconds(per_op_s)} each: {format_seconds(ops_s)}")
+    side = "the per-operation cost, not the bytes," if ops_s > memory_s else "the bytes, not the per-operation cost,"
+    lines.append(
+        f"{side} dominates: about {format_seconds(memory_s + ops_s)} per iteration (an estimate built from "
+        "published measurements, not a measurement of this iteration)"
+    )
+    return lines
+
+
+def allreduce_comparison(here_busbw: float, here_nbytes: float, ring_busbw: float, ring_nbytes: float) -> str:
+    """This machine's all_reduce bus bandwidth ``here_busbw`` (bytes/s, on ``here_nbytes``) against a
+    published NCCL ring figure ``ring_busbw`` (on ``ring_nbytes``)."""
+    if min(here_busbw, here_nbytes, ring_busbw, ring_nbytes) <= 0:
+        raise ValueError("bandwidths and message sizes must be positive")
+    ratio = ring_busbw / here_busbw
+    size = ring_nbytes / here_nbytes
+    if ratio > 1:
+        side = f"{ratio:,.0f}x below" if ratio >= 10 else f"{ratio:.1f}x below"
+    else:
+        side = "at or above"
+    return (
+        f"gloo here: {here_busbw / 1e9:.3g} GB/s bus bandwidth on a {here_nbytes / 1e3:.0f} kB gradient, {side} "
+        f"NCCL's ring on 8 H200s, whose message was {size:,.0f}x larger (a small message pays a fixed "
+        "latency per exchange, so this is no like-for-like race)"
+    )

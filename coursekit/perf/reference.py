@@ -250,6 +250,10 @@ P100_SXM2_FP16_FLOP_PER_S = 21.2 * TFLOPS
 DGX1_GPUS = 8
 # NVIDIA H100 Tensor Core GPU datasheet, SXM: 989 TFLOPS dense BF16 on tensor cores (1,979 with sparsity).
 H100_BF16_DENSE_FLOP_PER_S = 989 * TFLOPS
+# NVIDIA H100 and H200 Tensor Core GPU datasheets, SXM: NVLink 900 GB/s per GPU, both directions
+# together (NVLink 4: 18 links); 450 GB/s each way, the figure ml-engineering's network README
+# rates its nccl-tests bus bandwidths against ("% of 450GBps").
+H100_NVLINK_BYTES_PER_S_PER_DIRECTION = 450 * GB
 
 
 def published_peaks() -> pd.DataFrame:
