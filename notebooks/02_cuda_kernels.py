@@ -22,7 +22,9 @@
 #   and why every kernel needs a bounds check;
 # - shared memory and `syncthreads`: a stencil (and the lecture's buggy version), reductions, and
 #   a tiled matrix multiply; the same kernels as CUDA C and as OpenCL compiled for this CPU;
-# - how to time kernels, and what the simulator's timings mean;
+# - how to time kernels, and what the simulator's timings mean; to predict a matmul kernel's rate
+#   from the roofline, then check it against the best GPU figure there is (measured here, recorded
+#   on a GPU, or a published measurement, labelled);
 # - what warps, occupancy and streams do to a kernel's speed (counted here, timed on a GPU), and
 #   to predict a kernel's memory traffic (sectors per warp, bank conflicts) before counting it.
 #
@@ -44,6 +46,7 @@
 # %% tags=["nbval-ignore-output"]
 import subprocess
 import tempfile
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -55,13 +58,13 @@ from coursekit.datasets import load_fashion_mnist
 from coursekit.gpu import opencl, tracer, tracer_plots
 from coursekit.gpu.contract import bank_conflicts, check_contract, sectors_per_warp
 from coursekit.machine import caches, device
-from coursekit.perf import ceilings, compare, reference, roofline, timing
+from coursekit.perf import ceilings, compare, published, reference, reveal, roofline, timing
 
 info = ck.setup()  # must come before numba is imported: it may switch on the simulator
 
 from numba import cuda, float32, int32
 
-from coursekit.gpu import findings, occupancy, streams
+from coursekit.gpu import findings, gpu_figures, occupancy, streams
 from coursekit.gpu.kernels import matmul, reduce, simt, stencil, transpose, warps
 
 # %% [markdown]
@@ -639,7 +642,7 @@ plt.show()
 
 # %% [markdown]
 # On a GPU the two kernels are also timed, on 2^24 numbers (measured here with a GPU, else
-# recorded on one):
+# recorded on one; no published measurement times these two kernels):
 
 # %% tags=["nbval-ignore-output"]
 red = reference.gpu_result("reduction", measure=lambda: reduce.time_on_gpu(1 << 24), gpu=info.gpu)
@@ -648,7 +651,7 @@ if red:
     print(f"{red.label}: {r['n']:,} numbers; atomics {timing.format_seconds(r['atomic_s'])} (error "
           f"{r['atomic_error']:.3g}), tree {timing.format_seconds(r['tree_s'])} (error {r['tree_error']:.3g})")
 else:
-    print("No GPU here and no recorded GPU run yet: atomics vs tree are not timed (simulator times mean nothing).")
+    print(reveal.no_figure_line("the atomic and tree sums' times"))  # simulator times would measure Python
 
 # %% [markdown]
 # **What the errors say.** Floating-point addition rounds, so the order of the additions matters.
@@ -806,46 +809,110 @@ assert matmul.TILE / 4 < reference.PUBLISHED["NVIDIA H100 SXM"].ceilings().ridge
 
 # %% tags=["nbval-ignore-output"]
 n_mm = 2048
-k_mm = roofline.matmul(n_mm, n_mm, n_mm)
-own_intensity = {"naive": 0.25, "tiled": matmul.TILE / 4, "cublas": k_mm.intensity}  # FLOP/byte
+own_intensity = {"naive": 0.25, "tiled": matmul.TILE / 4, "cublas": roofline.matmul(n_mm, n_mm, n_mm).intensity}
 h100_pub = reference.PUBLISHED["NVIDIA H100 SXM"]
 bf16_roof = roofline.Ceilings("H100 BF16 tensor cores, dense", "cuda", "bfloat16", h100_pub.bytes_per_s, 989e12,
                               source="published", method={"flops": "NVIDIA H100 datasheet"})
-if info.gpu:
-    t_mm = matmul.time_on_gpu(n_mm)  # naive, tiled and cuBLAS (torch.matmul), synchronised medians
-    gpu_roof = ceilings.measure_ceilings("cuda")
-    mm_kernels = [roofline.Kernel(f"{name} n={n_mm}", k_mm.flop, k_mm.flop / own_intensity[name],
-                                  t_mm[f"{name}_s"], "this GPU") for name in ("naive", "tiled", "cublas")]
-    roofline.plot([gpu_roof, bf16_roof], mm_kernels,
-                  title=findings.ridge_title(own_intensity, gpu_roof.ridge, f"{gpu_roof.name} FP32"))
-    plt.show()
-    print(f"tiled takes {t_mm['tiled_s'] / t_mm['cublas_s']:.1f}x cuBLAS's time; "
-          f"naive {t_mm['naive_s'] / t_mm['cublas_s']:.1f}x (relative errors against cuBLAS: naive "
-          f"{t_mm['naive_rel_error']:.1e}, tiled {t_mm['tiled_rel_error']:.1e})")
-    assert max(t_mm["naive_rel_error"], t_mm["tiled_rel_error"]) < 1e-3, "both kernels compute A @ B"
-    assert t_mm["cublas_s"] < t_mm["naive_s"], "cuBLAS beats the naive kernel"
-else:
-    rec = reference.gpu_result("matmul_kernels")  # recorded on a real GPU, if one has been
-    if rec:
-        mk = rec.value
-        print(f"No GPU here. {rec.label}, n = {mk['n']}: naive {timing.format_seconds(mk['naive_s'])}, "
-              f"tiled {timing.format_seconds(mk['tiled_s'])}, cuBLAS {timing.format_seconds(mk['cublas_s'])}")
-    else:
-        print("No GPU here and no recorded GPU run yet: the kernels are checked for correctness on the "
-              "simulator only (its timings would measure Python, not a GPU).")
-    a_cpu = np.random.default_rng(16).standard_normal((1024, 1024)).astype(np.float32)
-    t_cpu = timing.benchmark(np.matmul, a_cpu, a_cpu, min_time=0.2).median
-    print(f"for scale, numpy on this CPU: 1024 x 1024 matmul in {timing.format_seconds(t_cpu)} "
-          f"({2 * 1024**3 / t_cpu / 1e9:.0f} GFLOP/s)")
-    fp32_roof = h100_pub.ceilings()
-    ax = roofline.plot([fp32_roof, bf16_roof], [],
-                       title=findings.ridge_title(own_intensity, fp32_roof.ridge, "H100 FP32 (published)"))
-    for name, intensity in own_intensity.items():
-        ax.axvline(intensity, color="grey", lw=1, ls="-.")
-        ax.text(intensity * 1.1, 0.97, f"{name}: {intensity:.3g} FLOP/B", transform=ax.get_xaxis_transform(),
-                fontsize=8, rotation=90, va="top")
-    ax.legend(fontsize=8, loc="lower right")  # the upper left holds the kernels' labels here
-    plt.show()
+fp32_roof = h100_pub.ceilings()
+ax = roofline.plot([fp32_roof, bf16_roof], [],
+                   title=findings.ridge_title(own_intensity, fp32_roof.ridge, "H100 FP32 (published)"))
+for name, intensity in own_intensity.items():
+    ax.axvline(intensity, color="grey", lw=1, ls="-.")
+    ax.text(intensity * 1.1, 0.97, f"{name}: {intensity:.3g} FLOP/B", transform=ax.get_xaxis_transform(),
+            fontsize=8, rotation=90, va="top")
+ax.legend(fontsize=8, loc="lower right")  # the upper left holds the kernels' labels here
+plt.show()
+
+# %% [markdown]
+# ### Predict, then reveal: how fast is a tiled kernel?
+# The roofline turns two datasheet figures into a prediction: a kernel of intensity `I` reaches at
+# most `min(peak, bandwidth x I)`. How close do real kernels come? With a GPU here, the question is
+# asked of this notebook's kernels, against ceilings measured on this GPU. Without one, the answer
+# comes from a **published measurement**: Simon Boehm's SGEMM ladder (`siboehm/SGEMM_CUDA`),
+# hand-written FP32 kernels timed against cuBLAS on an NVIDIA RTX A6000 at `M = N = K = 4096`,
+# with the A6000's datasheet as the ceilings. Its kernels are close cousins of ours; what differs,
+# read in its source (`src/kernels/1_naive.cuh`, `2_kernel_global_mem_coalesce.cuh`,
+# `3_kernel_shared_mem_blocking.cuh`, `src/runner.cu`, `sgemm.cu`):
+# - its kernel 1 ("Naive") maps `threadIdx.x` to the *row* of `C`: the 32 threads of a warp read
+#   32 different rows of `A`, 32 sectors per load (not coalesced). Its kernel 2 ("GMEM
+#   Coalescing") maps it to the column, as our `matmul_naive` does: a warp reads one number of `A`
+#   (a broadcast) and 32 neighbours in a row of `B`. Both ask for `2k` numbers per element of `C`:
+#   1/4 FLOP per byte requested;
+# - its kernel 3 ("SMEM Caching") is our tiled kernel with **32 x 32** tiles (1024 threads per
+#   block; ours are 16 x 16): `2k / 32` loads per thread, about 8 FLOP per byte;
+# - it computes `C = alpha A B + beta C` with `beta = 3`, so `C` is read as well as written; it
+#   reports the mean of 50 launches timed with CUDA events; cuBLAS runs in full FP32
+#   (`CUBLAS_COMPUTE_32F`: no TF32 tensor cores), so its minimum traffic is `16 n^2` bytes, `n / 8`
+#   FLOP per byte.
+#
+# The next cell puts the ceilings on screen with the roofline's prediction for each kernel.
+# **Before you run the cell after it, write your estimate of the tiled kernel's rate in
+# `my_guess` (TFLOP/s)**: the roofline's figure, or less? Why?
+
+# %% tags=["nbval-ignore-output"]
+rec_mm = reference.gpu_result("matmul_kernels", gpu=False)  # recorded by the course on a GPU, if ever
+if info.gpu:  # this notebook's kernels, against ceilings measured on this GPU (triad and GEMM)
+    mm_roof, mm_basis = ceilings.measure_ceilings("cuda"), "ceilings measured on this GPU"
+    mm_kernels = gpu_figures.course_matmul_kernels(n_mm, matmul.TILE, device=mm_roof.name)
+elif rec_mm:  # this notebook's kernels, recorded on a GPU, against that GPU's recorded ceilings
+    mm_roof, mm_basis = reference.load_reference("H100")[0], "ceilings recorded on that GPU"
+    mm_kernels = gpu_figures.course_matmul_kernels(rec_mm.value["n"], matmul.TILE, device=mm_roof.name)
+else:  # siboehm/SGEMM_CUDA's kernels, against the RTX A6000's datasheet
+    mm_roof, mm_basis = gpu_figures.a6000_ceilings(), "datasheet peaks"
+    mm_kernels = gpu_figures.sgemm_ladder_kernels()
+print(f"{mm_roof.label}: memory {mm_roof.bytes_per_s / 1e9:.4g} GB/s, FP32 {mm_roof.flop_per_s / 1e12:.4g} "
+      f"TFLOP/s, ridge {mm_roof.ridge:.3g} FLOP/byte")
+mm_predicted = {key: float(mm_roof.attainable(k.intensity)) for key, k in mm_kernels.items()}  # FLOP/s
+print(pd.DataFrame({k.name: {"intensity (FLOP/B)": float(f"{k.intensity:.4g}"),
+                             "roofline predicts (TFLOP/s)": float(f"{mm_predicted[key] / 1e12:.4g}")}
+                    for key, k in mm_kernels.items()}).T.to_string())
+my_guess = None  # your estimate of the tiled kernel's rate, in TFLOP/s
+
+# %% tags=["nbval-ignore-output"]
+mm = reference.gpu_result("matmul_kernels", measure=lambda: matmul.time_on_gpu(n_mm), gpu=info.gpu,
+                          published_measurement=gpu_figures.published_sgemm_ladder)
+mm_reveals = gpu_figures.matmul_reveals(mm, mm_kernels, mm_roof, {"tiled": my_guess}, basis=mm_basis)
+print(mm_reveals["tiled"].text())
+print(gpu_figures.reveal_table(mm_reveals, mm_kernels).to_string())
+mm_errors = {key: r.roofline_error for key, r in mm_reveals.items()}
+print(findings.roofline_verdict({mm_kernels[key].name: error for key, error in mm_errors.items()}))
+if mm.source == published.TIER:  # fixed data: the signs the lesson rests on
+    assert mm_errors["uncoalesced"] < 0 and mm_errors["naive"] < 0, "caches beat the no-cache count"
+    assert mm_errors["tiled"] > 0 and mm_errors["cublas"] > 0, "the roofline is a ceiling, not a forecast"
+    print(f"\nThe whole ladder ({mm.label}):")
+    print(gpu_figures.sgemm_full_ladder().to_string())
+else:  # measured here or recorded: this notebook's kernels
+    assert max(mm.value["naive_rel_error"], mm.value["tiled_rel_error"]) < 1e-3, "both kernels compute A @ B"
+    assert mm.value["cublas_s"] < mm.value["naive_s"], "cuBLAS beats the naive kernel"
+a_cpu = np.random.default_rng(16).standard_normal((1024, 1024)).astype(np.float32)
+t_cpu = timing.benchmark(np.matmul, a_cpu, a_cpu, min_time=0.2).median
+print(f"\nfor scale, numpy on this CPU: 1024 x 1024 matmul in {timing.format_seconds(t_cpu)} "
+      f"({2 * 1024**3 / t_cpu / 1e12:.3g} TFLOP/s, measured here)")
+
+# %% tags=["nbval-ignore-output"]
+mm_tier = "published measurement" if mm.source == published.TIER else mm.source
+mm_points = gpu_figures.timed_kernels(mm_kernels, gpu_figures.matmul_rates(mm, mm_kernels), mm_tier)
+of_roof = {mm_kernels[key].name: r.revealed / r.roofline_prediction for key, r in mm_reveals.items()}
+ax = roofline.plot([mm_roof, bf16_roof] if info.gpu else [mm_roof], mm_points)
+mm_title = findings.roof_fraction_title(of_roof, mm_roof.name)
+ax.set_title(textwrap.fill(mm_title, 90, break_on_hyphens=False), fontsize=9)
+hollow = mm_tier == "published measurement"
+ax.plot([], [], "D" if hollow else "s", color="tab:blue", mfc="none" if hollow else "tab:blue",
+        label=gpu_figures.tier_legend(mm))
+ax.legend(fontsize=8, loc="lower right")  # the upper left holds the ridge's label
+plt.show()
+
+# %% [markdown]
+# Read the misses, whichever tier you see. A point *above* its roof (the published naive kernels'
+# are) means the kernel moved less than its count said: 1/4 FLOP/byte charges every load to
+# memory, but neighbouring threads ask for the same rows and columns, and the L1 and L2 caches
+# serve the repeats, so the real intensity was higher (a rate over the bandwidth, `rate / 768 GB/s`
+# on the A6000, is the least intensity that rate needs). Coalescing is what lets the caches help:
+# the published kernels 1 and 2 do the same arithmetic with the same count, and kernel 2 is many
+# times faster. A point *below* its roof (the published tiled kernel and cuBLAS) hit a limit the
+# two ceilings leave out: a tiled kernel also waits on shared memory (two shared loads per
+# multiply-add in its inner loop), barriers and latency. The ladder's later kernels (register
+# tiles, vectorised loads, warp tiles) close most of the gap to cuBLAS on the same A6000.
 
 # %% [markdown]
 # ## 7. CUDA C
@@ -1219,8 +1286,7 @@ if div:
     plt.show()
     assert sweep.loc[1, "ns_per_element"] > 1.3 * sweep.loc[sweep.index.max(), "ns_per_element"], "divergence costs"
 else:
-    print("No GPU here and no recorded GPU run yet: the sweep is not timed (the simulator has no warps and "
-          "runs one thread at a time; its times would measure Python, not divergence).")
+    print(reveal.no_figure_line("the divergence sweep's times"))  # the simulator has no warps
 
 # %% [markdown]
 # **Shared-memory bank conflicts.** The tiled transpose of Exercise 2.3, grown to the 32 x 32
@@ -1297,7 +1363,9 @@ assert ways.loc["tile 32 x 64, even columns", "worst read (ways)"] == 2
 # One unused column per row (3 % more shared memory) turns a 32-pass access into a 1-pass one. A
 # stride of 2 words gives a 2-way conflict: banks `2 tx mod 32` are the 16 even ones, each hit by
 # `tx` and `tx + 16`. On a GPU the four transposes are timed (measured here with a GPU, else
-# recorded on one); the padded kernel's rate should come close to the copy's:
+# recorded on one); the padded kernel's rate should come close to the copy's. Without either, no
+# tier holds the transposes, and the cell shows the nearest published figure: the rate a copy
+# kernel reaches on an H100 (BabelStream, float64), the rate a padded transpose should approach there:
 
 # %% tags=["nbval-ignore-output"]
 tiled_kernels = {"tiled": transpose_tile32, "padded": transpose_padded}
@@ -1309,8 +1377,9 @@ if tp_gpu:
     print(f"{tp_gpu.label}, {t['n']} x {t['n']} float32: " + ", ".join(
         f"{k} {t[k + '_gbs']:.0f} GB/s" for k in ("copy", "naive", "tiled", "padded")))
 else:
-    print("No GPU here and no recorded GPU run yet: the sector counts above are what a GPU's memory system "
-          "would serve; copy, naive, tiled and padded transposes are not timed.")
+    print(reveal.no_figure_line("the four transposes' rates"))
+    tp_copy = published.get("azure-h100-babelstream-copy")  # the rate a copy reaches: what padded should approach
+    print(f"What a copy kernel reaches on an H100: {published.describe(tp_copy)}; {tp_copy.size}.")
 
 # %% [markdown]
 # ### Exercise 2.6 — a transpose without bank conflicts, and without padding (3 points)
@@ -1438,7 +1507,10 @@ plt.show()
 #
 # On a GPU, a grid-stride copy of 2^26 floats (one element per thread, 512 MiB moved) is timed for
 # each block size, with the registers the compiler gave it and the occupancy they imply
-# (`warps.time_block_sizes`; measured here with a GPU, else recorded):
+# (`warps.time_block_sizes`; measured here with a GPU, else recorded). Without either, the cell
+# shows a related published measurement, not this sweep: te42kyfo/gpu-benches' triad on an H100
+# PCIe, whose blocks are capped at two per SM so that the block size sets the occupancy, at 25 %
+# and at 100 %:
 
 # %% tags=["nbval-ignore-output"]
 bs = reference.gpu_result("block_size", measure=lambda: warps.time_block_sizes(1 << 26), gpu=info.gpu)
@@ -1459,8 +1531,13 @@ if bs:
     plt.show()
     assert (bs_rows["gbs"] > 0).all()
 else:
-    print("No GPU here and no recorded GPU run yet: the block-size sweep is not timed; the table above is the "
-          "published limits' arithmetic, not a measurement.")
+    print(reveal.no_figure_line("this block-size sweep of a grid-stride float32 copy"))
+    occ_pub = {e.conditions["occupancy"]: e for e in published.find("triad_bandwidth", "H100 PCIe")}
+    print("A published figure on occupancy and bandwidth instead, not this sweep (another kernel, float64, an H100 "
+          "PCIe, blocks capped at two per SM):")
+    for share in ("25%", "100%"):
+        print(f"  {share} occupancy: {published.describe(occ_pub[share])}")
+    assert occ_pub["100%"].value > occ_pub["25%"].value, "in the published run, more warps per SM moved more bytes"
 
 # %% [markdown]
 # **Streams and pinned memory.** A copy from ordinary (*pageable*) host memory goes through a
@@ -1482,7 +1559,9 @@ ck.show(streams.run_pipeline)
 # pinned memory, then the pipeline on 2^26 floats (16 chunks) on one stream and on four, with the
 # stages alone for scale; each output is checked against numpy. numba-cuda's simulator accepts
 # streams, pinned arrays and `stream=` arguments but runs everything in order (its events record no
-# time), so only a GPU can show an overlap. Measured here with a GPU, else recorded:
+# time), so only a GPU can show an overlap. Measured here with a GPU, else recorded. Without either,
+# the cell shows published pinned and pageable copy rates (CUDA's `bandwidthTest` on two A100
+# servers); no tier holds a stream overlap:
 
 # %% tags=["nbval-ignore-output"]
 st = reference.gpu_result("streams", measure=lambda: streams.measure(), gpu=info.gpu)
@@ -1506,8 +1585,12 @@ if st:
     assert v["speedup"] > 1.1, "streams overlap copies with the kernel"
     assert v["overlapped_s"] > 0.7 * v["longest_stage_s"], "no pipeline beats its slowest stage"
 else:
-    print("No GPU here and no recorded GPU run yet: pinned vs pageable copies and stream overlap are not timed "
-          "(the simulator runs every stream in order).")
+    print(reveal.no_figure_line("the overlap of four streams against one"))  # the simulator runs streams in order
+    copies = gpu_figures.pinned_vs_pageable()
+    print("Pinned vs pageable copies, published measurements (CUDA samples bandwidthTest, 32 MB per transfer):")
+    print(copies.drop(columns="entries").to_string())
+    print("entries:", "; ".join(copies["entries"]))
+    assert (copies["host->device pinned (GB/s)"] > copies["host->device pageable (GB/s)"]).all(), "pinned is faster"
 
 # %% [markdown]
 # ### Exercise 2.7 — saxpy with a grid-stride loop (2 points)
@@ -1593,17 +1676,40 @@ pd.DataFrame([
      "not timed (no GPU, none recorded)"),
     ("H100 occupancy: 256 thr x 64 regs, 48 KiB", f"{occ_example.blocks_per_sm} blocks/SM = "
      f"{occ_example.fraction:.0%} (rule of thumb)"),
+    ("tiled matmul TFLOP/s: roofline / revealed", f"{mm_reveals['tiled'].roofline_prediction / 1e12:.3g} / "
+     f"{mm_reveals['tiled'].revealed / 1e12:.3g} ({mm_tier}, {mm_kernels['tiled'].name})"),
     ("copy GB/s, best block / 32 threads", f"{bs_rows['gbs'].max():.0f} / {bs_rows['gbs'].iloc[0]:.0f} "
-     f"({bs.source})" if bs else "not timed (no GPU, none recorded)"),
+     f"({bs.source})" if bs else f"not timed; published H100 PCIe triad at 100 % / 25 % occupancy: "
+     f"{occ_pub['100%'].value:.0f} / {occ_pub['25%'].value:.0f}"),
     ("H2D GB/s pageable / pinned; 4-stream speedup", f"{st.value['h2d_pageable_gbs']:.0f} / "
      f"{st.value['h2d_pinned_gbs']:.0f}; {st.value['speedup']:.2f}x ({st.source})" if st else
-     "not timed (no GPU, none recorded)"),
+     f"published, {copies.index[0]}: {copies.iloc[0]['host->device pageable (GB/s)']:.3g} / "
+     f"{copies.iloc[0]['host->device pinned (GB/s)']:.3g}; speedup: no tier"),
     ("simulated add_grid vs numpy", f"{kernel_time.median / numpy_time.median:,.0f}x slower"),
 ], columns=["measured or counted", "value"]).set_index("measured or counted")
 
 # %% [markdown]
+# And each GPU cell of this notebook, with the tier of the figure it showed on this machine and
+# its source (best tier first: measured here, recorded by the course on a GPU, a published
+# measurement, none):
+
+# %% tags=["nbval-ignore-output"]
+pd.DataFrame([
+    gpu_figures.tier_row("5. atomic vs tree sum: times", red),
+    gpu_figures.tier_row("6. naive / tiled / cuBLAS matmul: rates", mm),
+    gpu_figures.tier_row("10. divergence sweep: time per element", div),
+    gpu_figures.tier_row("10. four transposes: GB/s (copy rate only)", tp_gpu, ("azure-h100-babelstream-copy",)),
+    gpu_figures.tier_row("10. block-size sweep: GB/s", bs,
+                         ("gpubenches-h100-pcie-triad-occ100", "gpubenches-h100-pcie-triad-occ25")),
+    gpu_figures.tier_row("10. pinned vs pageable copies: GB/s", st, () if st else (
+        f"{len(copies)} devices x 4 entries, "
+        f"{published.get(copies['entries'].iloc[0].split(', ')[0]).source.cite()}",)),
+    gpu_figures.tier_row("10. streams: overlap speed-up", st),
+]).set_index("GPU cell")
+
+# %% [markdown]
 # ## Summary
-# The table above holds the numbers; what the notebook showed:
+# The tables above hold the numbers, and which tier each GPU figure came from; what the notebook showed:
 #
 # | what | how |
 # |---|---|
@@ -1621,5 +1727,7 @@ pd.DataFrame([
 # | bank conflicts | a 32 x 32 tile read by column: 32-way; padded to 33 columns, or swizzled: 1-way |
 # | occupancy | the tightest per-SM limit (threads, blocks, registers, shared memory) sets the resident blocks |
 # | streams | pinned host memory and chunks on several streams overlap copies with kernels |
+# | predict, then reveal | the roofline's prediction for naive, tiled and cuBLAS matmuls against the best tier's rates |
+# | GPU figures | each GPU cell shows the best tier it has, labelled (the second table above) |
 #
 # Next, **03 · Minibatching** shows why deep-learning code works on batches of examples at once.

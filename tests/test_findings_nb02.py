@@ -50,3 +50,25 @@ def test_sum_error_bound_holds_for_one_by_one_float32_sums():
         # the bound is about lam sqrt(n) u sum|x|, far below the worst case (n - 1) u sum|x|
         worst = (n - 1) * 2.0**-24 * np.abs(x.astype(np.float64)).sum()
         assert bound.error < worst * 9 / math.sqrt(n)
+
+
+def test_roof_fraction_title_says_beat_only_above_the_roof():
+    both = findings.roof_fraction_title({"naive": 10.3, "tiled": 0.49, "cuBLAS": 0.6}, "A6000")
+    assert "naive beats its no-cache roof" in both and "tiled reaches 49 % and cuBLAS 60 % of theirs" in both
+    below = findings.roof_fraction_title({"naive": 0.5}, "this GPU")
+    assert below == "this GPU: naive reaches 50 % of its roof" and "beat" not in below
+    above = findings.roof_fraction_title({"a": 2.0, "b": 1.5}, "x")
+    assert above == "x: a and b beat their no-cache roof (caches)" and "reaches" not in above
+    with pytest.raises(ValueError):
+        findings.roof_fraction_title({}, "x")
+
+
+def test_roofline_verdict_follows_the_signs_of_the_errors():
+    mixed = findings.roofline_verdict({"naive": -0.9, "tiled": 1.0})
+    assert "too little for naive" in mixed and "too much for tiled" in mixed
+    high = findings.roofline_verdict({"tiled": 1.0, "cuBLAS": 0.66})
+    assert "too much for tiled and cuBLAS" in high and "too little" not in high
+    low = findings.roofline_verdict({"naive": -0.4})
+    assert "too little for naive" in low and "too much" not in low
+    with pytest.raises(ValueError):
+        findings.roofline_verdict({})

@@ -56,3 +56,56 @@ def streams_title(n_streams: int, speedup: float, threshold: float = 1.1) -> str
     if speedup >= threshold:
         return f"{n_streams} streams overlap copies and kernel: {speedup:.1f}x faster than one"
     return f"{n_streams} streams ran {speedup:.2f}x as fast as one: no clear overlap in this run"
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:.2g} %" if fraction < 0.1 else f"{100 * fraction:.0f} %"
+
+
+def roof_fraction_title(fraction_of_roof: Mapping[str, float], where: str) -> str:
+    """Title for kernels placed at their requested-traffic (no-cache) intensity: ``fraction_of_roof``
+    is each kernel's achieved FLOP/s over the roof there (a plain ratio). Above 1, caches served
+    loads the count charged to memory; below 1, it reached that fraction of its roof.
+
+    >>> roof_fraction_title({"naive": 10.3, "tiled": 0.49, "cublas": 0.6}, "A6000 FP32")
+    'A6000 FP32: naive beats its no-cache roof (caches), tiled reaches 49 % and cublas 60 % of theirs'
+    >>> roof_fraction_title({"naive": 0.8}, "this GPU")
+    'this GPU: naive reaches 80 % of its roof'
+    """
+    above = [name for name, f in fraction_of_roof.items() if f > 1]
+    below = {name: f for name, f in fraction_of_roof.items() if f <= 1}
+    parts = []
+    if above:
+        verb, whose = ("beats", "its") if len(above) == 1 else ("beat", "their")
+        parts.append(f"{listing(above)} {verb} {whose} no-cache roof (caches)")
+    if below:
+        (first, f_first), *rest = below.items()
+        reached = listing([f"{first} reaches {_percent(f_first)}"] + [f"{name} {_percent(f)}" for name, f in rest])
+        parts.append(f"{reached} of {'theirs' if rest else 'its roof'}")
+    if not parts:
+        raise ValueError("roof_fraction_title: no kernels")
+    return f"{where}: " + ", ".join(parts)
+
+
+def roofline_verdict(roofline_error: Mapping[str, float]) -> str:
+    """One sentence on which way the roofline's predictions missed: ``roofline_error`` is each
+    kernel's (predicted - revealed) / revealed (signed ratio).
+
+    >>> v = roofline_verdict({"naive": -0.9, "tiled": 1.1, "cublas": 0.66})
+    >>> v.startswith("The roofline predicted too little for naive (caches served loads")
+    True
+    >>> v.endswith("and too much for tiled and cublas (limits the two ceilings leave out).")
+    True
+    >>> roofline_verdict({"tiled": 1.1})
+    'The roofline predicted too much for tiled (limits the two ceilings leave out).'
+    """
+    low = [name for name, e in roofline_error.items() if e < 0]
+    high = [name for name, e in roofline_error.items() if e >= 0]
+    parts = []
+    if low:
+        parts.append(f"too little for {listing(low)} (caches served loads the no-cache count sends to memory)")
+    if high:
+        parts.append(f"too much for {listing(high)} (limits the two ceilings leave out)")
+    if not parts:
+        raise ValueError("roofline_verdict: no kernels")
+    return "The roofline predicted " + " and ".join(parts) + "."
