@@ -211,3 +211,33 @@ def test_best_plan_hands_the_fastest_one_thread_variant_to_a_second_kernel(monke
     k2.plan = plan
     np.testing.assert_allclose(other(v), tuned(v), rtol=1e-6)
     assert k2.choice.endswith(f"x1 B={plan[2]}") and not k2.measured  # ran without measuring again
+
+
+# ------------------------------------------------------------------------------ break-even on a tiny tensor
+
+
+def _be(**kw):
+    base = {
+        "ks": [2, 16],
+        "eager_us": [8.0, 82.0],
+        "compiled_us": [26.0, 25.5],
+        "eager_per_op_us": 5.3,
+        "break_even": 5.4,
+        "wins_from": 6,
+    }
+    return {**base, **kw}
+
+
+def test_break_even_verdict_names_k_when_compiled_catches_up():
+    text = findings.break_even_verdict("this CPU", _be())
+    assert text.startswith("this CPU: k = 2: eager 8 us, compiled 26 us; k = 16: eager 82 us, compiled 25.5 us")
+    assert text.endswith("the compiled call wins from k = 6 ops (the lines cross at 5.4)")
+
+
+def test_break_even_verdict_when_the_premise_fails():
+    never = findings.break_even_verdict("this CPU", _be(compiled_us=[90.0, 100.0], wins_from=None))
+    assert "does not catch up" in never and "wins from" not in never
+    first = findings.break_even_verdict("this CPU", _be(compiled_us=[1.0, 1.0], wins_from=1))
+    assert first.endswith("faster from the first op")
+    failed = findings.break_even_verdict("this CPU", {"error": "no C++ compiler"})
+    assert "failed (no C++ compiler)" in failed

@@ -81,3 +81,17 @@ def test_threads_sets_and_restores_every_pool():
     assert torch.get_num_threads() == before_torch and T.config.n_threads == before_graph
     if blas:
         assert blas[0]() == before_blas
+
+
+def test_measure_compile_break_even_fits_two_lines_and_reports_a_failure(monkeypatch):
+    """With a stand-in 'compiled' function that does nothing, compiled wins early; with a compile that
+    fails, the result says why instead of a break-even (no real compile: the test stays fast)."""
+    free = tg.Compiled(lambda x: x, 0.0)
+    monkeypatch.setattr(tg, "compile_timed", lambda fn, *args, **kw: free)
+    m = tg.measure_compile_break_even("cpu", ks=(2, 16), n=64)
+    assert m["ks"] == [2, 16] and len(m["eager_us"]) == len(m["compiled_us"]) == 2
+    assert m["compiled_us"][1] < m["eager_us"][1]
+    assert m["wins_from"] is not None and m["wins_from"] <= 2
+    monkeypatch.setattr(tg, "compile_timed", lambda fn, *args, **kw: tg.Compiled(None, None, "no compiler"))
+    failed = tg.measure_compile_break_even("cpu", n=64)
+    assert failed["error"] == "no compiler" and "wins_from" not in failed

@@ -11,6 +11,7 @@ true sentence instead of the one written on the machine the course was tuned on.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -218,3 +219,24 @@ def conv_relu_verdict(default_calls: Sequence[str], frozen_calls: Sequence[str])
         return "the library convolution, and no relu recognisable after it"
 
     return f"default: {describe(default_calls)}; with freezing (inference): {describe(frozen_calls)}"
+
+
+def break_even_verdict(where: str, m: Mapping[str, Any]) -> str:
+    """What :func:`coursekit.graph.torch_graphs.measure_compile_break_even` found on ``where`` (e.g.
+    ``"this CPU"``): the two times per call at each chain length (microseconds) and from how many ops
+    the compiled call wins, or that compiling failed, or that the compiled call never caught up."""
+    if m.get("error"):
+        return f"{where}: torch.compile failed ({m['error']}), no break-even to measure"
+    ks, eager, comp = m["ks"], m["eager_us"], m["compiled_us"]
+    times = "; ".join(
+        f"k = {k}: eager {e:.3g} us, compiled {c:.3g} us" for k, e, c in zip(ks, eager, comp, strict=True)
+    )
+    if m.get("wins_from") is None:
+        return f"{where}: {times}; the compiled call does not catch up with eager at any k"
+    won = int(m["wins_from"])
+    if won <= 1:
+        return f"{where}: {times}; the compiled call is faster from the first op"
+    return (
+        f"{where}: {times}; eager costs {m['eager_per_op_us']:.2g} us per op, so the compiled call wins "
+        f"from k = {won} ops (the lines cross at {m['break_even']:.2g})"
+    )

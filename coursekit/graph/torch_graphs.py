@@ -1,8 +1,9 @@
 """Today's graphs in PyTorch, for notebook 04: ``torch.compile`` timed apart from its steady state, graph
 breaks found with ``torch._dynamo.explain`` (quietly, with the line each break is on), the kernel calls
 of inductor's generated code (:func:`inductor_calls`: what it fused), ``torch.export`` to a file and back,
-and the GPU measurement
-:func:`measure_compile_speedup` (eager vs compiled on a GPU) for ``benchmarks/record_reference.py``.
+and the GPU measurements
+:func:`measure_compile_speedup` (eager vs compiled on a GPU) for ``benchmarks/record_reference.py`` and
+:func:`measure_compile_break_even` (from how many ops on a tiny tensor a compiled call beats eager).
 
 Nothing here prints to stderr: dynamo's and inductor's log warnings are held back inside
 :func:`quiet_torch` and handed to the caller as text.
@@ -255,4 +256,46 @@ def measure_compile_speedup(dev: str, n: int = 10_000_000, with_compile: bool = 
             out[f"{name}_compiled_ms"] = timing.benchmark(c.fn, *args, device=device.type).median * 1e3
         else:
             out[f"{name}_error"] = c.error
+    return out
+
+
+def measure_compile_break_even(dev: str, ks: tuple[int, int] = (2, 16), n: int = 4096) -> dict[str, Any]:
+    """From how many element-wise ops ``k`` a ``torch.compile``'d chain beats eager on a tiny tensor.
+
+    A chain ``x = x + 1.0`` repeated ``k`` times on ``n`` float32 numbers on ``dev`` (``"cuda"`` or
+    ``"cpu"``): eager makes ``k`` calls, the compiled function one. Each is timed (synchronised on a
+    GPU, by :func:`coursekit.perf.timing.benchmark`) at the two lengths ``ks``, which gives each a line
+    ``time(k) = fixed + per_op * k``; :func:`coursekit.graph.gpu_figures.break_even` solves where they
+    cross. Returns microseconds (``eager_us`` and ``compiled_us`` at ``ks``, the fitted
+    ``*_fixed_us`` and ``*_per_op_us``), ``break_even`` (ops, inf when compiled never catches up) and
+    ``wins_from`` (the smallest whole k at which compiled is faster, None for never); ``error``
+    instead when ``torch.compile`` fails here."""
+    import torch
+
+    from coursekit.graph import gpu_figures
+
+    device = torch.device(dev)
+    x = torch.ones(n, device=device)
+    out: dict[str, Any] = {"device": str(device), "n": n, "ks": list(ks), "eager_us": [], "compiled_us": []}
+    for k in ks:
+
+        def chain(t: Any, k: int = k) -> Any:
+            for _ in range(k):
+                t = t + 1.0
+            return t
+
+        c = compile_timed(chain, x)
+        if c.fn is None:
+            out["error"] = c.error
+            return out
+        for key, fn in (("eager_us", chain), ("compiled_us", c.fn)):
+            out[key].append(timing.benchmark(fn, x, device=device.type, min_time=0.1, max_time=1.0).median * 1e6)
+    lines = {}
+    for key in ("eager", "compiled"):
+        (t1, t2), (k1, k2) = out[f"{key}_us"], ks
+        per_op = (t2 - t1) / (k2 - k1)
+        lines[key] = (t1 - per_op * k1, per_op)
+        out[f"{key}_fixed_us"], out[f"{key}_per_op_us"] = lines[key]
+    out["break_even"] = gpu_figures.break_even(*lines["eager"], *lines["compiled"])
+    out["wins_from"] = gpu_figures.wins_from(out["break_even"])
     return out
