@@ -4,9 +4,14 @@
    ``-y*log(p) - (1-y)*log(1-p)`` with ``p = 1/(1+exp(-z))``, and ``tanh(2x^2 + 3x + 1)`` -- timed, in
    the same interleaved run, as: numpy eager (the expression as written), the compiled graph
    (``T.function``: rewrites + fusion), torch eager, and ``torch.compile`` (inductor). Targets: compiled
-   >= 3x numpy eager, and >= 0.8x torch.compile's throughput. Also prints what each CPU code generator
-   of the fused kernel measured (numpy in blocks on all cores / one core, the numba parallel loop),
-   and the compile times of T.function and of torch.compile's first call.
+   >= 3x numpy eager, and >= 1.0x torch.compile's throughput (issue 27: on AVX2 as on AVX-512). Also
+   prints what each CPU code generator of the fused kernel measured (numpy in blocks on all cores / one
+   core, hybrid blocks, the numba parallel loop), the compile times of T.function and of torch.compile's
+   first call, and where the fused kernel stands against its two bounds on this machine: the memory
+   roof (bytes per element over the measured triad bandwidth) and the transcendental ceiling (its exp,
+   log1p or tanh steps computed as the kernel computes them, one after the other, on its threads).
+   ``--no-vector-math`` compiles the kernel with numba's scalar C-library calls instead of
+   coursekit.graph.vecmath's vectorised polynomials, to show what they change.
 2. The MLP step: 60x784 . 784x500, tanh, . 500x10, squared error, backprop and SGD update, float32,
    compiled graph vs torch eager (target: within 1.2x); the forward pass alone too.
 
@@ -17,6 +22,7 @@ torch.compile's first call is timed with an empty inductor cache (a fresh TORCHI
 is the real compile time; ``--warm-inductor-cache`` lets it reuse what earlier runs cached on disk.
 
 Run: python benchmarks/graph_compiler.py [--n 10000000] [--no-torch-compile] [--quick] [--warm-inductor-cache]
+     [--no-vector-math]; ``make bench-frameworks AVX2=1`` runs it on the AVX2 code paths.
 """
 
 from __future__ import annotations
@@ -131,8 +137,33 @@ def elementwise(which: str, n: int, use_compile: bool) -> dict:
     print(f"  compiled vs numpy eager: {res['speedup_vs_numpy']:.2f}x faster (target >= 3)")
     if "torch.compile" in ms:
         res["vs_torch_compile"] = ms["torch.compile"] / ms["T.function (compiled graph)"]
-        print(f"  compiled throughput / torch.compile throughput: {res['vs_torch_compile']:.2f} (target >= 0.8)")
+        print(f"  compiled throughput / torch.compile throughput: {res['vs_torch_compile']:.2f} (target >= 1.0)")
+    print("  " + _bounds(f, n, len(args), ms["T.function (compiled graph)"]))
     return res
+
+
+def _bounds(f, n: int, n_inputs: int, seconds: float) -> str:
+    """The fused kernel against the memory roof and its transcendental ceiling, in elements/s."""
+    from coursekit.graph import findings
+    from coursekit.machine import threads
+    from coursekit.perf import opcost
+    from coursekit.perf.ceilings import measure_ceilings
+
+    (kernel,) = f.kernels
+    roof = measure_ceilings("cpu")  # cached per machine and thread count
+    bytes_per_element = 4 * (n_inputs + 1)  # float32 inputs read, the output written
+    steps = kernel.transcendental_ops()
+    rates = opcost.elementwise_rates(dict(steps)) if steps else {}
+    planned = kernel.plan[1] if kernel.plan else 0
+    used = planned or threads.in_effect()  # 0: numba's parallel loop, on numba's pool of every core
+    limits = {
+        f"memory roof ({bytes_per_element} B/element at {roof.bytes_per_s / 1e9:.1f} GB/s)": (
+            roof.bytes_per_s / bytes_per_element
+        )
+    }
+    if rates:
+        limits[f"{' + '.join(rates)} on {used} thread(s)"] = opcost.serial_rate(rates.values()) * used
+    return findings.bound_verdict("compiled graph", n / seconds, limits)
 
 
 def mlp(steps_check: int = 3) -> dict:
@@ -233,7 +264,11 @@ def main(argv=None) -> int:
         "so its first-call time is a real compile)",
     )
     ap.add_argument("--mlp-only", action="store_true", help="only the MLP step (used for the one-thread run)")
+    ap.add_argument(
+        "--no-vector-math", action="store_true", help="numba's scalar exp/log calls, not graph.vecmath's polynomials"
+    )
     a = ap.parse_args(argv)
+    T.config.vector_math = not a.no_vector_math
     if a.mlp_only:
         r = mlp()
         print(f"MLP_STEP_RATIO={r['step_ratio']:.4f}")
@@ -254,17 +289,25 @@ def main(argv=None) -> int:
         f"default block size {T.config.block_size} (a first large call measures 8192, 32768, 131072)"
     )
     print(cpu_paths.paths_line())  # which SIMD path each library took (make bench-frameworks AVX2=1 forces AVX2)
+    print(
+        "fused float32 exp/log/log1p/tanh: "
+        + (
+            "graph.vecmath polynomials, vectorised by LLVM"
+            if T.config.vector_math
+            else "numba's scalar C-library calls"
+        )
+    )
     results = {w: elementwise(w, n, use_compile) for w in ("xent", "poly")}
     results["mlp"] = mlp()
     one = _mlp_one_thread()
-    print("\n== targets ==")
+    print("\n== targets ==")  # issue 27: >= 3x numpy eager and >= 1.0x torch.compile, on AVX2 as on AVX-512
     for w in ("xent", "poly"):
         r = results[w]
         print(
             f"  {w}: >= 3x numpy eager: {'met' if r['speedup_vs_numpy'] >= 3 else 'NOT met'} "
-            f"({r['speedup_vs_numpy']:.2f}x); >= 0.8x torch.compile: "
+            f"({r['speedup_vs_numpy']:.2f}x); >= 1.0x torch.compile: "
             + (
-                f"{'met' if r['vs_torch_compile'] >= 0.8 else 'NOT met'} ({r['vs_torch_compile']:.2f})"
+                f"{'met' if r['vs_torch_compile'] >= 1.0 else 'NOT met'} ({r['vs_torch_compile']:.2f})"
                 if "vs_torch_compile" in r
                 else "not measured"
             )

@@ -515,9 +515,14 @@ assert all(t["after"] * 2 <= t["before"] for t in traffic.values())
 # the traffic: on the roofline the point moves right (higher intensity), and up only if it got faster.
 # But one FLOP per `tanh`, `exp` or `log1p` hides their cost: each is a few dozen instructions (range
 # reduction and a polynomial), not one. Once the traffic is divided, they may be what limits the fused
-# kernel. So we measure what one costs here: numpy's float32 ufunc on an array that stays in the
-# cache (no memory traffic), on one thread. These are exactly the calls the fused kernel makes when
-# its generator is the hybrid one (numpy ufuncs for the transcendental ops, numba loops for the rest).
+# kernel. So we measure what one costs here, on an array that stays in the cache (no memory
+# traffic), on one thread, computed the way the fused kernel computes it. In float32 that is
+# `coursekit.graph.vecmath`: Cephes' polynomials written so that LLVM vectorises them inside the
+# numba loop (numba's own `math.exp` is a call of the C library for each element: this llvmlite has
+# no SVML, Intel's vector math library). Beside each, numpy's float32 ufunc for the same op, which
+# the eager code calls: on some CPUs it has SIMD code for an op and on others not (`log1p` on an
+# AVX2-only CPU, for one), and the two columns show which here. (`T.config.vector_math = False`
+# switches the polynomials off, to compare.)
 #
 # Then the roofline, on **one thread** for every point and every ceiling: numpy eager, the fused
 # kernel tuned on one thread, the memory and GEMM roofs measured inside `threads.limited(1)`, and, for
@@ -530,11 +535,13 @@ with pools.limited(1):
     here1 = measure_ceilings("cpu")  # the roofs on one thread, as every point below
     steps = {k: compiled1[k].kernels[0].transcendental_ops() for k in compiled1}
     rates = opcost.elementwise_rates({name: f for k in steps for name, f in steps[k]})
+    numpy_rates = opcost.elementwise_rates({name: getattr(np, name) for name in rates if hasattr(np, name)})
 for name, r in rates.items():
+    ufunc = f"; numpy's ufunc {numpy_rates[name] / 1e9:.2f}" if name in numpy_rates else ""
     print(
-        f"float32 {name}: {r / 1e9:.2f} G elements/s on one thread from cache ({1e9 / r:.2f} ns each), "
-        f"the time of {opcost.flop_equivalent(r, here1.flop_per_s):.0f} FLOPs at this core's GEMM rate "
-        f"({here1.flop_per_s / 1e9:.0f} GFLOP/s)"
+        f"float32 {name}: {r / 1e9:.2f} G elements/s as the fused kernel computes it{ufunc} (one thread, "
+        f"from cache); {1e9 / r:.2f} ns each, the time of {opcost.flop_equivalent(r, here1.flop_per_s):.0f} "
+        f"FLOPs at this core's GEMM rate ({here1.flop_per_s / 1e9:.0f} GFLOP/s)"
     )
 kernels, trans_ceiling, bound_lines = [], {}, []
 for k in compiled:
