@@ -439,5 +439,5 @@ def summary_line() -> str:
         extra = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
         gpu_part = f"GPU: {g.name}{extra}, {g.multiprocessors} SMs, {g.memory_bytes / 2**30:.0f} GiB → measured here"
     else:
-        gpu_part = "GPU: none → kernels on the simulator, GPU figures are recorded references"
+        gpu_part = "GPU: none → kernels on the simulator, GPU figures from elsewhere (each labelled with its tier)"
     return f"{cpu_part} · {gpu_part}"
