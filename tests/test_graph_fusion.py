@@ -150,3 +150,12 @@ def test_hybrid_generator_numba_loops_between_numpy_ufuncs(small_blocks):
     assert got.dtype == np.float32 and k.choice.startswith("hybrid")
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-30)
     assert "numba.njit(nogil=True" in f.source
+
+
+def test_autotuning_keeps_the_numba_loop_on_a_near_tie_and_the_fastest_otherwise():
+    from coursekit.graph.fusion import NUMBA_TIE, pick_plan
+
+    hybrid, numba_loop, numpy_1 = ("hybrid", 2, 131072), ("numba", 0, None), ("numpy", 1, 8192)
+    assert pick_plan({hybrid: 13.9e-3, numba_loop: 13.9e-3, numpy_1: 50e-3}) == numba_loop  # the tie seen here
+    assert pick_plan({hybrid: 10e-3, numba_loop: 10e-3 * NUMBA_TIE * 1.01}) == hybrid  # clearly faster: kept
+    assert pick_plan({hybrid: 10e-3, numpy_1: 9e-3}) == numpy_1  # no numba candidate: the fastest
