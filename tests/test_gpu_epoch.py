@@ -9,8 +9,9 @@ from collections import Counter
 import pytest
 
 from coursekit.apps import gpu_epoch, lenet
+from coursekit.apps.gpu_epoch import OTHER_DEVICES
 from coursekit.perf import published, reveal
-from coursekit.perf.reference import OTHER_DEVICES, PUBLISHED, GPUResult, ReferenceDevice
+from coursekit.perf.reference import PUBLISHED, GPUResult, ReferenceDevice
 
 TOY = ReferenceDevice("Toy GPU 100", "GPU", 2020, 1000, 1.0, None, 100e9, 1e12, None, "a test")
 

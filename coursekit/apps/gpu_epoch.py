@@ -30,7 +30,31 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from coursekit.apps.lenet import LECTURE_BATCH, LECTURE_SGD
-from coursekit.perf.reference import OTHER_DEVICES, PUBLISHED, GPUResult, ReferenceDevice
+from coursekit.perf.reference import GB, PUBLISHED, GPUResult, ReferenceDevice
+
+# Datasheet peaks of GPUs that a published measurement (data/published/) ran on but that are not
+# among the course's reference devices: kept out of PUBLISHED so that its device table and plot
+# (notebook 01) stay as they are. Same conventions: FP32 peak at the boost clock, no tensor cores.
+OTHER_DEVICES: dict[str, ReferenceDevice] = {
+    d.name: d
+    for d in [
+        # NVIDIA GeForce GTX 980 (Maxwell GM204, 2014): 2048 CUDA cores, 1126 MHz base / 1216 MHz
+        # boost, 4 GB GDDR5 at 7 Gbps on a 256-bit bus = 224 GB/s; FP32 peak 2048 x 2 x 1.216 GHz
+        # = 4.98 TFLOPS; launch price $549. (MXNet's LeNet example was measured on it, 2015.)
+        ReferenceDevice(
+            "NVIDIA GTX 980",
+            "GPU",
+            2014,
+            2048,
+            1.216,
+            4 * 2**30,
+            224 * GB,
+            2048 * 1.216e9 * 2,
+            549,
+            "NVIDIA GeForce GTX 980 specifications",
+        ),
+    ]
+}
 
 EPOCH_IMAGES = 60_000  # the lecture's epoch: Fashion-MNIST's (and MNIST's) training set
 
@@ -149,7 +173,7 @@ def _tokens(text: str) -> list[str]:
 
 
 def datasheet_for(name: str) -> ReferenceDevice | None:
-    """The GPU of :data:`~coursekit.perf.reference.PUBLISHED` or ``OTHER_DEVICES`` whose model
+    """The GPU of :data:`~coursekit.perf.reference.PUBLISHED` or :data:`OTHER_DEVICES` whose model
     number (its first word with a digit: ``h100``, ``a100``, ``980``) is a word of ``name`` (a
     device name or a label, e.g. ``"NVIDIA H200, measured here"``); None when none is."""
     words = set(_tokens(name))

@@ -219,31 +219,6 @@ PUBLISHED: dict[str, ReferenceDevice] = {
     ]
 }
 
-# Datasheet peaks of GPUs that a published measurement (data/published/) ran on but that are not
-# among the course's reference devices: kept out of PUBLISHED so that its device table and plot
-# (notebook 01) stay as they are. Same conventions: FP32 peak at the boost clock, no tensor cores.
-OTHER_DEVICES: dict[str, ReferenceDevice] = {
-    d.name: d
-    for d in [
-        # NVIDIA GeForce GTX 980 (Maxwell GM204, 2014): 2048 CUDA cores, 1126 MHz base / 1216 MHz
-        # boost, 4 GB GDDR5 at 7 Gbps on a 256-bit bus = 224 GB/s; FP32 peak 2048 x 2 x 1.216 GHz
-        # = 4.98 TFLOPS; launch price $549. (MXNet's LeNet example was measured on it, 2015.)
-        ReferenceDevice(
-            "NVIDIA GTX 980",
-            "GPU",
-            2014,
-            2048,
-            1.216,
-            4 * 2**30,
-            224 * GB,
-            2048 * 1.216e9 * 2,
-            549,
-            "NVIDIA GeForce GTX 980 specifications",
-        ),
-    ]
-}
-
-
 # The lectures' DGX-1 figure, "170 teraflops", is half precision: NVIDIA's DGX-1 (P100) datasheet gives
 # 170 TFLOPS FP16 for 8 Tesla P100 SXM2, each 21.2 TFLOPS FP16 (10.6 FP32, 5.3 FP64; P100 datasheet).
 P100_SXM2_FP16_FLOP_PER_S = 21.2 * TFLOPS
