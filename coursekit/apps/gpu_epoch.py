@@ -23,13 +23,12 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from coursekit.apps.lenet import LECTURE_BATCH, LECTURE_SGD
+from coursekit.perf.op_counter import OpCounter
 from coursekit.perf.reference import GB, PUBLISHED, GPUResult, ReferenceDevice
 
 # Datasheet peaks of GPUs that a published measurement (data/published/) ran on but that are not
@@ -59,19 +58,6 @@ OTHER_DEVICES: dict[str, ReferenceDevice] = {
 EPOCH_IMAGES = 60_000  # the lecture's epoch: Fashion-MNIST's (and MNIST's) training set
 
 
-class _OpCounter(TorchDispatchMode):
-    """Counts the aten operations dispatched while active, views (no kernel) left out."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ops: Counter[str] = Counter()
-
-    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        if getattr(func, "namespace", "") == "aten" and not getattr(func, "is_view", False):
-            self.ops[str(func)] += 1
-        return func(*args, **(kwargs or {}))
-
-
 def aten_ops_per_step(
     make_model: Callable[[], nn.Module],
     batch: int = LECTURE_BATCH,
@@ -89,7 +75,7 @@ def aten_ops_per_step(
     x = torch.rand(batch, *in_shape, generator=g)
     y = torch.randint(0, n_classes, (batch,), generator=g)
     loss_fn = nn.CrossEntropyLoss()
-    counter = _OpCounter()
+    counter = OpCounter()
     for step in range(3):
         if step == 2:
             counter.__enter__()
@@ -101,7 +87,7 @@ def aten_ops_per_step(
         finally:
             if step == 2:
                 counter.__exit__(None, None, None)
-    return counter.ops
+    return counter.computing_aten()
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ bytes, bandwidths in bytes/s.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -82,21 +81,11 @@ class OpCount:
 def count_ops(fn: Callable[[], Any]) -> OpCount:
     """Run ``fn()`` once under a ``TorchDispatchMode`` that counts the aten operations it dispatches,
     forward and backward (on the CPU, autograd's backward runs on the calling thread)."""
-    from torch.utils._python_dispatch import TorchDispatchMode
+    from coursekit.perf.op_counter import OpCounter
 
-    names: Counter[str] = Counter()
-    views = 0
-
-    class Counting(TorchDispatchMode):
-        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-            nonlocal views
-            names[str(func)] += 1
-            views += bool(getattr(func, "is_view", False))
-            return func(*args, **(kwargs or {}))
-
-    with Counting():
+    with OpCounter() as counter:
         fn()
-    return OpCount(dict(names), views)
+    return OpCount(dict(counter.calls), counter.views)
 
 
 def published_figure(entry_id: str) -> GPUResult:
