@@ -91,8 +91,7 @@ def count_ops(fn: Callable[[], Any]) -> OpCount:
 def published_figure(entry_id: str) -> GPUResult:
     """The published measurement ``entry_id`` as a :class:`GPUResult`: value in SI units, its tier
     (``"published measurement"``) and :func:`coursekit.perf.published.label` as label."""
-    e = published.get(entry_id)
-    return GPUResult(published.si_value(e), published.TIER, published.label(e))
+    return published.as_result(published.get(entry_id))
 
 
 def datasheet(device: str) -> ReferenceDevice:

@@ -355,6 +355,12 @@ def describe(entry: Entry) -> str:
     return f"{entry.value:g} {entry.unit} \N{EM DASH} {label(entry)}"
 
 
+def as_result(entry: Entry, si: bool = True) -> GPUResult:
+    """``entry`` as the third tier's :class:`~coursekit.perf.reference.GPUResult`: its value in SI
+    units (``si=False``: the :class:`Entry` itself), ``source="published measurement"``, :func:`label`."""
+    return GPUResult(si_value(entry) if si else entry, TIER, label(entry))
+
+
 def published_result(
     quantity: str,
     device: str,
@@ -377,8 +383,7 @@ def published_result(
     precisions = sorted({str(e.precision) for e in hits})
     if precision is None and len(precisions) > 1:
         raise ValueError(f"published {quantity} on {device} comes in several precisions {precisions}: pass precision=")
-    best = hits[0]
-    return GPUResult(si_value(best) if si else best, TIER, label(best))
+    return as_result(hits[0], si)
 
 
 def table(quantity: str | None = None, entries: Iterable[Entry] | None = None) -> Any:
