@@ -246,13 +246,16 @@ def ddp_sentence(one: Mapping[str, float], two: Mapping[str, float]) -> list[str
     ]
 
 
-def edf_torch_sentence(edf_over_torch: float, input_grad_share: float) -> str:
-    """EDF's epoch against torch's (``edf_over_torch`` = time ratio) and the share of EDF's epoch
-    spent on the first layer's input gradient, which torch does not compute."""
-    words = _ratio_words(edf_over_torch, 1.0, "torch's")
+def edf_torch_sentence(edf_over_torch: float, like_over_torch: float) -> str:
+    """EDF's epoch against torch's as the lecture wrote EDF (``edf_over_torch``, a time ratio: it also
+    computes the images' gradient) and like for like (``like_over_torch``: the images an
+    ``Input(requires_grad=False)``, as torch's data), with the share of EDF's epoch that gradient takes."""
+    share = 1 - like_over_torch / edf_over_torch
     return (
-        f"EDF's epoch is {words} ({edf_over_torch:.2f}x the time); "
-        f"the input gradient torch skips takes {input_grad_share:.0%} of EDF's epoch"
+        f"EDF as the lecture wrote it is {_ratio_words(edf_over_torch, 1.0, 'torch')} ({edf_over_torch:.2f}x "
+        f"the time); with its images needing no gradient, as torch's, it is "
+        f"{_ratio_words(like_over_torch, 1.0, 'torch')} ({like_over_torch:.2f}x): the images' gradient takes "
+        f"{share:.0%} of EDF's epoch"
     )
 
 

@@ -59,10 +59,16 @@ class Node:
 
 
 class Input(Node):
-    """Data fed to the graph for each minibatch with ``.set(value)``; batch index first."""
+    """Data fed to the graph for each minibatch with ``.set(value)``; batch index first.
 
-    def __init__(self, name: str | None = None) -> None:
+    ``requires_grad=False`` (as torch's data tensors): ``Backward`` leaves ``.grad`` None and the
+    components skip the gradient they would send here (for the first layer's ``VDot``, a whole
+    matrix product per step). The default keeps the lecture's rule: every float node gets a gradient.
+    """
+
+    def __init__(self, name: str | None = None, requires_grad: bool = True) -> None:
         super().__init__(name)
+        self.requires_grad = requires_grad
         inputs.append(self)
 
     def set(self, value: Array) -> None:
@@ -114,7 +120,8 @@ class VDot(Component):
         self.value = self.x.value @ self.W.value
 
     def backward(self) -> None:
-        self.x.grad += self.grad @ self.W.value.T
+        if self.x.grad is not None:  # None: an Input that requires no gradient
+            self.x.grad += self.grad @ self.W.value.T
         self.W.grad += self.x.value.T @ self.grad
 
 
@@ -134,7 +141,8 @@ class AddBias(Component):
         self.value = self.x.value + self.beta.value  # broadcasting repeats beta for each b
 
     def backward(self) -> None:
-        self.x.grad += self.grad
+        if self.x.grad is not None:
+            self.x.grad += self.grad
         self.beta.grad += self.grad.sum(axis=0)
 
 
@@ -154,7 +162,8 @@ class Sigmoid(Component):
         self.value = 1.0 / (1.0 + xp.exp(-self.x.value))
 
     def backward(self) -> None:
-        self.x.grad += self.grad * self.value * (1.0 - self.value)
+        if self.x.grad is not None:
+            self.x.grad += self.grad * self.value * (1.0 - self.value)
 
 
 class Tanh(Component):
@@ -172,7 +181,8 @@ class Tanh(Component):
         self.value = array_module(self.x.value).tanh(self.x.value)
 
     def backward(self) -> None:
-        self.x.grad += self.grad * (1.0 - self.value * self.value)
+        if self.x.grad is not None:
+            self.x.grad += self.grad * (1.0 - self.value * self.value)
 
 
 class ReLU(Component):
@@ -190,7 +200,8 @@ class ReLU(Component):
         self.value = array_module(self.x.value).maximum(self.x.value, 0)
 
     def backward(self) -> None:
-        self.x.grad += self.grad * (self.x.value > 0)
+        if self.x.grad is not None:
+            self.x.grad += self.grad * (self.x.value > 0)
 
 
 class Softmax(Component):
@@ -210,8 +221,9 @@ class Softmax(Component):
         self.value = e / e.sum(axis=1, keepdims=True)
 
     def backward(self) -> None:
-        weighted = (self.grad * self.value).sum(axis=1, keepdims=True)
-        self.x.grad += self.value * (self.grad - weighted)
+        if self.x.grad is not None:
+            weighted = (self.grad * self.value).sum(axis=1, keepdims=True)
+            self.x.grad += self.value * (self.grad - weighted)
 
 
 class Aref(Component):
@@ -230,6 +242,8 @@ class Aref(Component):
         self.value = self.x.value[rows, self.y.value]
 
     def backward(self) -> None:
+        if self.x.grad is None:
+            return
         rows = array_module(self.x.value).arange(self.x.value.shape[0])
         self.x.grad[rows, self.y.value] += self.grad  # each (b, y[b]) occurs once: no add.at needed
 
@@ -249,7 +263,8 @@ class LogLoss(Component):
         self.value = -array_module(self.x.value).log(self.x.value)
 
     def backward(self) -> None:
-        self.x.grad += -self.grad / self.x.value
+        if self.x.grad is not None:
+            self.x.grad += -self.grad / self.x.value
 
 
 def clear() -> None:
@@ -276,17 +291,25 @@ def Forward() -> None:
         component.forward()
 
 
+def zero_grads() -> None:
+    """Set every float node's ``.grad`` to zeros of its value's shape; integer inputs (labels) and
+    inputs with ``requires_grad=False`` get None. ``Backward`` starts with this."""
+    for node in [*inputs, *parameters, *components]:
+        floating = node.value is not None and node.value.dtype.kind == "f"
+        wanted = floating and not (isinstance(node, Input) and not node.requires_grad)
+        node.grad = array_module(node.value).zeros_like(node.value) if wanted else None
+
+
 def Backward(loss: Node) -> None:
     """Fill every ``.grad`` with d(mean over the batch of loss)/d(value). ``loss.value``: (B,).
 
     Gradients start at zero; ``loss.grad`` starts at ``1/B`` so that parameter gradients are batch
-    averages. Integer inputs (labels) get no gradient (``grad`` None).
+    averages. Integer inputs (labels) and inputs made with ``requires_grad=False`` get no gradient
+    (``grad`` None); the components skip an argument whose ``grad`` is None.
     """
     if loss not in components:
         raise ValueError(f"Backward: {loss!r} is not a component of the current graph (built before edf.clear()?)")
-    for node in [*inputs, *parameters, *components]:
-        floating = node.value is not None and node.value.dtype.kind == "f"
-        node.grad = array_module(node.value).zeros_like(node.value) if floating else None
+    zero_grads()
     batch = loss.value.shape[0]
     loss.grad[...] = 1.0 / batch
     for component in reversed(components[: components.index(loss) + 1]):  # later components do not feed loss

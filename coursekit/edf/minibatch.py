@@ -75,40 +75,6 @@ def mlp_gemm_flop(sizes: Sequence[int], batch: int, input_gradient: bool = True)
     }
 
 
-def time_without_input_gradient(
-    model: EDFModel, images: np.ndarray, labels: np.ndarray, batch: int = 100, min_time: float = 0.5
-) -> tuple[float, float]:
-    """Median seconds of an EDF epoch (Forward, Backward, SGD(0.1) per batch) as is, and with the
-    first layer's ``backward`` computing only its weight gradient (what torch does for the data),
-    timed in alternating rounds."""
-    from coursekit.perf import compare
-
-    first = next(c for c in edf.components if isinstance(c, edf.VDot) and c.x is model.x)
-
-    def weights_only() -> None:
-        first.W.grad += first.x.value.T @ first.grad
-
-    def epoch() -> None:
-        for k in range(0, len(images) - batch + 1, batch):
-            model.x.set(images[k : k + batch])
-            model.y.set(labels[k : k + batch])
-            edf.Forward()
-            edf.Backward(model.loss)
-            edf.SGD(0.1)
-
-    def epoch_skipping() -> None:
-        first.backward = weights_only  # type: ignore[method-assign]
-        try:
-            epoch()
-        finally:
-            del first.backward
-
-    full, skipping = compare.interleaved(
-        {"EDF epoch": epoch, "EDF epoch without the input gradient": epoch_skipping}, check=False, min_time=min_time
-    )
-    return full.median, skipping.median
-
-
 # --- EDF training ------------------------------------------------------------------------------
 
 
@@ -132,10 +98,13 @@ class EDFModel:
         return correct / len(images)
 
 
-def edf_mlp(sizes: Sequence[int] = (784, 128, 10), seed: int = 0) -> EDFModel:
-    """A new EDF graph (``edf.clear()`` first) of the lecture's sigmoid MLP with its log-loss."""
+def edf_mlp(sizes: Sequence[int] = (784, 128, 10), seed: int = 0, input_grad: bool = True) -> EDFModel:
+    """A new EDF graph (``edf.clear()`` first) of the lecture's sigmoid MLP with its log-loss.
+
+    ``input_grad=False`` makes the images an ``Input(requires_grad=False)``, as torch treats data:
+    the first layer then computes no gradient for them (one matrix product fewer per step)."""
     edf.clear()
-    x, y = edf.Input(name="x"), edf.Input(name="y")
+    x, y = edf.Input(name="x", requires_grad=input_grad), edf.Input(name="y")
     probs = edf.mlp(x, list(sizes), seed=seed)
     return EDFModel(x, y, probs, edf.LogLoss(edf.Aref(probs, y)))
 
@@ -228,9 +197,7 @@ def profile_edf(model: EDFModel, images: np.ndarray, labels: np.ndarray, batch: 
             row = rows.setdefault(type(c).__name__, {"forward_s": 0.0, "backward_s": 0.0, "calls": 0})
             row["forward_s"] += time.perf_counter() - t
             row["calls"] += 1
-        for node in [*edf.inputs, *edf.parameters, *edf.components]:
-            floating = node.value is not None and node.value.dtype.kind == "f"
-            node.grad = np.zeros_like(node.value) if floating else None
+        edf.zero_grads()
         model.loss.grad[...] = 1.0 / batch
         last = next(i for i, c in enumerate(edf.components) if c is model.loss)
         for c in reversed(edf.components[: last + 1]):
