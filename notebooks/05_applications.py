@@ -55,7 +55,7 @@ from coursekit.apps import conv1, findings, gpu_epoch, langid, lenet, seq2seq, t
 from coursekit.checks import check_close, check_equal
 from coursekit.datasets import CLASS_NAMES, LANGUAGES, encode_chars, load_dates, load_fashion_mnist, load_words
 from coursekit.machine import device, threads
-from coursekit.perf import compare, published, reference, reveal, roofline
+from coursekit.perf import compare, datasheets, published, reference, reveal, roofline
 from coursekit.perf.ceilings import measure_ceilings
 
 info = ck.setup()  # must come before numba is imported: it may switch on numba-cuda's simulator
@@ -636,7 +636,7 @@ else:  # a published measurement: MXNet's LeNet example on a GTX 980, CUDA 7 wit
     gpu_epoch_s = gpu_epoch.epoch_from_rate(
         published.published_result("training_throughput", "GTX 980", cudnn="none", gpus=1)
     )
-target = gpu_epoch.datasheet_for(gpu_epoch_s.label)
+target = datasheets.datasheet_for(gpu_epoch_s.label)
 ops_per_step = gpu_epoch.aten_ops_per_step(lenet.lenet)
 per_call = published.get("flaggems4558-a100-torch-add-1x4096")
 bounds = None

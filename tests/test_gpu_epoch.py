@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 
 from coursekit.apps import gpu_epoch, lenet
-from coursekit.apps.gpu_epoch import OTHER_DEVICES
-from coursekit.perf import published, reveal
+from coursekit.perf import datasheets, published, reveal
+from coursekit.perf.datasheets import OTHER_DEVICES
 from coursekit.perf.reference import PUBLISHED, GPUResult, ReferenceDevice
 
 TOY = ReferenceDevice("Toy GPU 100", "GPU", 2020, 1000, 1.0, None, 100e9, 1e12, None, "a test")
@@ -66,11 +66,11 @@ def test_epoch_from_rows_picks_lenet_at_batch_100_in_fp32():
 
 
 def test_datasheet_for_finds_the_model_number_in_a_label():
-    assert gpu_epoch.datasheet_for("NVIDIA H200, measured here") is PUBLISHED["NVIDIA H200 SXM"]
-    assert gpu_epoch.datasheet_for("NVIDIA H100 80GB HBM3, recorded 2026-12-01") is PUBLISHED["NVIDIA H100 SXM"]
+    assert datasheets.datasheet_for("NVIDIA H200, measured here") is PUBLISHED["NVIDIA H200 SXM"]
+    assert datasheets.datasheet_for("NVIDIA H100 80GB HBM3, recorded 2026-12-01") is PUBLISHED["NVIDIA H100 SXM"]
     label = published.label(published.get("mxnet-mnist-gtx980-lenet-cuda7"))
-    assert gpu_epoch.datasheet_for(label) is OTHER_DEVICES["NVIDIA GTX 980"]
-    assert gpu_epoch.datasheet_for("Tesla T4, measured here") is None
+    assert datasheets.datasheet_for(label) is OTHER_DEVICES["NVIDIA GTX 980"]
+    assert datasheets.datasheet_for("Tesla T4, measured here") is None
 
 
 def test_the_gtx980_datasheet_is_its_cores_clock_and_bus():
@@ -109,7 +109,7 @@ def test_the_published_gtx980_epoch_reveals_far_above_the_datasheet_roofline():
     b = gpu_epoch.epoch_bounds(
         lenet.training_flops_per_example(net),
         lenet.training_bytes_per_example(net),
-        gpu_epoch.datasheet_for(epoch.label) or TOY,
+        datasheets.datasheet_for(epoch.label) or TOY,
         ops_per_step=31,
         per_call_s=published.si_value(published.get("flaggems4558-a100-torch-add-1x4096")),
     )

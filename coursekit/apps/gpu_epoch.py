@@ -11,15 +11,14 @@ GeForce GTX 980). This module holds the arithmetic and the sentences:
   the memory bandwidth) and the launch-bound time (steps x operations x a per-call cost);
 - :func:`epoch_from_rate`, :func:`epoch_from_rows` — the epoch a training rate implies, keeping
   the rate's tier and source in the label;
-- :func:`datasheet_for` — the datasheet device of a GPU named in a label;
 - :func:`bound_lines`, :func:`bound_verdict` — what the notebook prints (premise-checked).
 
-Nothing here measures a GPU.
+A GPU's datasheet by its name: :func:`coursekit.perf.datasheets.datasheet_for`. Nothing here
+measures a GPU.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,31 +28,7 @@ from torch import nn
 
 from coursekit.apps.lenet import LECTURE_BATCH, LECTURE_SGD
 from coursekit.perf.op_counter import OpCounter
-from coursekit.perf.reference import GB, PUBLISHED, GPUResult, ReferenceDevice
-
-# Datasheet peaks of GPUs that a published measurement (data/published/) ran on but that are not
-# among the course's reference devices: kept out of PUBLISHED so that its device table and plot
-# (notebook 01) stay as they are. Same conventions: FP32 peak at the boost clock, no tensor cores.
-OTHER_DEVICES: dict[str, ReferenceDevice] = {
-    d.name: d
-    for d in [
-        # NVIDIA GeForce GTX 980 (Maxwell GM204, 2014): 2048 CUDA cores, 1126 MHz base / 1216 MHz
-        # boost, 4 GB GDDR5 at 7 Gbps on a 256-bit bus = 224 GB/s; FP32 peak 2048 x 2 x 1.216 GHz
-        # = 4.98 TFLOPS; launch price $549. (MXNet's LeNet example was measured on it, 2015.)
-        ReferenceDevice(
-            "NVIDIA GTX 980",
-            "GPU",
-            2014,
-            2048,
-            1.216,
-            4 * 2**30,
-            224 * GB,
-            2048 * 1.216e9 * 2,
-            549,
-            "NVIDIA GeForce GTX 980 specifications",
-        ),
-    ]
-}
+from coursekit.perf.reference import GPUResult, ReferenceDevice
 
 EPOCH_IMAGES = 60_000  # the lecture's epoch: Fashion-MNIST's (and MNIST's) training set
 
@@ -152,24 +127,6 @@ def epoch_bounds(
         per_call_s=per_call_s,
         launch_s=None if per_call_s is None else steps * ops_per_step * per_call_s,
     )
-
-
-def _tokens(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", text.lower())
-
-
-def datasheet_for(name: str) -> ReferenceDevice | None:
-    """The GPU of :data:`~coursekit.perf.reference.PUBLISHED` or :data:`OTHER_DEVICES` whose model
-    number (its first word with a digit: ``h100``, ``a100``, ``980``) is a word of ``name`` (a
-    device name or a label, e.g. ``"NVIDIA H200, measured here"``); None when none is."""
-    words = set(_tokens(name))
-    for device in [*PUBLISHED.values(), *OTHER_DEVICES.values()]:
-        if device.kind != "GPU":
-            continue
-        model = next((t for t in _tokens(device.name) if any(c.isdigit() for c in t)), None)
-        if model is not None and model in words:
-            return device
-    return None
 
 
 def epoch_from_rate(rate: GPUResult, images: int = EPOCH_IMAGES) -> GPUResult:

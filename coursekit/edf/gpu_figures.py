@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from coursekit.perf import published
+from coursekit.perf import datasheets, published
 from coursekit.perf.reference import PUBLISHED, GPUResult, ReferenceDevice
 
 TINY_OP_ID = "flaggems4558-a100-torch-add-1x4096"  # PyTorch eager torch.add, (1, 4096) bf16, A100
@@ -95,15 +95,9 @@ def published_figure(entry_id: str) -> GPUResult:
 
 
 def datasheet(device: str) -> ReferenceDevice:
-    """The datasheet device of :data:`PUBLISHED` whose model (A100, H100, H200 ...) appears in
-    ``device``; the H100 SXM when none does (the course's reference GPU)."""
-    words = set(device.upper().replace("-", " ").split())
-    for ref in PUBLISHED.values():
-        if ref.kind == "GPU" and any(
-            w in words for w in ref.name.upper().split() if w[:1] in "AHVP" and w[1:].isdigit()
-        ):
-            return ref
-    return next(ref for ref in PUBLISHED.values() if "H100" in ref.name)
+    """The datasheet of the GPU named in ``device`` (:func:`coursekit.perf.datasheets.datasheet_for`);
+    the H100 SXM when no datasheet matches (the course's reference GPU)."""
+    return datasheets.datasheet_for(device) or PUBLISHED["NVIDIA H100 SXM"]
 
 
 def busbw(nbytes: float, seconds: float, ranks: int) -> float:

@@ -22,17 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from coursekit.perf import published
+from coursekit.perf.datasheets import OTHER_DEVICES
 from coursekit.perf.reference import GPUResult
 from coursekit.perf.reveal import Reveal, error_phrase, reveal
 from coursekit.perf.roofline import Ceilings, Kernel
 
-# NVIDIA RTX A6000 datasheet: 10,752 CUDA cores, 38.7 TFLOPS single precision (FP32, CUDA cores, no
-# tensor cores), 48 GB GDDR6 with ECC at 768 GB/s. The GPU that siboehm/SGEMM_CUDA's ladder ran on.
-# Not a row of reference.PUBLISHED: notebook 01 draws every row of that table.
-A6000_NAME = "NVIDIA RTX A6000"
-A6000_FP32_FLOP_PER_S = 38.7e12
-A6000_BYTES_PER_S = 768e9
-A6000_SOURCE = "NVIDIA RTX A6000 datasheet"
+A6000 = OTHER_DEVICES["NVIDIA RTX A6000"]  # the GPU that siboehm/SGEMM_CUDA's ladder ran on
 
 SGEMM_N = 4096  # the ladder's M = N = K
 SGEMM_TILE = 32  # its kernel 3 stages 32 x 32 tiles (BLOCKSIZE = 32, 1024 threads per block)
@@ -42,9 +37,9 @@ FLOAT32 = 4  # bytes
 def a6000_ceilings() -> Ceilings:
     """The RTX A6000's FP32 roofline from its datasheet (``source="published"``: a peak, not a
     measurement): 768 GB/s and 38.7 TFLOP/s, ridge about 50 FLOP/byte."""
-    method = {"bandwidth": A6000_SOURCE, "flops": A6000_SOURCE}
-    name = f"{A6000_NAME} FP32, datasheet"
-    return Ceilings(name, "cuda", "float32", A6000_BYTES_PER_S, A6000_FP32_FLOP_PER_S, "published", method)
+    method = {"bandwidth": A6000.source, "flops": A6000.source}
+    name = f"{A6000.name} FP32, datasheet"
+    return Ceilings(name, "cuda", "float32", A6000.bytes_per_s, A6000.flop_per_s, "published", method)
 
 
 def requested_bytes(traffic: str, n: int, tile: int | None = None, reads_c: bool = False) -> float:
