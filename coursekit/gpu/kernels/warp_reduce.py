@@ -69,7 +69,7 @@ def warp_count_positive(x, counts):
     holds int32, one per warp of the grid.
     """
     i = cuda.grid(1)
-    positive = i < x.size and x[i] > 0
+    positive = i < x.size and x[i] > float32(0)  # float32(0): a bare 0 compares in float64
     votes = cuda.ballot_sync(FULL_MASK, positive)
     if cuda.laneid == 0:
         counts[i // WARP] = cuda.popc(votes)
