@@ -309,3 +309,10 @@ def test_the_same_kernels_compile_and_agree_on_a_gpu():
     real_cuda.jit(warp_reduce.warp_count_positive)[partial.size, B](signed, counts)
     padded = np.concatenate([signed, np.zeros(counts.size * WARP - n, np.float32)])
     np.testing.assert_array_equal(counts, (padded.reshape(-1, WARP) > 0).sum(axis=1))
+
+
+def test_the_serial_runner_sends_warp_kernels_to_the_tracer():
+    from coursekit.gpu import serial
+
+    with pytest.raises(RuntimeError, match="shfl_down_sync needs tracer.trace"):
+        serial.run(shfl_down_by, 1, 32, lanes(32), np.zeros(32, np.float32), 1)

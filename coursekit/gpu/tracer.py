@@ -8,6 +8,7 @@ to a recording stand-in instead.
 
 Scheduling is deterministic: within a block, thread 0 runs until it reaches a barrier (or ends),
 then thread 1, and so on; once every thread has arrived, the next *phase* starts the same way.
+(A warp collective stops a thread too; the lowest-numbered thread that can run always runs next.)
 A kernel that forgets a barrier therefore reads shared memory that later threads have not yet
 written — the same wrong answer every time (shared memory starts as NaN, so it shows). Indices
 are checked strictly: a negative or too-large index raises, naming the thread (the simulator
@@ -145,7 +146,8 @@ class _Abort(BaseException):
 
 
 class _Block:
-    """Runs one block's threads one at a time in a fixed order, switching only at barriers.
+    """Runs one block's threads one at a time in a fixed order, switching only at barriers (and
+    warp collectives: :class:`~coursekit.gpu.warp_sync.Warps` holds those).
 
     Each thread waits on its own event, so handing the turn on wakes exactly one thread (waking
     them all at every hand-off made barriers cost the square of the block size).
@@ -183,6 +185,8 @@ class _Block:
                     for t in waiting:
                         self.state[t] = "ready"
                     nxt = waiting[0]
+                elif "warp" in self.state:  # cannot happen: settle() holds a stopped warp's meeting
+                    raise warp_sync.CollectiveError("lanes left waiting at a warp collective (a tracer bug)")
             self.turn = nxt
             if nxt is not None:
                 self.wake[nxt].set()
