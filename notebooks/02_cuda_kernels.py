@@ -754,8 +754,9 @@ assert warp_t["warp shuffles"] == 5 * B_ws + 5 * 32  # 5 per lane, and 5 more in
 # %% [markdown]
 # The shuffle version trades shared-memory traffic and barriers for shuffles, which move data
 # between the registers of one warp (no memory, no wait for the other warps); the reductions of
-# libraries such as CUB and PyTorch reduce within each warp this way first. Whether it is faster on a given GPU is a
-# measurement this notebook does not make; what the counts show is the work each version asks for.
+# libraries such as CUB and PyTorch reduce within each warp this way first. Whether it is faster
+# on a given GPU is a measurement this notebook does not make; the counts show the work each
+# version asks for.
 #
 # **A warp vote.** `cuda.ballot_sync(mask, predicate)` gives every lane a 32-bit mask: bit `k` is set
 # when lane `k`'s predicate is true; `cuda.popc` counts the set bits. One vote counts the positive
