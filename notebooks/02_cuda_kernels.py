@@ -20,8 +20,9 @@
 # - the copy-launch-copy flow between host (CPU) and device (GPU) memory;
 # - how each thread finds its element: `threadIdx.x + blockIdx.x * blockDim.x`, in 1-D and 2-D,
 #   and why every kernel needs a bounds check;
-# - shared memory and `syncthreads`: a stencil (and the lecture's buggy version), reductions, and
-#   a tiled matrix multiply; the same kernels as CUDA C and as OpenCL compiled for this CPU;
+# - shared memory and `syncthreads`: a stencil (and the lecture's buggy version), reductions (a
+#   tree, and warp shuffles that pass registers between the lanes of a warp: one barrier instead of
+#   one per level), and a tiled matrix multiply; the same kernels as CUDA C and as OpenCL compiled for this CPU;
 # - how to time kernels, and what the simulator's timings mean; to predict a matmul kernel's rate
 #   from the roofline, then check it against the best GPU figure there is (measured here, recorded
 #   on a GPU, or a published measurement, labelled);
@@ -690,7 +691,153 @@ del x_big
 # GPU's 2^24 numbers it is still below one in a million. A fixed tolerance (`rtol=1e-4`) is too
 # loose for small `n` and too tight for large: zero-mean data of 2^24 numbers summed one by one can
 # miss by more than that.
+
+# %% [markdown]
+# ### Warp shuffles: a reduction in registers
+# The tree passes a barrier at every level and moves every partial sum through shared memory. The
+# 32 lanes of a warp can instead hand each other *registers*: `cuda.shfl_down_sync(mask, v,
+# offset)` returns the `v` of lane `laneid + offset` (a lane past 31 gets its own `v` back). After
+# shuffles with offsets 16, 8, 4, 2, 1, lane 0 holds the sum of its warp; lane 0 of each warp writes
+# that one number to shared memory, one barrier, and the first warp adds the partials the same way.
 #
+# A shuffle is a **collective**: the lanes named in `mask` (here all 32, `0xFFFFFFFF`) execute it
+# together, in *lockstep*, and exchange values then. It needs no barrier, but no named lane may
+# skip it: threads past the end of `x` add 0 and still shuffle (the bounds check picks the value,
+# it does not skip the work). numba-cuda's simulator has no warps, so without a GPU the course's
+# tracer runs these kernels, its 32 lanes meeting at every shuffle; on a GPU numba-cuda compiles
+# the same source.
+
+# %%
+from coursekit.gpu.contract import block_traffic
+from coursekit.gpu.kernels import warp_reduce
+
+ck.show(warp_reduce.make_warp_sum)
+
+# %% tags=["nbval-ignore-output"]
+B_ws = 64  # threads per block: 2 warps
+warp_sum = warp_reduce.make_warp_sum(B_ws)
+x_ws = x_red[:100]  # 100 numbers: in the second block, 28 threads are past the end
+blocks_ws = -(-x_ws.size // B_ws)
+ref_ws = np.add.reduceat(x_ws, np.arange(0, x_ws.size, B_ws))
+traces_ws = {}
+for name, kernel in (("shared-memory tree", reduce.make_tree_sum(B_ws)), ("warp shuffles", warp_sum)):
+    part_ws = np.zeros(blocks_ws, np.float32)
+    traces_ws[name] = tracer.trace(kernel, blocks_ws, B_ws, x_ws, part_ws)  # thread by thread, warps in lockstep
+    np.testing.assert_allclose(part_ws, ref_ws, rtol=1e-5, err_msg=name)
+if info.gpu:  # the same source, compiled by numba-cuda for this GPU
+    x_gpu_ws = np.random.default_rng(3).random(1 << 20, dtype=np.float32)
+    part_ws = np.zeros(-(-x_gpu_ws.size // B_ws), np.float32)
+    cuda.jit(warp_sum)[part_ws.size, B_ws](x_gpu_ws, part_ws)
+    np.testing.assert_allclose(part_ws, np.add.reduceat(x_gpu_ws, np.arange(0, x_gpu_ws.size, B_ws)), rtol=1e-4)
+    where_ws = f"in the tracer, and on this GPU on {x_gpu_ws.size:,} numbers"
+else:
+    where_ws = "in the tracer (no GPU here, and numba-cuda's simulator has no warps)"
+print(f"both block sums equal numpy's on {x_ws.size} numbers {where_ws}")
+
+# %% [markdown]
+# The tracer counts what each block of 64 threads did (block 0; every block does the same):
+
+# %%
+traffic = pd.DataFrame({name: block_traffic(tr).iloc[0] for name, tr in traces_ws.items()}).T
+traffic = traffic[["barriers", "shared reads", "shared writes", "warp shuffles"]]
+print(traffic.to_string())
+tree_t, warp_t = traffic.loc["shared-memory tree"], traffic.loc["warp shuffles"]
+tree_shared = tree_t["shared reads"] + tree_t["shared writes"]
+warp_shared = warp_t["shared reads"] + warp_t["shared writes"]
+print(f"the tree: {tree_t['barriers']} barriers and {tree_shared} shared-memory accesses; the shuffles: "
+      f"{warp_t['barriers']} barrier and {warp_shared} accesses ({tree_shared / warp_shared:.0f}x fewer), "
+      f"plus {warp_t['warp shuffles']} register shuffles")
+assert tree_t["barriers"] == int(np.log2(B_ws)) + 1 and warp_t["barriers"] == 1
+assert tree_shared >= 30 * warp_shared and tree_t["warp shuffles"] == 0
+assert warp_t["warp shuffles"] == 5 * B_ws + 5 * 32  # 5 per lane, and 5 more in the first warp
+
+# %% [markdown]
+# The shuffle version trades shared-memory traffic and barriers for shuffles, which move data
+# between the registers of one warp (no memory, no wait for the other warps); the reductions of
+# libraries such as CUB and PyTorch reduce within each warp this way first. Whether it is faster
+# on a given GPU is a measurement this notebook does not make; the counts show the work each
+# version asks for.
+#
+# **A warp vote.** `cuda.ballot_sync(mask, predicate)` gives every lane a 32-bit mask: bit `k` is set
+# when lane `k`'s predicate is true; `cuda.popc` counts the set bits. One vote counts the positive
+# numbers of a warp, again with every lane voting, those past the end voting `False`:
+
+# %%
+ck.show(warp_reduce.warp_count_positive)
+
+# %%
+signs_ws = x_ws - np.float32(0.5)
+votes_ws = np.full(blocks_ws * B_ws // 32, -1, np.int32)
+tr_vote = tracer.trace(warp_reduce.warp_count_positive, blocks_ws, B_ws, signs_ws, votes_ws)
+padded_ws = np.concatenate([signs_ws, np.zeros(votes_ws.size * 32 - signs_ws.size, np.float32)])
+np.testing.assert_array_equal(votes_ws, (padded_ws.reshape(-1, 32) > 0).sum(axis=1))
+print(f"positive numbers per warp: {votes_ws.tolist()} (numpy agrees); shared-memory accesses: "
+      f"{int(block_traffic(tr_vote)[['shared reads', 'shared writes']].to_numpy().sum())}, barriers: "
+      f"{max(tr_vote.barriers.values())}")
+
+# %% [markdown]
+# **Divergence masks lanes.** Inside `if lane < 5:` only lanes 0 to 4 of the warp are there; the
+# others are *masked off*, and `cuda.activemask()` (the lanes converged at that call) says so. In
+# the tracer the warp meets again after the `if`. A GPU since Volta schedules each thread on its
+# own and need not reconverge at once, so there `activemask()` may show fewer lanes: it reports
+# who happens to be together, it does not promise who will be.
+
+# %%
+def who_is_here(inside, after):
+    lane = cuda.laneid
+    if lane < 5:
+        inside[lane] = cuda.activemask()
+    after[lane] = cuda.activemask()
+
+
+inside_ws, after_ws = np.zeros(32, np.int64), np.zeros(32, np.int64)
+tracer.trace(who_is_here, 1, 32, inside_ws, after_ws)
+print(f"activemask() inside `if lane < 5`: {inside_ws[0]:#b}; after the if: {after_ws[0]:#x}")
+assert inside_ws[0] == 0b11111 and after_ws[0] == 0xFFFFFFFF
+
+# %% [markdown]
+# A masked-off lane has no value to give: CUDA says a shuffle that reads an inactive lane returns
+# an **undefined** value (and a `mask` naming a lane that never arrives may hang). On a GPU the sum
+# then comes out wrong, or right by luck; the tracer refuses, naming the lanes. The usual mistake
+# is the elementwise habit of returning early past the end of `x`:
+
+# %%
+FULL_MASK = 0xFFFFFFFF
+
+
+def warp_sum_early_return(x, partial):  # WRONG: threads past the end leave before the shuffles
+    warp_sums = cuda.shared.array(2, float32)
+    t = cuda.threadIdx.x
+    i = cuda.blockIdx.x * cuda.blockDim.x + t
+    if i >= x.size:
+        return
+    v = x[i]
+    offset = 16
+    while offset > 0:
+        v += cuda.shfl_down_sync(FULL_MASK, v, offset)
+        offset //= 2
+    if t % 32 == 0:
+        warp_sums[t // 32] = v
+    cuda.syncthreads()
+    if t == 0:
+        partial[cuda.blockIdx.x] = warp_sums[0] + warp_sums[1]
+
+
+caught_ws = None
+try:
+    tracer.trace(warp_sum_early_return, blocks_ws, B_ws, x_ws, np.zeros(blocks_ws, np.float32))
+except tracer.WarpError as err:
+    caught_ws = err
+    print(str(err).splitlines()[0])
+assert caught_ws is not None and str(caught_ws).startswith("block (1, 0): warp 1, lane 0")
+assert "names lane 4, which has exited" in str(caught_ws)
+
+# %% [markdown]
+# Block 1 holds elements 64 to 99, so lanes 4 to 31 of its second warp returned; the first shuffle
+# names them in its mask. Keeping every lane and adding 0 for those past the end, as `make_warp_sum`
+# does, is the fix.
+
+# %% [markdown]
 # ### Exercise 2.4 — a block-level argmax (3 points)
 # A classifier's prediction is the *index* of its largest score, and a GPU finds it as it finds a
 # sum: by a tree. Write `block_argmax(x, out)`: each block of `MAX_BLOCK` threads writes to
@@ -1665,6 +1812,8 @@ ck.checks.passed("nb02_blocksize", 2, hidden=True)
 pd.DataFrame([
     ("sum error: atomics / tree", f"{abs(sums['atomics (one float32 total)'] - exact):.2g} / "
      f"{abs(sums['tree per block, then numpy'] - exact):.2g} (n = {n_red:,})"),
+    ("block sum of 64: barriers; shared accesses", f"tree {tree_t['barriers']} / warp shuffles "
+     f"{warp_t['barriers']}; {tree_shared} / {warp_shared} (+{warp_t['warp shuffles']} shuffles)"),
     ("matmul reads/thread: naive / tiled",
      f"{naive_reads['global reads'].max()} / {tiled_reads['global reads'].max()}"),
     ("sectors/warp write: copy / naive T", f"{sectors.loc['copy_2d', 'out writes']:.0f} / "

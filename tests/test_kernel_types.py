@@ -130,11 +130,13 @@ NOTEBOOK_KERNELS = {
         "tile_stride2_read": "m m",
         "transpose_swizzled": "m m",
         "saxpy_grid_stride": "s v v v",
+        "warp_sum_early_return": "v v",
     },
 }
 # Never compiled for a GPU: the lecture's stencil, bugs included, runs in the tracer only (its
 # tile shape, BLOCK * 2 * R, is not even a constant numba-cuda accepts for a shared array).
-TRACED_ONLY = {"stencil_lecture"}
+# who_is_here shows activemask() under divergence in the tracer only (int64 masks, one warp).
+TRACED_ONLY = {"stencil_lecture", "who_is_here"}
 
 NOTEBOOK_CHECK = r"""
 import ast, json, math, sys

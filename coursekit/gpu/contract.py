@@ -16,6 +16,12 @@ runs the kernel thread by thread in :mod:`coursekit.gpu.tracer` and checks, as G
   neighbouring elements of the named arrays;
 - *values* (optional): the arrays after the launch against references.
 
+:func:`block_traffic` totals each block's barriers, global and shared reads and writes and warp
+shuffles, to compare kernels (a shared-memory tree against a warp-shuffle reduction). Shuffles
+exchange registers inside a warp: they are neither shared-memory traffic nor a barrier, so
+:func:`races` never looks at them, and the tracer raises :class:`~coursekit.gpu.tracer.WarpError`
+where a shuffle's result is undefined (a source lane that has exited or diverged).
+
 :func:`sectors_per_warp` counts the 32-byte memory sectors each warp touches (coalescing) and
 :func:`bank_conflicts` the shared-memory bank conflicts of each warp access (32 banks of 4 bytes).
 """
@@ -29,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from coursekit.gpu.tracer import Access, KernelError, Trace, trace
+from coursekit.gpu.tracer import COUNTED, Access, KernelError, Trace, WarpError, trace
 
 WARP_SIZE = 32
 SECTOR_BYTES = 32
@@ -74,6 +80,19 @@ def races(tr: Trace) -> list[str]:
                 f"block {b2[:2]} thread {t2[:2]} (two writers, no atomic)"
             )
     return found
+
+
+def block_traffic(tr: Trace) -> pd.DataFrame:
+    """Per block (rows): ``barriers`` (syncthreads passed), global and shared ``reads``/``writes``
+    (element accesses, summed over the block's threads; an atomic counts as one write) and
+    ``warp shuffles``/``warp votes`` (one per lane per call)."""
+    counts = _per_thread_counts(tr)
+    cols = [*COUNTED, "warp shuffles", "warp votes"]
+    per_block = counts.groupby(level=0).sum() if len(counts) else pd.DataFrame()
+    out = per_block.reindex(index=list(tr.barriers), columns=cols, fill_value=0).fillna(0).astype(int)
+    out.insert(0, "barriers", [tr.barriers[b] for b in out.index])
+    out.index.name = "block"
+    return out
 
 
 def _sequence(t: pd.DataFrame) -> pd.Series:
@@ -160,6 +179,7 @@ def check_contract(
     writes: int | None = None,
     shared_reads: int | None = None,
     shared_writes: int | None = None,
+    shuffles: int | None = None,
     barriers: int | tuple[int, int] | None = None,
     coalesced: Iterable[str] = (),
     expect: dict[str, Any] | None = None,
@@ -170,7 +190,8 @@ def check_contract(
 
     ``reads``/``writes``: the most global reads/writes any one thread may make (atomic
     read-modify-writes count once, as writes); ``shared_reads``/``shared_writes``: the same for
-    shared memory (``shared_writes=0`` forbids shared memory); ``barriers``: the exact number of
+    shared memory (``shared_writes=0`` forbids shared memory); ``shuffles``: the most warp shuffles
+    per thread (register exchanges: they need no barrier and are never a race); ``barriers``: the exact number of
     ``syncthreads`` every block passes (all its threads reaching each), or a (fewest, most) pair.
     Races and out-of-bounds indices always fail. ``coalesced``: global arrays whose neighbouring threads must touch
     neighbouring elements. ``expect``: {parameter name: reference array} checked after the
@@ -180,6 +201,8 @@ def check_contract(
     name = what or getattr(kernel, "__name__", "the kernel")
     try:
         tr = trace(kernel, griddim, blockdim, *args)
+    except WarpError as err:
+        raise AssertionError(f"{name}: {err} (a lane left or diverged before a warp collective?)") from None
     except KernelError as err:
         raise AssertionError(f"{name}: {err} (a bounds check is missing or wrong?)") from None
     problems: list[str] = []
@@ -189,6 +212,7 @@ def check_contract(
         "global writes": writes,
         "shared reads": shared_reads,
         "shared writes": shared_writes,
+        "warp shuffles": shuffles,
     }
     for kind, limit in limits.items():
         if limit is None:

@@ -8,9 +8,9 @@ calls its Python source once per thread, in order, with ``cuda`` bound to a stan
 ``cuda.grid``, ``cuda.threadIdx`` and friends: about 10 µs per thread there, fast enough to push
 dozens of images through one layer of LeNet in seconds.
 
-It checks nothing: indices are numpy's (a negative one wraps), and ``cuda.syncthreads`` or
-shared memory raise ``RuntimeError``. Check a kernel with :func:`coursekit.gpu.contract.check_contract`
-first, then run it at scale here.
+It checks nothing: indices are numpy's (a negative one wraps), and ``cuda.syncthreads``, shared
+memory, warp shuffles and votes raise ``RuntimeError``. Check a kernel with
+:func:`coursekit.gpu.contract.check_contract` first, then run it at scale here.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from coursekit.gpu.tracer import Dim3, bind_cuda, dim3
+from coursekit.gpu.warp_sync import SHUFFLES
 
 
 class SerialCuda:
@@ -43,6 +44,11 @@ class SerialCuda:
     @property
     def shared(self) -> Any:
         raise RuntimeError("serial.run has no shared memory: a kernel that uses it needs tracer.trace")
+
+    def __getattr__(self, name: str) -> Any:
+        if name in (*SHUFFLES, "ballot_sync", "activemask"):
+            raise RuntimeError(f"serial.run runs threads one after another: cuda.{name} needs tracer.trace (warps)")
+        raise AttributeError(name)
 
 
 def run(kernel: Callable, grid: int | tuple, block: int | tuple, *args: Any) -> None:

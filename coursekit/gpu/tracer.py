@@ -8,10 +8,17 @@ to a recording stand-in instead.
 
 Scheduling is deterministic: within a block, thread 0 runs until it reaches a barrier (or ends),
 then thread 1, and so on; once every thread has arrived, the next *phase* starts the same way.
+(A warp collective stops a thread too; the lowest-numbered thread that can run always runs next.)
 A kernel that forgets a barrier therefore reads shared memory that later threads have not yet
 written — the same wrong answer every time (shared memory starts as NaN, so it shows). Indices
 are checked strictly: a negative or too-large index raises, naming the thread (the simulator
 silently wraps negative indices; a GPU silently corrupts memory).
+
+Warps: ``cuda.shfl_down_sync``, ``shfl_xor_sync``, ``shfl_up_sync``, ``shfl_sync``,
+``ballot_sync``, ``activemask``, ``laneid`` and ``popc`` work as on a GPU, the 32 lanes of a warp
+meeting in lockstep at each such call (:mod:`coursekit.gpu.warp_sync` says how, and where
+hardware differs). Shuffles and ballots are recorded as accesses of space ``"warp"`` (ops
+``"shuffle"`` and ``"vote"``): register exchanges, neither shared memory nor a barrier.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from coursekit.gpu import warp_sync
 from coursekit.show import python_function
 
 
@@ -36,15 +44,20 @@ class Access:
     block: tuple[int, ...]
     thread: tuple[int, ...]
     phase: int
-    space: str  # "global" or "shared"
+    space: str  # "global", "shared" or "warp" (a shuffle or ballot: registers, no memory)
     array: str
     index: tuple[int, ...]
-    op: str  # "read" or "write"
+    op: str  # "read" or "write"; "shuffle" or "vote" in space "warp" (index: the source lane)
     atomic: bool = False  # part of a cuda.atomic read-modify-write
 
 
 class KernelError(RuntimeError):
     """An error inside a traced kernel, naming the block and thread that raised it."""
+
+
+class WarpError(KernelError):
+    """A warp collective with an undefined result (inactive source lane, lane missing from a
+    mask's meeting), naming the block, warp, lane and source lane."""
 
 
 class Dim3:
@@ -133,7 +146,8 @@ class _Abort(BaseException):
 
 
 class _Block:
-    """Runs one block's threads one at a time in a fixed order, switching only at barriers.
+    """Runs one block's threads one at a time in a fixed order, switching only at barriers (and
+    warp collectives: :class:`~coursekit.gpu.warp_sync.Warps` holds those).
 
     Each thread waits on its own event, so handing the turn on wakes exactly one thread (waking
     them all at every hand-off made barriers cost the square of the block size).
@@ -142,7 +156,8 @@ class _Block:
     def __init__(self, n_threads: int):
         self.lock = threading.Lock()
         self.wake = [threading.Event() for _ in range(n_threads)]
-        self.state = ["ready"] * n_threads  # ready / barrier / done
+        self.state = ["ready"] * n_threads  # ready / warp (at a collective) / barrier / done
+        self.warps = warp_sync.Warps(n_threads)
         self.turn: int | None = 0
         self.phase = 0
         self.error: BaseException | None = None
@@ -159,7 +174,8 @@ class _Block:
     def give_turn(self, tid: int, new_state: str) -> None:
         with self.lock:
             self.state[tid] = new_state
-            nxt = next((t for t in range(tid + 1, len(self.state)) if self.state[t] == "ready"), None)
+            self.warps.settle(self.state, tid)  # the warp's lanes meet once all have stopped
+            nxt = next((t for t in range(len(self.state)) if self.state[t] == "ready"), None)
             if nxt is None:  # everyone has reached the barrier or finished: next phase
                 waiting = [t for t, s in enumerate(self.state) if s == "barrier"]
                 if waiting:
@@ -169,6 +185,8 @@ class _Block:
                     for t in waiting:
                         self.state[t] = "ready"
                     nxt = waiting[0]
+                elif "warp" in self.state:  # cannot happen: settle() holds a stopped warp's meeting
+                    raise warp_sync.CollectiveError("lanes left waiting at a warp collective (a tracer bug)")
             self.turn = nxt
             if nxt is not None:
                 self.wake[nxt].set()
@@ -190,6 +208,7 @@ class _Recorder:
         self.shared_shapes: dict[str, tuple[int, ...]] = {}
         self.local = threading.local()
         self.lock = threading.Lock()
+        self.kernel_code: types.CodeType | None = None  # the traced kernel's code (warp call sites)
 
     def record(self, space: str, name: str, index: tuple[int, ...], op: str) -> None:
         loc = self.local
@@ -203,8 +222,9 @@ class _Namespace:
         self.__dict__.update(items)
 
 
-class FakeCuda:
-    """What a traced kernel sees as ``cuda``: per-thread indices, shared memory, barriers, atomics."""
+class FakeCuda(warp_sync.WarpIntrinsics):
+    """What a traced kernel sees as ``cuda``: per-thread indices, shared memory, barriers, atomics,
+    warp shuffles and votes."""
 
     def __init__(self, recorder: _Recorder, grid: Dim3, block: Dim3):
         self._rec = recorder
@@ -232,6 +252,21 @@ class FakeCuda:
     def gridsize(self, ndim: int):
         sizes = [self.gridDim.x * self.blockDim.x, self.gridDim.y * self.blockDim.y, self.gridDim.z * self.blockDim.z]
         return sizes[0] if ndim == 1 else tuple(sizes[:ndim])
+
+    @property
+    def laneid(self) -> int:
+        return self._rec.local.tid % warp_sync.WARP_SIZE
+
+    def _collective(self, kind: str, mask: int | None, value: Any, arg: int) -> Any:
+        """Stop at a warp collective until the warp meets (:mod:`coursekit.gpu.warp_sync`)."""
+        loc = self._rec.local
+        loc.block.warps.arrive(loc.tid, kind, mask, value, arg, self._rec.kernel_code)
+        loc.block.give_turn(loc.tid, "warp")
+        loc.block.wait_turn(loc.tid)
+        result, src = loc.block.warps.results.pop(loc.tid)
+        if kind != "activemask":
+            self._rec.record("warp", kind, (src,), "vote" if kind == "ballot_sync" else "shuffle")
+        return result
 
     def syncthreads(self) -> None:
         loc = self._rec.local
@@ -277,6 +312,9 @@ class FakeCuda:
             return old
 
 
+COUNTED = ("global reads", "global writes", "shared reads", "shared writes")
+
+
 @dataclass
 class Trace:
     """What :func:`trace` recorded: every access, and the arrays after the kernel ran."""
@@ -294,15 +332,14 @@ class Trace:
         return pd.DataFrame([a.__dict__ for a in self.accesses])
 
     def counts(self) -> pd.DataFrame:
-        """Reads and writes per thread, split into global and shared memory."""
+        """Reads and writes per thread, split into global and shared memory, and the warp
+        shuffles and votes (ballots) each thread took part in."""
         t = self.table()
         if t.empty:
             return pd.DataFrame()
         t["kind"] = t["space"] + " " + t["op"] + "s"
         out = t.groupby(["block", "thread", "kind"]).size().unstack(fill_value=0)
-        return out.reindex(
-            columns=[c for c in ("global reads", "global writes", "shared reads", "shared writes") if c in out.columns]
-        )
+        return out.reindex(columns=[c for c in (*COUNTED, "warp shuffles", "warp votes") if c in out.columns])
 
     def writers(self, array: str) -> np.ndarray:
         """Global thread number (block-major) of the last writer of each element; -1 if unwritten."""
@@ -348,6 +385,7 @@ def trace(kernel: Callable, grid: int | tuple, block: int | tuple, *args: Any) -
     recorder = _Recorder()
     fake = FakeCuda(recorder, grid_d, block_d)
     bound = bind_cuda(kernel, fake)
+    recorder.kernel_code = bound.__code__
     traced_args, arrays = [], {}
     for name, value in zip(names, args, strict=False):  # parameters with defaults may be left out
         if isinstance(value, np.ndarray):
@@ -379,6 +417,8 @@ def _run_block(bound: Callable, args: list, recorder: _Recorder, block_idx: tupl
             state.give_turn(tid, "done")
         except _Abort:
             pass
+        except warp_sync.CollectiveError as exc:  # names the warp and lanes itself
+            state.fail(WarpError(f"block {block_idx[:2] if block_d.z == 1 else block_idx}: {exc}"))
         except BaseException as exc:  # noqa: BLE001 - reported to the caller with the thread's name
             state.fail(
                 KernelError(

@@ -115,7 +115,7 @@ def typed_kernels() -> list[tuple[str, Callable, tuple]]:
     from numba import float32, int32, int64
 
     from coursekit.gpu import streams
-    from coursekit.gpu.kernels import matmul, reduce, simt, stencil, transpose, warps
+    from coursekit.gpu.kernels import matmul, reduce, simt, stencil, transpose, warp_reduce, warps
 
     v, m = float32[:], float32[:, :]
     return [
@@ -126,6 +126,8 @@ def typed_kernels() -> list[tuple[str, Callable, tuple]]:
         ("stencil_1d without barrier", stencil.make_stencil_1d(stencil.RADIUS, stencil.BLOCK, barrier=False), (v, v)),
         ("atomic_sum", reduce.atomic_sum, (v, v)),
         ("tree_sum", reduce.tree_sum, (v, v)),
+        ("warp_sum (block 128)", warp_reduce.make_warp_sum(128), (v, v)),
+        ("warp_count_positive", warp_reduce.warp_count_positive, (v, int32[:])),
         ("relu", simt.relu, (v, v)),
         ("branch_record", simt.branch_record, (v, int32[:])),
         ("heavy_branches", simt.heavy_branches, (v, v, int64)),
