@@ -4,7 +4,9 @@ Triton compiles ``@triton.jit`` kernels for a CUDA GPU. Without one, its interpr
 (``TRITON_INTERPRET=1``) runs the same kernels program by program on CPU torch tensors, with numpy
 doing each block's arithmetic: slow, but every ``tl.load``, mask and ``tl.dot`` means what it means
 on a GPU. Triton reads the variable when a kernel is decorated, so :func:`switch` must run before any
-module that defines kernels is imported; :func:`load` does both. With a CUDA GPU nothing is forced:
+module that defines kernels is imported: ``ck.setup()`` and the tests' ``conftest.py`` call it, as
+they decide numba-cuda's simulator. Importing a module switches nothing: :func:`load`, which the
+kernel module calls, raises a clear error when the switch was not decided. With a CUDA GPU nothing is forced:
 pip's ``triton`` is the compiler torch's CUDA build uses, and kernels run on the GPU.
 
 Triton is an optional extra (``pip install -e '.[triton]'``, about 1 GB installed): the course runs
@@ -14,6 +16,7 @@ without it, and each Triton cell then prints :data:`MISSING` and nothing else.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from types import ModuleType
 
@@ -59,10 +62,15 @@ def interpreting() -> bool:
 
 
 def load() -> ModuleType | None:
-    """``triton`` imported after :func:`switch`, or None when it is not installed."""
+    """``triton``, imported, or None when it is not installed. Raises ``RuntimeError`` when
+    :func:`switch` was not called first (``ck.setup()`` does) and ``TRITON_INTERPRET`` is unset."""
     if not triton_available():
         return None
-    switch()
+    if INTERPRET_ENV not in os.environ and "triton" not in sys.modules:
+        raise RuntimeError(
+            f"decide {INTERPRET_ENV} before triton loads: run `import coursekit as ck; ck.setup()` "
+            "(or coursekit.gpu.triton_setup.switch()) first"
+        )
     import triton
 
     return triton

@@ -20,7 +20,7 @@ import torch
 from coursekit.gpu import triton_setup
 from coursekit.perf import roofline
 
-if triton_setup.load() is None:  # decides TRITON_INTERPRET before triton loads
+if triton_setup.load() is None:  # raises unless TRITON_INTERPRET was decided first (ck.setup())
     raise ImportError(triton_setup.MISSING)
 import triton
 import triton.language as tl
