@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 from coursekit import settings
 
@@ -74,6 +74,17 @@ def load() -> ModuleType | None:
     import triton
 
     return triton
+
+
+def stand_ins() -> tuple[SimpleNamespace, SimpleNamespace]:
+    """(``triton``, ``tl``) stand-ins for a notebook without triton: ``@triton.jit`` returns the
+    function unchanged and ``tl.constexpr`` is a plain annotation, so a cell can still *define* a
+    kernel (an exercise's solution cell runs); nothing can launch one."""
+
+    def jit(fn=None, **_options):
+        return fn if fn is not None else (lambda f: f)
+
+    return SimpleNamespace(jit=jit, __version__=None), SimpleNamespace(constexpr=object)
 
 
 def device() -> str:

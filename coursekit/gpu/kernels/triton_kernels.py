@@ -150,6 +150,29 @@ def layernorm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, eps: float = 1e
     return out
 
 
+def time_against_torch(rows: int, cols: int, min_time: float = 0.2) -> dict[str, dict[str, float]] | None:
+    """On a GPU: median seconds per call of the Triton softmax and layernorm on a (rows x cols)
+    float32 matrix against torch eager and ``torch.compile`` (CUDA events, warmed up); None under
+    the interpreter, whose times are a simulator's and say nothing of a GPU's."""
+    if triton_setup.interpreting():
+        return None
+    from coursekit.perf import timing
+
+    x = torch.randn(rows, cols, device="cuda")
+    w, b = torch.randn(cols, device="cuda"), torch.randn(cols, device="cuda")
+    ln = torch.nn.functional.layer_norm
+    eager = {"softmax": lambda: torch.softmax(x, dim=1), "layernorm": lambda: ln(x, (cols,), w, b, 1e-5)}
+    compiled = {name: torch.compile(fn) for name, fn in eager.items()}
+    ours = {"softmax": lambda: softmax(x), "layernorm": lambda: layernorm(x, w, b)}
+    table: dict[str, dict[str, float]] = {}
+    for name in eager:
+        table[name] = {
+            label: timing.benchmark(fn, device="cuda", warmup=3, min_time=min_time).median
+            for label, fn in (("triton", ours[name]), ("torch eager", eager[name]), ("torch.compile", compiled[name]))
+        }
+    return table
+
+
 # ---- bytes and FLOPs counted from the code --------------------------------------------------------
 
 
