@@ -54,7 +54,8 @@ def _run(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, what: str)
 
 
 def _contract(record: list, rows: int, cols: int, what: str) -> None:
-    loads, stores = collections.Counter(), collections.Counter()
+    loads: collections.Counter[tuple[int, int, int]] = collections.Counter()
+    stores: collections.Counter[tuple[int, int, int]] = collections.Counter()
     for a in record:
         (loads if a.op == "load" else stores)[a.program] += a.lanes
     programs = {(r, 0, 0) for r in range(rows)}
