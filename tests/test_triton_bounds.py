@@ -91,6 +91,13 @@ def atomic_count(out_ptr, n, BLOCK: tl.constexpr):
     tl.atomic_add(out_ptr + offs % (n + 1), 1.0)  # n + 1 bins written into n
 
 
+@triton.jit
+def copy_descriptor(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    src = tl.make_tensor_descriptor(x_ptr, shape=[n], strides=[1], block_shape=[BLOCK])
+    dst = tl.make_tensor_descriptor(out_ptr, shape=[n], strides=[1], block_shape=[BLOCK])
+    dst.store([tl.program_id(0) * BLOCK], src.load([tl.program_id(0) * BLOCK]))
+
+
 def _x():
     return torch.arange(N, dtype=torch.float32)
 
@@ -166,6 +173,16 @@ def test_correct_kernels_and_masked_out_lanes_pass(kernel):
         out = _launch(kernel, x)
     expect = torch.cat([torch.zeros(1), x[:-1]]) if kernel is shift_right_masked else x
     assert torch.equal(out, expect)
+
+
+def test_tensor_descriptors_are_checked():
+    """A descriptor masks to its declared shape: right shape passes, a shape past the tensor raises."""
+    x = _x()
+    with checked_bounds():
+        assert torch.equal(_launch(copy_descriptor, x), x)
+    with checked_bounds(), pytest.raises(TritonBoundsError) as info:
+        _launch(copy_descriptor, x, n=N + 4)  # declares 4 elements more than x and out hold
+    assert info.value.offsets.tolist() == [N, N + 1, N + 2, N + 3]
 
 
 def test_course_kernels_pass_on_sizes_not_multiples_of_their_blocks():

@@ -23,8 +23,10 @@ most of its active lanes fall in (the nearest one when none do), and every activ
 that one: a block running off ``x`` into a neighbouring view of the same storage is caught too.
 Not caught: a block lying wholly inside the *wrong* tensor (addresses do not say which pointer they
 came from). Kernels that mix two tensors' pointers in one ``tl.load`` raise (a false alarm).
-``tl.make_block_ptr`` is not covered: triton 3.9.0's interpreter does not run block pointers at all
-(tensor descriptors, ``tl.make_tensor_descriptor``, are covered). Tied to triton's interpreter
+Tensor descriptors (``tl.make_tensor_descriptor``) are covered: their loads and stores go through
+the same masked hooks, so a descriptor that declares a larger shape than its tensor is caught. Block
+pointers (``tl.make_block_ptr``) are not: triton 3.9.0 removed them ("Block pointers have been
+removed in favor of the tensor descriptor API"). Tied to triton's interpreter
 internals: tested against the pinned version (:data:`coursekit.gpu.triton_setup.PINNED`).
 """
 
