@@ -36,23 +36,23 @@ def switch(gpu_present: bool | None = None) -> bool:
     """Turn Triton's interpreter on when no CUDA GPU is visible; returns whether it is on.
 
     ``gpu_present`` defaults to what :func:`coursekit.machine.device.gpu_available` finds. A
-    ``TRITON_INTERPRET`` already in the environment wins. Raises ``RuntimeError`` when ``triton``
-    was imported before and the choice would change (kernels already decorated keep the old one).
+    ``TRITON_INTERPRET`` already in the environment wins. Triton reads the variable when a kernel is
+    decorated, so this raises ``RuntimeError`` when ``triton`` was imported before and the choice
+    changes (kernels decorated before it would keep the old one).
     """
     if gpu_present is None:
         from coursekit.machine import device
 
         gpu_present = device.gpu_available()
+    loaded = sys.modules.get("triton")
+    before = bool(loaded.knobs.runtime.interpret) if loaded is not None else None
     settings.set_default(INTERPRET_ENV, "0" if gpu_present else "1")
     wanted = interpreting()
-    if "triton" in sys.modules:
-        import triton
-
-        if bool(triton.knobs.runtime.interpret) != wanted:
-            raise RuntimeError(
-                f"triton was imported before coursekit decided {INTERPRET_ENV}; restart the kernel and import "
-                "coursekit.gpu.triton_setup (or ck.setup()) first."
-            )
+    if before is not None and before != wanted:  # kernels decorated so far took the other choice
+        raise RuntimeError(
+            f"triton was imported before coursekit decided {INTERPRET_ENV}; restart the kernel and run "
+            "`import coursekit as ck; ck.setup()` (or coursekit.gpu.triton_setup.switch()) first."
+        )
     return wanted
 
 
