@@ -21,6 +21,8 @@ from coursekit.machine import device
 SIMULATOR = device.use_simulator_if_no_gpu()
 # Triton's CPU interpreter likewise, before anything imports triton (coursekit.gpu.triton_setup).
 triton_setup.switch(device.gpu_available())
+# Without the optional triton package, the module of Triton kernels cannot be imported (doctest collection).
+collect_ignore = [] if triton_setup.triton_available() else ["coursekit/gpu/kernels/triton_kernels.py"]
 
 
 def pytest_collection_modifyitems(items):
