@@ -33,13 +33,13 @@ setup: $(DEV_STAMP)  ## .venv with coursekit, its test tools, nbgrader and the l
 $(STUDENT_STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip
-	$(BIN)/python -m pip install $(PIP_QUIET) -c $(CONSTRAINTS) -e '.[opencl]'
+	$(BIN)/python -m pip install $(PIP_QUIET) -c $(CONSTRAINTS) -e '.[opencl,triton]'
 	$(BIN)/coursekit jupyter-kernel
 	@touch $@
 	@echo "coursekit (student set) is set up in $(VENV)"
 
 $(DEV_STAMP): $(STUDENT_STAMP)
-	$(BIN)/python -m pip install $(PIP_QUIET) -c $(CONSTRAINTS) -e '.[dev,opencl]'
+	$(BIN)/python -m pip install $(PIP_QUIET) -c $(CONSTRAINTS) -e '.[dev,opencl,triton]'
 	@touch $@
 	@echo "coursekit (developer set) is set up in $(VENV)"
 

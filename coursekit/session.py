@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from coursekit import settings
+from coursekit.gpu import triton_setup
 from coursekit.machine import device, threads
 from coursekit.machine import load as machine_load
 
@@ -100,13 +101,15 @@ class Setup:
 
 
 def setup(seed: int = DEFAULT_SEED, verbose: bool = True) -> Setup:
-    """Prepare a notebook: simulator switch (before numba loads), thread pools fitted to the CPUs
+    """Prepare a notebook: simulator switch (before numba loads), Triton's interpreter switch (before
+    triton loads, :func:`coursekit.gpu.triton_setup.switch`), thread pools fitted to the CPUs
     this process may use (:func:`coursekit.machine.threads.fit_to_cpus`), numba-cuda's performance advice silenced
     (:func:`quiet_numba_advice`), seeds, plot style.
 
     Prints one line describing the machine unless ``verbose=False``. Returns a :class:`Setup`.
     """
     simulator = device.use_simulator_if_no_gpu()
+    triton_setup.switch(device.gpu_available())  # Triton's interpreter, likewise before triton loads
     cpus = threads.fit_to_cpus()
     quiet_numba_advice()
     seed_everything(seed)

@@ -8,8 +8,11 @@ from typing import Any
 
 def python_function(fn: Any) -> Any:
     """The Python function behind ``fn``: a numba kernel or jitted function keeps it in
-    ``py_func``; anything else is returned as it is."""
-    return getattr(fn, "py_func", fn)
+    ``py_func``, a Triton kernel in ``fn``; anything else is returned as it is."""
+    if hasattr(fn, "py_func"):
+        return fn.py_func
+    inner = getattr(fn, "fn", None)  # triton's JITFunction (compiled or interpreted)
+    return inner if callable(inner) and type(fn).__module__.startswith("triton.") else fn
 
 
 def show(fn: Any):

@@ -28,6 +28,8 @@
 #   on a GPU, or a published measurement, labelled);
 # - what warps, occupancy and streams do to a kernel's speed (counted here, timed on a GPU), and
 #   to predict a kernel's memory traffic (sectors per warp, bank conflicts) before counting it.
+# - block-level kernels in Triton (a program per block, masks, a fused softmax) on its CPU
+#   interpreter, guarded by a bounds checker of our own.
 #
 # **Outline**
 # 1. Host and device memory
@@ -40,6 +42,7 @@
 # 8. OpenCL, compiled and run for real on this CPU
 # 9. Timing kernels right
 # 10. Warps and memory: coalescing, divergence, bank conflicts, grid-stride loops, occupancy, streams
+# 11. Triton: block-level kernels
 #
 # **Time**: about 2 minutes (quick mode: under 2 minutes). Simulated kernels are slow on purpose:
 # sizes stay small without a GPU.
@@ -65,7 +68,7 @@ info = ck.setup()  # must come before numba is imported: it may switch on the si
 
 from numba import cuda, float32, int32
 
-from coursekit.gpu import findings, gpu_figures, occupancy, streams
+from coursekit.gpu import findings, gpu_figures, occupancy, streams, triton_setup
 from coursekit.gpu.kernels import matmul, reduce, simt, stencil, transpose, warps
 
 # %% [markdown]
@@ -1806,6 +1809,254 @@ occupancy_checks.check_pick_block_size(pick_block_size)  # 32 registers, 33 (gra
 ck.checks.passed("nb02_blocksize", 2, hidden=True)
 
 # %% [markdown]
+# ## 11. Triton: block-level kernels
+# A CUDA kernel is written for one *thread*. A [Triton](https://triton-lang.org) kernel is written
+# for one *program*, which owns a whole block of elements: `tl.program_id(0)` says which block,
+# `tl.arange(0, BLOCK)` gives the block's offsets as one vector, and a **mask** switches off the
+# lanes past the end, where a CUDA kernel writes `if i < n`. The compiler then does what sections 4
+# to 10 did by hand: it picks the threads and warps per program, stages tiles through shared memory,
+# makes loads coalesced and wide, and can run `tl.dot` on tensor cores. What it does **not** do: pick
+# the block sizes (you do, or an autotuner), decide what to fuse (one kernel per idea is still
+# yours), or check bounds: a lane whose mask is wrong reads or writes whatever memory is there.
+#
+# Without a GPU, Triton's **interpreter** (`TRITON_INTERPRET=1`, set by `ck.setup()` before triton
+# loads) runs each program in turn on CPU torch tensors, with numpy doing each block's arithmetic.
+# Like numba-cuda's simulator it is for learning and testing, and its times say nothing about a GPU.
+# Triton is an optional package (about 1 GB); without it these cells print one line.
+
+# %% tags=["nbval-ignore-output"]
+triton = triton_setup.load()
+tk = None
+if triton is None:
+    print(triton_setup.MISSING)
+    triton, tl = triton_setup.stand_ins()  # Exercise 2.9's cell can still define its kernel
+else:
+    import torch
+    import triton.language as tl
+
+    from coursekit.gpu import triton_bounds
+    from coursekit.gpu.kernels import triton_kernels as tk
+
+    tdev = triton_setup.device()
+    print(f"triton {triton.__version__}: " + ("kernels run on its CPU interpreter (a simulator)"
+                                              if triton_setup.interpreting() else "kernels compiled for this GPU"))
+
+# %% [markdown]
+# Section 2's `add_grid` gave each *thread* one element and guarded it with `if i < out.size`. The
+# same vector add in Triton: each *program* loads `BLOCK` elements of `x` and `y` at once, and one
+# mask guards the whole block.
+
+# %%
+ck.show(tk.add_kernel) if tk else print(triton_setup.MISSING)
+
+# %%
+if tk:
+    n_tr, block_tr = 1000, 256  # not a multiple of the block
+    xt = torch.randn(n_tr, device=tdev)
+    yt = torch.randn(n_tr, device=tdev)
+    torch.testing.assert_close(tk.add(xt, yt, block=block_tr), xt + yt)
+    print(f"add_kernel equals x + y: {triton.cdiv(n_tr, block_tr)} programs of {block_tr} lanes for {n_tr} "
+          f"elements; the last program has {n_tr - (triton.cdiv(n_tr, block_tr) - 1) * block_tr} live lanes")
+else:
+    print(triton_setup.MISSING)
+
+# %% [markdown]
+# The tiled matmul of section 6, in Triton. The numba kernel gave each thread one element of `C`,
+# copied the tiles of `A` and `B` into `cuda.shared.array`s by hand and put a `syncthreads` on each
+# side of every use. Here a program owns a `BLOCK_M x BLOCK_N` tile of `C` as a value (`acc`), loads
+# the tiles of `A` and `B` as 2-D blocks (masks on both edges), and multiplies them with `tl.dot`.
+# Where the tiles live (shared memory, registers), which thread computes what and the barriers are
+# the compiler's business. The reuse is the same: every element of `A` is loaded once per column of
+# programs, so the intensity approaches `BLOCK / 4` FLOP/byte for large matrices, as `TILE / 4` did in
+# section 6 (the table below counts it for a 64 x 64 product).
+
+# %%
+ck.show(tk.matmul_kernel) if tk else print(triton_setup.MISSING)
+
+# %%
+if tk:
+    At = torch.randn(45, 37, device=tdev)
+    Bt = torch.randn(37, 50, device=tdev)
+    torch.testing.assert_close(tk.matmul(At, Bt), At @ Bt, rtol=1e-4, atol=1e-4)
+    grid_t = (triton.cdiv(45, tk.MM_BLOCK), triton.cdiv(50, tk.MM_BLOCK))
+    print(f"matmul_kernel equals A @ B for 45 x 37 times 37 x 50: a grid of {grid_t[0]} x {grid_t[1]} programs, "
+          f"each a {tk.MM_BLOCK} x {tk.MM_BLOCK} tile of C")
+else:
+    print(triton_setup.MISSING)
+
+# %% [markdown]
+# **Fusion.** `torch.softmax` on a GPU is one kernel, but a softmax written as `exp(x - max) / sum`
+# in eager torch is four or five, each reading and writing the whole matrix. A Triton program can
+# hold a whole row in registers, so max, subtract, exp, sum and divide cost one read and one write
+# per element: the *fused* row softmax. The block must cover the row (`BLOCK` is the next power of
+# two of its length), and masked-out lanes read as `-inf`, which neither wins the max nor adds to
+# the sum. Layer normalisation fuses the same way: mean, variance, scale and shift in one pass.
+
+# %%
+ck.show(tk.softmax_kernel) if tk else print(triton_setup.MISSING)
+
+# %%
+if tk:
+    rows_t, cols_t = 7, 100
+    St = 10 * torch.randn(rows_t, cols_t, device=tdev)
+    wt, bt = torch.randn(cols_t, device=tdev), torch.randn(cols_t, device=tdev)
+    torch.testing.assert_close(tk.softmax(St), torch.softmax(St, dim=1))
+    torch.testing.assert_close(tk.layernorm(St, wt, bt), torch.nn.functional.layer_norm(St, (cols_t,), wt, bt))
+    print(f"softmax_kernel and layernorm_kernel equal torch on {rows_t} rows of {cols_t}: one program per row, "
+          f"BLOCK = {triton.next_power_of_2(cols_t)}")
+else:
+    print(triton_setup.MISSING)
+
+# %% [markdown]
+# **A bounds checker of our own.** Triton's interpreter checks no bounds: a load past the end
+# returns whatever lies there, and a store past the end can corrupt the heap and kill the process.
+# `coursekit.gpu.triton_bounds.checked_bounds()` checks every load and store *before* it happens:
+# each active lane (mask true) must address an element of one of the launch's tensors; masked-out
+# lanes may point anywhere. Here a finite difference with a classic off-by-one: the mask lets the
+# last lane read `x[n]`.
+
+# %%
+@triton.jit
+def diff_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    """out[i] = x[i + 1] - x[i] for i < n - 1 (wrong on purpose: the mask should be offs < n - 1)."""
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    d = tl.load(x_ptr + offs + 1, mask=mask) - tl.load(x_ptr + offs, mask=mask)
+    tl.store(out_ptr + offs, d, mask=mask)
+
+
+if tk and triton_setup.interpreting():
+    x_full = torch.arange(1001.0)
+    x_d, out_d = x_full[:1000], torch.zeros(1000)  # x_d's last element is x_full[999]: x_d[1000] is not x_d's
+    diff_kernel[(triton.cdiv(1000, 256),)](x_d, out_d, 1000, BLOCK=256)  # unchecked: runs, no error
+    print(f"unchecked: no error, and out[999] = {out_d[999].item():g} (read from past the end of x)")
+    try:
+        with triton_bounds.checked_bounds():
+            diff_kernel[(triton.cdiv(1000, 256),)](x_d, out_d, 1000, BLOCK=256)
+        raise AssertionError("the bounds checker missed the off-by-one")
+    except triton_bounds.TritonBoundsError as err:
+        print(triton_bounds.first_line(err))
+        assert err.program == (3, 0, 0) and err.offsets.tolist() == [1000]
+else:
+    print("the bounds checker needs Triton's interpreter (on a GPU, use compute-sanitizer)" if tk
+          else triton_setup.MISSING)
+
+# %% [markdown]
+# **On this machine's roofline.** Bytes and FLOPs are counted from each kernel's loads, stores and
+# arithmetic (`tk.costs`; the tests check the bytes against the accesses the bounds checker records).
+# The intensities are what they would be on a GPU; the interpreter's times are not: it runs one
+# program after another in Python, so it stays far below this CPU's roof (last column; the cell
+# asserts under 5 %).
+
+# %% tags=["nbval-ignore-output"]
+if tk and triton_setup.interpreting():
+    n_add, n_mm, shape_sm = ck.size(small=4096, default=65536), ck.size(small=64, default=128), (64, 1000)
+    xa_t, ya_t = torch.randn(n_add), torch.randn(n_add)
+    Am, Bm = torch.randn(n_mm, n_mm), torch.randn(n_mm, n_mm)
+    Xs, ws, bs_t = torch.randn(*shape_sm), torch.randn(shape_sm[1]), torch.randn(shape_sm[1])
+    tr_runs = {
+        "add": (tk.costs("add", n_add), lambda: tk.add(xa_t, ya_t)),
+        "matmul": (tk.costs("matmul", n_mm, n_mm, n_mm), lambda: tk.matmul(Am, Bm)),
+        "softmax": (tk.costs("softmax", *shape_sm), lambda: tk.softmax(Xs)),
+        "layernorm": (tk.costs("layernorm", *shape_sm), lambda: tk.layernorm(Xs, ws, bs_t)),
+    }
+    cpu_roof = ceilings.measure_ceilings("cpu")
+    tr_kernels = [cost.timed(timing.benchmark(run, min_time=0.2, max_time=1.0, min_samples=3).median, "this CPU")
+                  for cost, run in tr_runs.values()]
+    tr_table = roofline.kernel_table(cpu_roof, tr_kernels).set_index("kernel")
+    tr_table["bytes"] = [int(k.nbytes) for k in tr_kernels]
+    tr_table["FLOP"] = [int(k.flop) for k in tr_kernels]
+    print(f"this CPU's roof: {cpu_roof.bytes_per_s / 1e9:.0f} GB/s, {cpu_roof.flop_per_s / 1e9:.0f} GFLOP/s "
+          f"({cpu_roof.source}); ridge {cpu_roof.ridge:.1f} FLOP/byte")
+    print(tr_table[["bytes", "FLOP", "intensity", "bound", "time"]]
+          .assign(of_roof=tr_table["of_roof"].map("{:.3%}".format)).to_string())
+    assert tr_table["of_roof"].max() < 0.05, "the interpreter is a simulator: far below the roof"
+    mm_name = tr_kernels[1].name
+    assert tr_table.loc[mm_name, "intensity"] == tr_table["intensity"].max(), "the tiled matmul has the most reuse"
+else:
+    print("not on the interpreter: see the next cell for GPU times" if tk else triton_setup.MISSING)
+
+# %% [markdown]
+# On a GPU the question is whether a hand-written fused kernel keeps up with torch's own: the next
+# cell times the Triton softmax and layernorm against torch eager and `torch.compile` (which writes
+# Triton kernels itself), with CUDA events. Without a GPU it says so in one line.
+
+# %% tags=["nbval-ignore-output"]
+tr_gpu = tk.time_against_torch(4096, 1024) if tk else None
+if tr_gpu:
+    from IPython.display import display
+
+    tr_gpu_table = pd.DataFrame(tr_gpu).T.map(timing.format_seconds)
+    display(tr_gpu_table)
+    print("measured here, on this GPU: median per call (4096 x 1024 float32)")
+else:
+    print(triton_setup.MISSING if not tk else
+          "No GPU here: Triton vs torch eager and torch.compile is timed only on a GPU; no tier holds this figure yet "
+          "(none recorded or published): the times above are the interpreter's.")
+
+# %% [markdown]
+# ### Exercise 2.9 — a row-wise log-sum-exp in Triton (3 points)
+# Write `logsumexp_kernel` and its launcher `row_logsumexp(x)` so that `row_logsumexp(x)` equals
+# `torch.logsumexp(x, dim=1)` for a 2-D float32 tensor `x`: one program per row, the row held in
+# one block, one value stored per row. `log(sum(exp(x)))` overflows for large values: subtract the
+# row's maximum `m` first, `m + log(sum(exp(x - m)))`. Think about what masked-out lanes must read
+# as, what happens when `x` is a slice of a wider matrix (`x.stride(0)` is then not the row length),
+# and how big `BLOCK` must be (`tl.arange` takes only powers of two). The hidden tests run your
+# kernel under the bounds checker on rows of many lengths, strides and values. Without Triton this
+# exercise is not graded on your machine (its test cell says so); the grader's machine has it.
+
+# %% nbgrader={"grade": false, "grade_id": "nb02_triton_lse", "locked": false, "schema_version": 3, "solution": true}
+@triton.jit
+def logsumexp_kernel(x_ptr, out_ptr, n_cols, row_stride, BLOCK: tl.constexpr):
+    """out[r] = log(sum_j exp(x[r, j])), one program per row.  Reference: ``torch.logsumexp(x, dim=1)``.
+
+    Memory contract: program r loads its n_cols elements once (BLOCK >= n_cols lanes, masked) and
+    stores one value.
+    """
+    ### BEGIN SOLUTION
+    row = tl.program_id(0)
+    offs = tl.arange(0, BLOCK)
+    mask = offs < n_cols
+    x = tl.load(x_ptr + row * row_stride + offs, mask=mask, other=-float("inf"))
+    m = tl.max(x, axis=0)
+    s = tl.sum(tl.exp(x - m), axis=0)
+    tl.store(out_ptr + row, m + tl.log(s))
+    ### END SOLUTION
+
+
+def row_logsumexp(x):
+    """``torch.logsumexp(x, dim=1)`` for a 2-D float32 ``x`` (rows contiguous, row stride any)."""
+    ### BEGIN SOLUTION
+    rows, cols = x.shape
+    out = torch.empty(rows, dtype=x.dtype, device=x.device)
+    logsumexp_kernel[(rows,)](x, out, cols, x.stride(0), BLOCK=triton.next_power_of_2(cols))
+    return out
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "nb02_triton_lse_tests", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+from coursekit.checks import check_close
+
+if tk:
+    xs_lse = 4 * torch.randn(5, 100, device=tdev)  # 100 columns: not a power of two
+    check_close(row_logsumexp(xs_lse), torch.logsumexp(xs_lse, dim=1), what="row_logsumexp on 5 rows of 100",
+                rtol=1e-5, atol=1e-5)
+    if triton_setup.interpreting():
+        with triton_bounds.checked_bounds():
+            row_logsumexp(xs_lse)
+    print("row_logsumexp matches torch.logsumexp on 5 rows of 100" +
+          (", every load and store in bounds" if triton_setup.interpreting() else ""))
+else:
+    print(f"Exercise 2.9 is not graded on this machine. {triton_setup.MISSING}")
+### BEGIN HIDDEN TESTS
+from coursekit.grading.hidden import blocks as block_checks
+
+block_checks.check_row_logsumexp(row_logsumexp)  # raises without triton: never a silent pass
+### END HIDDEN TESTS
+if tk:
+    ck.checks.passed("nb02_triton_lse", 3, hidden=True)
+
+# %% [markdown]
 # The numbers this notebook measured or counted:
 
 # %% tags=["nbval-ignore-output"]
@@ -1835,6 +2086,9 @@ pd.DataFrame([
      f"published, {copies.index[0]}: {copies.iloc[0]['host->device pageable (GB/s)']:.3g} / "
      f"{copies.iloc[0]['host->device pinned (GB/s)']:.3g}; speedup: no tier"),
     ("simulated add_grid vs numpy", f"{kernel_time.median / numpy_time.median:,.0f}x slower"),
+    ("Triton on the interpreter: best fraction of this CPU's roof",
+     f"{tr_table['of_roof'].max():.2%} ({tr_table['of_roof'].idxmax()})"
+     if tk and triton_setup.interpreting() else "not run (no interpreter here)"),
 ], columns=["measured or counted", "value"]).set_index("measured or counted")
 
 # %% [markdown]
@@ -1878,5 +2132,6 @@ pd.DataFrame([
 # | streams | pinned host memory and chunks on several streams overlap copies with kernels |
 # | predict, then reveal | the roofline's prediction for naive, tiled and cuBLAS matmuls against the best tier's rates |
 # | GPU figures | each GPU cell shows the best tier it has, labelled (the second table above) |
+# | Triton | a program per block, `tl.arange` offsets and masks; fused softmax and layernorm in one pass; out-of-bounds lanes caught by `checked_bounds()` on the interpreter |
 #
 # Next, **03 · Minibatching** shows why deep-learning code works on batches of examples at once.

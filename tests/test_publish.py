@@ -41,7 +41,7 @@ def test_edition_tree(edition):
 
 def test_edition_installs_nothing_of_the_instructors(edition):
     project = tomllib.loads((edition / "pyproject.toml").read_text())["project"]
-    assert set(project["optional-dependencies"]) == {"gpu", "gpu-cuda13", "opencl"}
+    assert set(project["optional-dependencies"]) == {"gpu", "gpu-cuda13", "opencl", "triton"}
     text = (edition / "pyproject.toml").read_text() + (edition / "binder" / "requirements.txt").read_text()
     assert "nbgrader" not in text, "nbgrader's instructor panels must not appear in the students' JupyterLab"
 

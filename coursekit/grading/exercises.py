@@ -129,6 +129,14 @@ NB02 = (
         "tests/test_occupancy_wrong_answers.py",
         ("pick_block_size",),
     ),
+    Exercise(
+        "nb02_triton_lse",
+        "derivation",
+        "a masked Triton row reduction: the neutral value for masked lanes (-inf, not 0), the row stride of a"
+        " slice, a block that covers the row (next power of two) and the row maximum against overflow",
+        "tests/test_triton_wrong_answers.py",
+        ("logsumexp_kernel", "row_logsumexp"),
+    ),
 )
 
 # ---- notebook 03 ------------------------------------------------------------------------------------

@@ -43,6 +43,10 @@ measured on your own machine; no GPU is needed (GPU cells show a recorded refere
   jupyter lab notebooks/01_gpu_basics.ipynb
   ```
 
+  Notebook 02's Triton section and its Exercise 2.9 need Triton (about 1 GB; Binder has it):
+  `pip install '.[triton]'`. Without it those cells print one line and the exercise is not graded
+  on your machine.
+
 ## The notebooks
 {notebooks}
 
