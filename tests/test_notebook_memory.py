@@ -25,4 +25,6 @@ def test_a_kernel_that_holds_200_mb_reports_a_peak_above_it(tmp_path):
     assert row["notebook"] == "big"
     assert 200e6 < row["kernel_peak_bytes"] < 2e9
     assert row["tree_peak_bytes"] > 100e6, "the sampler saw the kernel"
-    assert row["top_cells"][0].startswith("cell 1: "), row["top_cells"]
+    # cell 1 allocates; cell 2 (del a) starts with the array still alive and may sample a few kB more
+    peaks = {cell.split(":")[0]: float(cell.split()[2]) for cell in row["top_cells"]}
+    assert peaks.get("cell 1", 0.0) >= 0.95 * max(peaks.values()), row["top_cells"]
