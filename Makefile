@@ -59,7 +59,7 @@ test: setup  ## lint (ruff, mypy), the fast lane, then the slow tests, the brows
 	$(RUN_FAST) -q --durations=10
 	$(RUN_REST) --durations=20
 
-test-fast: setup  ## unit tests only (<= 3 min on 2 cores): no notebooks, no browser, nothing marked slow
+test-fast: setup  ## unit tests only (about 4 min on 2 cores): no notebooks, no browser, nothing marked slow
 	$(RUN_FAST) -q
 
 test-rest: setup  ## slow tests, the browser test, every notebook under nbval (make test's second half)
