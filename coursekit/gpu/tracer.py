@@ -175,7 +175,10 @@ class _Block:
         with self.lock:
             self.state[tid] = new_state
             self.warps.settle(self.state, tid)  # the warp's lanes meet once all have stopped
-            nxt = next((t for t in range(len(self.state)) if self.state[t] == "ready"), None)
+            # The lowest ready thread runs next. Threads below tid's warp are never ready here (they were
+            # passed over, and settle() readies only tid's warp), so the search starts at its first lane.
+            first = tid - tid % warp_sync.WARP_SIZE
+            nxt = next((t for t in range(first, len(self.state)) if self.state[t] == "ready"), None)
             if nxt is None:  # everyone has reached the barrier or finished: next phase
                 waiting = [t for t, s in enumerate(self.state) if s == "barrier"]
                 if waiting:
